@@ -1,0 +1,33 @@
+export { SnapshotManager } from './snapshot-manager.js'
+export { SnapshotError, ERROR_CODES } from './errors.js'
+export type { SnapshotErrorCode, SnapshotErrorOptions } from './errors.js'
+export { DEFAULTS } from './options.js'
+export type { SnapshotManagerOptions, ResolvedOptions } from './options.js'
+export type { SnapshotManagerEvents } from './events.js'
+export type { AbortOptions } from './types.js'
+
+export { Catalog } from './meta/catalog.js'
+export type * from './meta/catalog-types.js'
+export { LevelMetaStore } from './meta/level-meta-store.js'
+export type { LevelMetaStoreOptions } from './meta/level-meta-store.js'
+export { MemoryMetaStore } from './meta/memory-meta-store.js'
+export { isMetaConflict, prefixRange } from './meta/meta-store.js'
+export type {
+  MetaStore,
+  MetaOperation,
+  MetaExpectation,
+  MetaBatchOptions,
+  MetaRange,
+  MetaStoreCapabilities,
+  StoreStatus,
+} from './meta/meta-store.js'
+
+export { FsObjectStore } from './storage/fs-object-store.js'
+export type { FsObjectStoreOptions } from './storage/fs-object-store.js'
+export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions } from './storage/object-store.js'
+export { layout, FILES_PREFIX, SNAPSHOTS_PREFIX } from './storage/layout.js'
+export type { Layout } from './storage/layout.js'
+
+export type * from './snapshot/snapshot-types.js'
+export type * from './restore/job-types.js'
+export type * from './gc/gc-types.js'

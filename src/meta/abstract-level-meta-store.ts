@@ -1,0 +1,208 @@
+import type { AbstractLevel } from 'abstract-level'
+import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
+import type { AbortOptions } from '../types.js'
+import { Mutex } from '../util/mutex.js'
+import { assertMetaExpectations, assertMetaOperations } from './guarded-meta-store.js'
+import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore, MetaStoreCapabilities, StoreStatus } from './meta-store.js'
+
+/** Any abstract-level database; vecsnap reads and writes it with utf8 keys and values. */
+export type AnyAbstractLevel = AbstractLevel<any, any, any>
+
+const UTF8 = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
+const CAPABILITIES: MetaStoreCapabilities = Object.freeze({ sharedConditionalBatch: false, maxBatchOps: Infinity })
+const PAGE_SIZE = 256
+
+/** Builds the conflict rejection of a conditional batch (see `isMetaConflict`). */
+export function metaConflictError(keys: readonly string[]): SnapshotError {
+  const shown = keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')
+  const more = keys.length > 5 ? ` and ${keys.length - 5} more` : ''
+  return new SnapshotError('FAILED_PRECONDITION', `conditional batch conflict: ${shown}${more} changed`, {
+    details: { conflict: true, keys: [...keys] },
+  })
+}
+
+/**
+ * The shared implementation of the Level adapters: a {@link MetaStore} over any
+ * abstract-level database. Batches are `db.batch` (atomic); conditional batches check
+ * their expectations and write under one in-process lock per store, so they hold only
+ * while this instance is the database's only writer (`sharedConditionalBatch: false`).
+ *
+ * Subclasses supply the database through {@link AbstractLevelMetaStore.createDb} and may
+ * refine error messages with {@link AbstractLevelMetaStore.mapOpenError}.
+ */
+export abstract class AbstractLevelMetaStore implements MetaStore {
+  /** `sharedConditionalBatch: false`, `maxBatchOps: Infinity`. */
+  readonly capabilities: MetaStoreCapabilities = CAPABILITIES
+  readonly #mutex = new Mutex()
+  #db: AnyAbstractLevel | undefined
+  #status: StoreStatus = 'closed'
+  #opening: Promise<void> | undefined
+  #closing: Promise<void> | undefined
+
+  /** @param db The database, or `undefined` to create it on the first `open()` via {@link createDb}. */
+  constructor(db?: AnyAbstractLevel) {
+    this.#db = db
+  }
+
+  /** Creates the database on first open (only called when none was given to the constructor). */
+  protected abstract createDb(): AnyAbstractLevel
+
+  /** A short description of the database for error messages, e.g. its location. */
+  protected abstract get description(): string
+
+  /** Maps a failure of `db.open()`; the default wraps it as `IO_ERROR`. */
+  protected mapOpenError(err: unknown): SnapshotError {
+    return toIoError(err, `opening ${this.description}`)
+  }
+
+  /** The underlying database, once created. */
+  get db(): AnyAbstractLevel | undefined {
+    return this.#db
+  }
+
+  /** `opening` → `open` → `closing` → `closed`, as in abstract-level. Starts `closed`. */
+  get status(): StoreStatus {
+    return this.#status
+  }
+
+  /** Opens the database. Idempotent; after `close()` it opens again. */
+  async open(options: AbortOptions = {}): Promise<void> {
+    throwIfAborted(options.signal)
+    if (this.#closing) await this.#closing
+    if (this.#status === 'open') return
+    this.#opening ??= this.#doOpen().finally(() => {
+      this.#opening = undefined
+    })
+    return this.#opening
+  }
+
+  async #doOpen(): Promise<void> {
+    this.#status = 'opening'
+    try {
+      this.#db ??= this.createDb()
+      await this.#db.open()
+      this.#status = 'open'
+    } catch (err) {
+      this.#status = 'closed'
+      throw this.mapOpenError(err)
+    }
+  }
+
+  /** Closes the database (waiting for an `open()` in progress). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#opening) await this.#opening.catch(() => undefined)
+    if (this.#closing) return this.#closing
+    if (this.#status === 'closed') return
+    this.#status = 'closing'
+    this.#closing = (async () => {
+      try {
+        // Batches queued before close() still run (they may pass #ensureOpen while closing).
+        await this.#mutex.run(async () => undefined)
+        await this.#db?.close()
+      } catch (err) {
+        throw toIoError(err, `closing ${this.description}`)
+      } finally {
+        this.#status = 'closed'
+        this.#closing = undefined
+      }
+    })()
+    return this.#closing
+  }
+
+  #ensureOpen(orClosing = false): AnyAbstractLevel {
+    const usable = this.#status === 'open' || (orClosing && this.#status === 'closing')
+    if (!usable || this.#db === undefined) {
+      throw new SnapshotError('NOT_OPEN', `${this.description} is not open${this.#status === 'closed' ? '; call open() first' : ` (${this.#status})`}`)
+    }
+    return this.#db
+  }
+
+  #mapError(err: unknown, what: string, signal?: AbortSignal): SnapshotError {
+    const code = (err as { code?: unknown } | null)?.code
+    if (code === 'LEVEL_DATABASE_NOT_OPEN' || code === 'LEVEL_ITERATOR_NOT_OPEN' || this.#status === 'closed') {
+      if (!(err instanceof SnapshotError) && !signal?.aborted) {
+        return new SnapshotError('NOT_OPEN', `${this.description} was closed during ${what}`, { cause: err })
+      }
+    }
+    return toIoError(err, `${what} on ${this.description}`, signal)
+  }
+
+  /** Reads one key; `undefined` when absent. */
+  async get(key: string, options: AbortOptions = {}): Promise<string | undefined> {
+    throwIfAborted(options.signal)
+    const db = this.#ensureOpen()
+    try {
+      const value: unknown = await db.get(key, UTF8)
+      return value === undefined || value === null ? undefined : String(value)
+    } catch (err) {
+      throw this.#mapError(err, 'get', options.signal)
+    }
+  }
+
+  /**
+   * Applies all operations atomically, in order. With `expect`, checks every expectation
+   * and writes under the store's lock; on a mismatch rejects with the conflict error and
+   * writes nothing.
+   */
+  async batch(operations: readonly MetaOperation[], options: MetaBatchOptions = {}): Promise<void> {
+    const { signal, expect } = options
+    throwIfAborted(signal)
+    this.#ensureOpen()
+    assertMetaOperations(operations)
+    assertMetaExpectations(expect)
+    await this.#mutex.run(async () => {
+      throwIfAborted(signal)
+      const db = this.#ensureOpen(true)
+      try {
+        if (expect !== undefined && expect.length > 0) {
+          const values: unknown[] = await db.getMany(
+            expect.map((e) => e.key),
+            UTF8,
+          )
+          const conflicts = expect.filter((e, i) => (values[i] ?? undefined) !== e.value).map((e) => e.key)
+          if (conflicts.length > 0) throw metaConflictError(conflicts)
+          throwIfAborted(signal)
+        }
+        if (operations.length === 0) return
+        await db.batch(
+          operations.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key })),
+          UTF8,
+        )
+      } catch (err) {
+        throw this.#mapError(err, `batch of ${operations.length} operations`, signal)
+      }
+    })
+  }
+
+  /**
+   * Yields `[key, value]` pairs in key order within `range`, from an implicit snapshot
+   * taken when iteration starts. Checks `signal` between entries.
+   */
+  async *iterate(range: MetaRange = {}, options: AbortOptions = {}): AsyncGenerator<[string, string]> {
+    const { signal } = options
+    throwIfAborted(signal)
+    const db = this.#ensureOpen()
+    const levelOptions: Record<string, unknown> = { ...UTF8, reverse: range.reverse === true }
+    for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) {
+      if (range[bound] !== undefined) levelOptions[bound] = range[bound]
+    }
+    if (range.limit !== undefined && Number.isFinite(range.limit)) levelOptions.limit = Math.max(0, Math.floor(range.limit))
+    let iterator: ReturnType<AnyAbstractLevel['iterator']> | undefined
+    try {
+      iterator = db.iterator(levelOptions)
+      for (;;) {
+        throwIfAborted(signal)
+        const entries: [unknown, unknown][] = await iterator.nextv(PAGE_SIZE)
+        if (entries.length === 0) return
+        for (const [key, value] of entries) {
+          throwIfAborted(signal)
+          yield [String(key), String(value)]
+        }
+      }
+    } catch (err) {
+      throw this.#mapError(err, 'iterate', signal)
+    } finally {
+      await iterator?.close().catch(() => undefined)
+    }
+  }
+}

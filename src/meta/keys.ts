@@ -1,0 +1,87 @@
+/**
+ * Every MetaStore key vecsnap writes, in one place. IDs are zero-padded to 16 digits so
+ * that key order is numeric order. Areas: `c/` catalog, `s/` snapshots, `r/` restore
+ * jobs, `g/` gc. A host may share the MetaStore as long as it stays out of these prefixes.
+ */
+
+const PAD = 16
+
+/** Zero-padded decimal ID, so that string order equals numeric order. */
+export function pad(id: number): string {
+  return String(id).padStart(PAD, '0')
+}
+
+/** Parses the last '/'-separated segment of a key as an ID. */
+export function idFromKey(key: string): number {
+  return Number(key.slice(key.lastIndexOf('/') + 1))
+}
+
+export const keys = Object.freeze({
+  /** The persistent ID allocator: the next free ID. */
+  nextId: 'c/next-id',
+
+  // catalog
+  collection: (id: number) => `c/coll/${pad(id)}`,
+  collectionPrefix: 'c/coll/',
+  collectionName: (name: string) => `c/coll-name/${name}`,
+  /** Index definitions, including dropped ones (`droppedAt` set) until GC forgets them. */
+  index: (collectionId: number, indexId: number) => `c/index/${pad(collectionId)}/${pad(indexId)}`,
+  indexPrefix: (collectionId: number) => `c/index/${pad(collectionId)}/`,
+  indexAllPrefix: 'c/index/',
+  segment: (id: number) => `c/seg/${pad(id)}`,
+  segmentPrefix: 'c/seg/',
+  /** Secondary index: collection → its segments (value is empty). */
+  collectionSegment: (collectionId: number, segmentId: number) => `c/coll-seg/${pad(collectionId)}/${pad(segmentId)}`,
+  collectionSegmentPrefix: (collectionId: number) => `c/coll-seg/${pad(collectionId)}/`,
+  /** Dropped collections kept for GC (value: `{ id, name, droppedAt }`). */
+  droppedCollection: (id: number) => `c/coll-dropped/${pad(id)}`,
+  droppedCollectionPrefix: 'c/coll-dropped/',
+
+  // snapshots
+  snapshot: (id: number) => `s/snap/${pad(id)}`,
+  snapshotPrefix: 's/snap/',
+  snapshotName: (name: string) => `s/name/${name}`,
+  /** Reference index: segment → snapshots that pin it (value is empty). */
+  segmentRef: (segmentId: number, snapshotId: number) => `s/ref-seg/${pad(segmentId)}/${pad(snapshotId)}`,
+  segmentRefPrefix: (segmentId: number) => `s/ref-seg/${pad(segmentId)}/`,
+  segmentRefAllPrefix: 's/ref-seg/',
+  /** Reference index: index build → snapshots that pin it (value is empty). */
+  buildRef: (buildId: number, snapshotId: number) => `s/ref-build/${pad(buildId)}/${pad(snapshotId)}`,
+  buildRefPrefix: (buildId: number) => `s/ref-build/${pad(buildId)}/`,
+  buildRefAllPrefix: 's/ref-build/',
+  /** Manifest objects → snapshots that list them (so drop keeps shared manifests). */
+  manifestRef: (manifestKey: string, snapshotId: number) => `s/ref-manifest/${manifestKey}\u0000${pad(snapshotId)}`,
+  manifestRefPrefix: (manifestKey: string) => `s/ref-manifest/${manifestKey}\u0000`,
+
+  // restore jobs
+  restoreJob: (id: number) => `r/job/${pad(id)}`,
+  restoreJobPrefix: 'r/job/',
+  restoreTask: (jobId: number, taskId: number) => `r/task/${pad(jobId)}/${pad(taskId)}`,
+  restoreTaskPrefix: (jobId: number) => `r/task/${pad(jobId)}/`,
+  /** Per-file completion of a copy: value is the target key's size. */
+  restoreFileDone: (jobId: number, targetKey: string) => `r/done/${pad(jobId)}/${targetKey}`,
+  restoreFileDonePrefix: (jobId: number) => `r/done/${pad(jobId)}/`,
+  /** Target collection name → job (a name being restored into is taken). */
+  restoreTarget: (name: string) => `r/target/${name}`,
+  /** Snapshot → unfinished restore jobs reading it (value is empty); `dropSnapshot` checks it for `IN_USE`. */
+  restoreSnapshotUse: (snapshotId: number, jobId: number) => `r/snap-use/${pad(snapshotId)}/${pad(jobId)}`,
+  restoreSnapshotUsePrefix: (snapshotId: number) => `r/snap-use/${pad(snapshotId)}/`,
+
+  // snapshots (appended)
+  /**
+   * Latest committed manifest of a flushed segment (value: `{ key, hash, size }`), so a
+   * later snapshot of an unchanged segment points at it instead of writing it again.
+   */
+  segmentManifest: (segmentId: number) => `s/manifest-of-seg/${pad(segmentId)}`,
+  segmentManifestPrefix: 's/manifest-of-seg/',
+  /** Prefix of every manifest reference (see `manifestRef`). */
+  manifestRefAllPrefix: 's/ref-manifest/',
+
+  // restore jobs (appended)
+  /**
+   * A restore job copied every file of the segment at `ordinal` (its index in the
+   * snapshot's segment list) and counted it in the job's progress (value is empty).
+   */
+  restoreSegmentDone: (jobId: number, ordinal: number) => `r/seg-done/${pad(jobId)}/${pad(ordinal)}`,
+  restoreSegmentDonePrefix: (jobId: number) => `r/seg-done/${pad(jobId)}/`,
+})

@@ -1,0 +1,131 @@
+import { SnapshotError, throwIfAborted } from '../errors.js'
+import type { AbortOptions } from '../types.js'
+import { Mutex } from '../util/mutex.js'
+import { isMetaConflict, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
+import { keys } from './keys.js'
+
+/**
+ * A read-modify-write transaction over a MetaStore. Point reads are recorded; on commit,
+ * all writes go in one atomic batch that (on stores with cross-process conditional batches)
+ * also asserts every recorded read is unchanged, so no update is lost. Range reads are not
+ * validated: callers `get` every record whose value their decision depends on.
+ */
+export class MetaTxn {
+  readonly #store: MetaStore
+  readonly #reads = new Map<string, string | undefined>()
+  readonly #writes = new Map<string, string | undefined>()
+  readonly signal: AbortSignal | undefined
+
+  constructor(store: MetaStore, signal?: AbortSignal) {
+    this.#store = store
+    this.signal = signal
+  }
+
+  /** Reads a key, seeing this transaction's own writes first. */
+  async get(key: string): Promise<string | undefined> {
+    if (this.#writes.has(key)) return this.#writes.get(key)
+    if (this.#reads.has(key)) return this.#reads.get(key)
+    const value = await this.#store.get(key, { signal: this.signal })
+    this.#reads.set(key, value)
+    return value
+  }
+
+  /** Reads and parses a JSON record. */
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const value = await this.get(key)
+    return value === undefined ? undefined : (JSON.parse(value) as T)
+  }
+
+  /** Iterates the store (not this transaction's pending writes) over a range. */
+  iterate(range: MetaRange): AsyncIterable<[string, string]> {
+    return this.#store.iterate(range, { signal: this.signal })
+  }
+
+  put(key: string, value: string): void {
+    this.#writes.set(key, value)
+  }
+
+  putJson(key: string, value: unknown): void {
+    this.put(key, JSON.stringify(value))
+  }
+
+  del(key: string): void {
+    this.#writes.set(key, undefined)
+  }
+
+  /** Allocates `count` consecutive IDs from the persistent allocator; returns the first. */
+  async allocIds(count = 1): Promise<number> {
+    if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`Expected \`count\` to be ≥ 1, got \`${count}\``)
+    const raw = await this.get(keys.nextId)
+    const first = raw === undefined ? 1 : Number(raw)
+    const next = first + count
+    if (!Number.isSafeInteger(next)) throw new SnapshotError('FAILED_PRECONDITION', 'the ID allocator is exhausted')
+    this.put(keys.nextId, String(next))
+    return first
+  }
+
+  /** True when the transaction has something to write. */
+  get dirty(): boolean {
+    return this.#writes.size > 0
+  }
+
+  /** @internal */
+  operations(): MetaOperation[] {
+    const ops: MetaOperation[] = []
+    for (const [key, value] of this.#writes) {
+      ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value })
+    }
+    return ops
+  }
+
+  /** @internal */
+  expectations(): MetaExpectation[] {
+    return [...this.#reads].map(([key, value]) => ({ key, value }))
+  }
+}
+
+const storeLocks = new WeakMap<MetaStore, Mutex>()
+
+/**
+ * Runs transactions one at a time in this process (so catalog, snapshot, restore and GC
+ * mutations serialize on the pins) and retries on cross-process conflicts.
+ */
+export class Transactor {
+  readonly store: MetaStore
+  readonly #mutex: Mutex
+  readonly #maxAttempts: number
+
+  constructor(store: MetaStore, maxAttempts = 16) {
+    this.store = store
+    this.#maxAttempts = maxAttempts
+    // One lock per store, so several managers sharing a store in one process also serialize.
+    let mutex = storeLocks.get(store)
+    if (mutex === undefined) storeLocks.set(store, (mutex = new Mutex()))
+    this.#mutex = mutex
+  }
+
+  /**
+   * Runs `fn` in a fresh transaction and commits its writes atomically. `fn` may run
+   * more than once (after a conflict with another process), so it must not have side
+   * effects outside the transaction.
+   */
+  run<T>(fn: (tx: MetaTxn) => Promise<T>, options: AbortOptions = {}): Promise<T> {
+    const { signal } = options
+    return this.#mutex.run(async () => {
+      for (let attempt = 1; ; attempt++) {
+        throwIfAborted(signal)
+        const tx = new MetaTxn(this.store, signal)
+        const result = await fn(tx)
+        if (!tx.dirty) return result
+        const shared = this.store.capabilities.sharedConditionalBatch
+        try {
+          await this.store.batch(tx.operations(), shared ? { signal, expect: tx.expectations() } : { signal })
+          return result
+        } catch (err) {
+          if (!isMetaConflict(err) || attempt >= this.#maxAttempts) throw err
+          await new Promise((r) => setTimeout(r, Math.min(200, 2 ** attempt) * Math.random()))
+        }
+      }
+    })
+  }
+}

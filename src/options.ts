@@ -1,0 +1,93 @@
+import type { MetaStore } from './meta/meta-store.js'
+import type { CopyMode, ObjectStore } from './storage/object-store.js'
+
+/** Options of {@link SnapshotManager}. Every option but `meta` and `objects` is optional. */
+export interface SnapshotManagerOptions {
+  /** Where catalog, snapshot records and restore jobs live. */
+  meta: MetaStore
+  /** Where segment files and snapshot objects live; the host writes its files through the same store. */
+  objects: ObjectStore
+  /** Copy tasks in flight. @default 8 */
+  restoreConcurrency?: number
+  /** Segments per copy task, as Milvus's MaxSegmentsPerCopyTask. @default 10 */
+  maxSegmentsPerCopyTask?: number
+  /** Restore checker/inspector tick, as Milvus's CopySegmentCheckInterval. @default 2000 */
+  checkIntervalMs?: number
+  /** A restore job still running after this fails. @default 86_400_000 (24 h) */
+  restoreTimeoutMs?: number
+  /** Finished restore jobs are kept this long, then removed. @default 10_800_000 (3 h) */
+  restoreJobRetentionMs?: number
+  /** Background GC interval; 0 disables the loop (`runGc()` still works). @default 3_600_000 (1 h) */
+  gcIntervalMs?: number
+  /** Files of dropped segments, indexes and collections are kept this long after the drop. @default 10_800_000 (3 h) */
+  dropGraceMs?: number
+  /** Unreferenced objects under `files/` younger than this are kept. @default 86_400_000 (24 h) */
+  orphanGraceMs?: number
+  /** Filesystem copy mode of restores; S3 is always server-side. @default 'auto' */
+  copyMode?: CopyMode
+  /** Minimum gap between two `restoreProgress` events of one job. @default 250 */
+  progressThrottleMs?: number
+  /** Clock, epoch milliseconds (tests inject a fake). @default Date.now */
+  now?: () => number
+}
+
+/** Options after defaults, frozen. */
+export type ResolvedOptions = Readonly<Required<Omit<SnapshotManagerOptions, 'meta' | 'objects'>>>
+
+/** The defaults of every optional option. */
+export const DEFAULTS: ResolvedOptions = Object.freeze({
+  restoreConcurrency: 8,
+  maxSegmentsPerCopyTask: 10,
+  checkIntervalMs: 2_000,
+  restoreTimeoutMs: 24 * 3_600_000,
+  restoreJobRetentionMs: 10_800_000,
+  gcIntervalMs: 3_600_000,
+  dropGraceMs: 10_800_000,
+  orphanGraceMs: 86_400_000,
+  copyMode: 'auto',
+  progressThrottleMs: 250,
+  now: Date.now,
+})
+
+const COPY_MODES: readonly CopyMode[] = ['auto', 'link', 'copy']
+
+function typeName(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+}
+
+function integer(options: Record<string, unknown>, name: string, min: number): void {
+  const value = options[name]
+  if (value === undefined) return
+  if (typeof value !== 'number') throw new TypeError(`Expected \`${name}\` to be a number, got \`${typeName(value)}\``)
+  if (!Number.isSafeInteger(value) || value < min) throw new TypeError(`Expected \`${name}\` to be an integer ≥ ${min}, got \`${value}\``)
+}
+
+function isPort(value: unknown, methods: string[]): boolean {
+  return typeof value === 'object' && value !== null && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
+}
+
+/**
+ * Validates options (programmer misuse throws `TypeError`, worded like p-queue) and fills defaults.
+ */
+export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got \`${typeName(options)}\``)
+  if (!isPort(options.meta, ['open', 'close', 'get', 'batch', 'iterate'])) throw new TypeError('Expected `meta` to be a MetaStore')
+  if (!isPort(options.objects, ['put', 'get', 'head', 'list', 'copy', 'delete'])) throw new TypeError('Expected `objects` to be an ObjectStore')
+  const o = options as unknown as Record<string, unknown>
+  integer(o, 'restoreConcurrency', 1)
+  integer(o, 'maxSegmentsPerCopyTask', 1)
+  integer(o, 'checkIntervalMs', 1)
+  integer(o, 'restoreTimeoutMs', 1)
+  integer(o, 'restoreJobRetentionMs', 0)
+  integer(o, 'gcIntervalMs', 0)
+  integer(o, 'dropGraceMs', 0)
+  integer(o, 'orphanGraceMs', 0)
+  integer(o, 'progressThrottleMs', 0)
+  if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {
+    throw new TypeError(`Expected \`copyMode\` to be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got \`${String(options.copyMode)}\``)
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got \`${typeName(options.now)}\``)
+  const resolved: Record<string, unknown> = { ...DEFAULTS }
+  for (const key of Object.keys(DEFAULTS)) if (o[key] !== undefined) resolved[key] = o[key]
+  return Object.freeze(resolved) as ResolvedOptions
+}

@@ -1,0 +1,202 @@
+import { SnapshotError, throwIfAborted } from './errors.js'
+import { TypedEmitter, type SnapshotManagerEvents } from './events.js'
+import { resolveOptions, type ResolvedOptions, type SnapshotManagerOptions } from './options.js'
+import type { ManagerContext } from './context.js'
+import { Catalog } from './meta/catalog.js'
+import { guardMetaStore } from './meta/guarded-meta-store.js'
+import type { MetaStore } from './meta/meta-store.js'
+import { Transactor } from './meta/transaction.js'
+import { guardObjectStore } from './storage/guarded-object-store.js'
+import type { ObjectStore } from './storage/object-store.js'
+import { SnapshotStore } from './snapshot/snapshot-store.js'
+import type {
+  CreateSnapshotRequest,
+  DescribeSnapshotOptions,
+  ListSnapshotsOptions,
+  SnapshotDescription,
+  SnapshotInfo,
+  VerifyReport,
+} from './snapshot/snapshot-types.js'
+import { RestoreService, isSnapshotInUse } from './restore/restore-service.js'
+import type { ListRestoreJobsOptions, RestoreJobInfo, RestoreSnapshotRequest, WaitForRestoreOptions } from './restore/job-types.js'
+import { GcService } from './gc/gc-loop.js'
+import type { GcReport, RunGcOptions } from './gc/gc-types.js'
+import type { AbortOptions } from './types.js'
+
+type ManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
+
+/**
+ * The facade: point-in-time collection snapshots over an injected MetaStore and ObjectStore.
+ *
+ * @example
+ * const manager = new SnapshotManager({
+ *   meta: new LevelMetaStore({ location: './data/meta' }),
+ *   objects: new FsObjectStore({ root: './data/objects' }),
+ * })
+ * await manager.open()
+ * await manager.createSnapshot({ collectionName: 'docs', snapshotName: 'nightly' })
+ */
+export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
+  /** Options after defaults. */
+  readonly options: ResolvedOptions
+  /** The host database's metadata: collections, indexes, segments. */
+  readonly catalog: Catalog
+  readonly #meta: MetaStore
+  readonly #objects: ObjectStore
+  readonly #snapshots: SnapshotStore
+  readonly #restore: RestoreService
+  readonly #gc: GcService
+  #state: ManagerState = 'new'
+  #opening: Promise<void> | undefined
+  #closing: Promise<void> | undefined
+
+  constructor(options: SnapshotManagerOptions) {
+    super()
+    this.options = resolveOptions(options)
+    this.#meta = guardMetaStore(options.meta)
+    this.#objects = guardObjectStore(options.objects)
+    const transactor = new Transactor(this.#meta)
+    const now = this.options.now
+    this.catalog = new Catalog({ transactor, now, isOpen: () => this.#state === 'open' || this.#state === 'opening' })
+    const ctx: ManagerContext = {
+      meta: this.#meta,
+      objects: this.#objects,
+      transactor,
+      catalog: this.catalog,
+      options: this.options,
+      events: this,
+      now,
+    }
+    this.#snapshots = new SnapshotStore(ctx, { isInUse: isSnapshotInUse })
+    this.#restore = new RestoreService(ctx, { snapshots: this.#snapshots })
+    this.#gc = new GcService(ctx, {
+      snapshotFiles: (o) => this.#snapshots.referencedFiles(o),
+      restoreKeys: (o) => this.#restore.liveKeys(o),
+    })
+  }
+
+  /** `open` once `open()` resolved and until `close()` is called. */
+  get status(): ManagerState {
+    return this.#state
+  }
+
+  /**
+   * Opens both stores, runs recovery (removes `pending` snapshots, finishes `deleting`
+   * ones, resumes restore jobs and rollbacks), then starts the background loops.
+   * Idempotent; after `close()` it rejects with `NOT_OPEN`.
+   */
+  open(options: AbortOptions = {}): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve()
+    if (this.#opening) return this.#opening
+    if (this.#state !== 'new') return Promise.reject(new SnapshotError('NOT_OPEN', 'the manager is closed; create a new one'))
+    this.#state = 'opening'
+    this.#opening = (async () => {
+      try {
+        throwIfAborted(options.signal)
+        await this.#meta.open(options)
+        await this.#snapshots.recover(options)
+        await this.#restore.recover(options)
+        this.#state = 'open'
+        this.#restore.start()
+        this.#gc.start()
+      } catch (err) {
+        this.#state = 'closed'
+        await this.#meta.close().catch(() => undefined)
+        throw err
+      } finally {
+        this.#opening = undefined
+      }
+    })()
+    return this.#opening
+  }
+
+  /** Stops the loops, waits for in-flight work, closes both stores. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing
+    this.#closing = (async () => {
+      if (this.#opening) await this.#opening.catch(() => undefined)
+      if (this.#state === 'closed') return
+      this.#state = 'closing'
+      try {
+        await this.#gc.stop()
+        await this.#restore.stop()
+      } finally {
+        await this.#meta.close()
+        await this.#objects.close?.()
+        this.#state = 'closed'
+      }
+    })()
+    return this.#closing
+  }
+
+  #ensureOpen(): void {
+    if (this.#state !== 'open') throw new SnapshotError('NOT_OPEN', this.#state === 'new' ? 'call open() first' : 'the manager is closed')
+  }
+
+  async #call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    this.#ensureOpen()
+    throwIfAborted(signal)
+    return fn()
+  }
+
+  // ── snapshots (SPEC section 5) ──────────────────────────────────────────────
+
+  /** Captures the collection's flushed segments; metadata only, no data is copied. */
+  createSnapshot(request: CreateSnapshotRequest): Promise<SnapshotInfo> {
+    return this.#call(request?.signal, () => this.#snapshots.create(request))
+  }
+
+  /** Committed snapshots, ordered by `createdAt` then `id`. */
+  listSnapshots(options: ListSnapshotsOptions = {}): Promise<SnapshotInfo[]> {
+    return this.#call(options.signal, () => this.#snapshots.list(options))
+  }
+
+  /** One committed snapshot; `NOT_FOUND` when absent. */
+  describeSnapshot(snapshotName: string, options: DescribeSnapshotOptions = {}): Promise<SnapshotDescription> {
+    return this.#call(options.signal, () => this.#snapshots.describe(snapshotName, options))
+  }
+
+  /** Drops a snapshot; idempotent. `IN_USE` while an unfinished restore reads it. */
+  dropSnapshot(snapshotName: string, options: AbortOptions = {}): Promise<void> {
+    return this.#call(options.signal, () => this.#snapshots.drop(snapshotName, options))
+  }
+
+  /** Checks existence, size and checksum of every object the snapshot references. */
+  verifySnapshot(snapshotName: string, options: AbortOptions = {}): Promise<VerifyReport> {
+    return this.#call(options.signal, () => this.#snapshots.verify(snapshotName, options))
+  }
+
+  // ── restore (SPEC section 6) ────────────────────────────────────────────────
+
+  /** Validates, creates the target collection in state `restoring`, and returns the job ID. */
+  restoreSnapshot(request: RestoreSnapshotRequest): Promise<number> {
+    return this.#call(request?.signal, () => this.#restore.restore(request))
+  }
+
+  /** The job's current state; `NOT_FOUND` ("restore job not found") when unknown or expired. */
+  getRestoreState(jobId: number, options: AbortOptions = {}): Promise<RestoreJobInfo> {
+    return this.#call(options.signal, () => this.#restore.getState(jobId, options))
+  }
+
+  /** Jobs, optionally only those whose target collection has the given name. */
+  listRestoreJobs(options: ListRestoreJobsOptions = {}): Promise<RestoreJobInfo[]> {
+    return this.#call(options.signal, () => this.#restore.list(options))
+  }
+
+  /** Resolves when the job completes; rejects `RESTORE_FAILED` (with the reason) when it fails or is cancelled. */
+  waitForRestore(jobId: number, options: WaitForRestoreOptions = {}): Promise<RestoreJobInfo> {
+    return this.#call(options.signal, () => this.#restore.wait(jobId, options))
+  }
+
+  /** Cancels an unfinished job; it rolls back. Cancelling a finished job is a no-op. */
+  cancelRestore(jobId: number, options: AbortOptions = {}): Promise<void> {
+    return this.#call(options.signal, () => this.#restore.cancel(jobId, options))
+  }
+
+  // ── garbage collection (SPEC section 7) ─────────────────────────────────────
+
+  /** Runs one GC pass now. */
+  runGc(options: RunGcOptions = {}): Promise<GcReport> {
+    return this.#call(options.signal, () => this.#gc.run(options))
+  }
+}

@@ -1,0 +1,68 @@
+import type { AbortOptions } from '../types.js'
+import type { CollectionSchema, FieldBinlog, FieldIndexFiles, IndexInfo, PartitionInfo, SegmentIndexInfo, SegmentLevel } from '../meta/catalog-types.js'
+
+/** Lifecycle of a snapshot record. Only `committed` snapshots are listed, described and restorable. */
+export type SnapshotState = 'pending' | 'committed' | 'deleting'
+
+/** A snapshot as listed. */
+export interface SnapshotInfo {
+  id: number
+  name: string
+  collectionId: number
+  collectionName: string
+  description: string
+  createdAt: number
+  state: SnapshotState
+  segmentCount: number
+  rowCount: number
+  /** Summed size of every file of the snapshot's segments, index files included. */
+  sizeBytes: number
+}
+
+/** {@link SnapshotInfo} plus, with `includeCollectionInfo`, the collection as captured. */
+export interface SnapshotDescription extends SnapshotInfo {
+  collection?: { schema: CollectionSchema; shardsNum: number; partitions: PartitionInfo[]; properties: Record<string, string> }
+  indexes?: IndexInfo[]
+}
+
+/** Result of {@link SnapshotManager.verifySnapshot}. */
+export interface VerifyReport {
+  ok: boolean
+  /** Data and index objects checked. */
+  checkedFiles: number
+  /** Referenced keys that do not exist. */
+  missing: string[]
+  /** Referenced keys whose size or checksum differs from the manifest. */
+  corrupt: string[]
+}
+
+export interface CreateSnapshotRequest extends AbortOptions {
+  collectionName: string
+  snapshotName: string
+  description?: string
+}
+
+export interface ListSnapshotsOptions extends AbortOptions {
+  /** Only snapshots of this collection (by name at snapshot time). */
+  collectionName?: string
+}
+
+export interface DescribeSnapshotOptions extends AbortOptions {
+  includeCollectionInfo?: boolean
+}
+
+/** One segment as a snapshot captured it (decoded from its Avro manifest). */
+export interface SnapshotSegment {
+  id: number
+  partitionId: number
+  channel: string
+  level: SegmentLevel
+  numRows: number
+  binlogs: FieldBinlog[]
+  statslogs: FieldBinlog[]
+  deltalogs: FieldBinlog[]
+  bm25logs: FieldBinlog[]
+  indexes: SegmentIndexInfo[]
+  textIndexes: FieldIndexFiles[]
+  jsonKeyIndexes: FieldIndexFiles[]
+}

@@ -1,0 +1,59 @@
+import type { AbortOptions } from '../types.js'
+
+/** What the store knows about one object. */
+export interface ObjectInfo {
+  /** The object's key (relative, '/'-separated). */
+  key: string
+  /** Size in bytes. */
+  size: number
+  /** Last modification time, epoch milliseconds. */
+  lastModified: number
+}
+
+/** What an adapter can do. */
+export interface ObjectStoreCapabilities {
+  /** `copy` runs inside the backend; no data bytes pass through the process (S3 CopyObject). */
+  readonly serverSideCopy: boolean
+  /** `copy` can hard-link (a filesystem on one device). */
+  readonly hardLink: boolean
+  /** `copy` handles objects above 5 GiB with multipart copy (S3 UploadPartCopy). */
+  readonly multipartCopy: boolean
+}
+
+/** How `copy` may copy. `auto`: link or server-side where possible, else bytes; `link`: prefer a hard link (falls back to bytes across devices); `copy`: always a byte copy (filesystem). */
+export type CopyMode = 'auto' | 'link' | 'copy'
+
+/** Options of {@link ObjectStore.copy}. */
+export interface CopyOptions extends AbortOptions {
+  /** Default `auto`. S3 copies are always server-side. */
+  mode?: CopyMode
+}
+
+/**
+ * The object port: immutable blobs under relative keys.
+ *
+ * Keys are non-empty, relative, '/'-separated, with no empty, `.` or `..` segment, no
+ * backslash and no NUL; anything else rejects with `INVALID_ARGUMENT`.
+ *
+ * Adapters: {@link FsObjectStore} (a directory), `S3ObjectStore` (vecsnap/s3). Write your
+ * own and check it with `objectStoreSuite` (see README, "Storage adapters").
+ *
+ * - `get`/`head` of an absent key resolve `undefined`.
+ * - `put` is atomic: readers see the old object, or the whole new one.
+ * - `list(prefix)` yields every object whose key starts with `prefix`, ordered by key,
+ *   paging through the backend as needed.
+ * - `copy` rejects with `NOT_FOUND` when the source is absent; it overwrites the target.
+ * - `delete` of absent keys succeeds (idempotent).
+ * - A fired `signal` rejects with `ABORTED`; backend failures reject with `IO_ERROR`.
+ */
+export interface ObjectStore {
+  readonly capabilities: ObjectStoreCapabilities
+  put(key: string, body: Uint8Array, options?: AbortOptions): Promise<ObjectInfo>
+  get(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  head(key: string, options?: AbortOptions): Promise<ObjectInfo | undefined>
+  list(prefix: string, options?: AbortOptions): AsyncIterable<ObjectInfo>
+  copy(fromKey: string, toKey: string, options?: CopyOptions): Promise<ObjectInfo>
+  delete(keys: readonly string[], options?: AbortOptions): Promise<void>
+  /** Optional: release resources (sockets, handles). */
+  close?(): Promise<void>
+}

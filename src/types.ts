@@ -1,0 +1,5 @@
+/** Per-call options accepted by every async method. */
+export interface AbortOptions {
+  /** Cancels the call; it rejects with `ABORTED`. */
+  signal?: AbortSignal
+}
