@@ -1,7 +1,8 @@
 /**
  * Every MetaStore key vecsnap writes, in one place. IDs are zero-padded to 16 digits so
  * that key order is numeric order. Areas: `c/` catalog, `s/` snapshots, `r/` restore
- * jobs, `g/` gc. A host may share the MetaStore as long as it stays out of these prefixes.
+ * jobs, `g/` gc, `l/` the loop runner's election (etcd only: lease-bound keys written by
+ * `EtcdLeadership`, never through the MetaStore). A host may share the MetaStore as long as it stays out of these prefixes.
  */
 
 const PAD = 16
@@ -84,4 +85,19 @@ export const keys = Object.freeze({
    */
   restoreSegmentDone: (jobId: number, ordinal: number) => `r/seg-done/${pad(jobId)}/${pad(ordinal)}`,
   restoreSegmentDonePrefix: (jobId: number) => `r/seg-done/${pad(jobId)}/`,
+
+  // catalog (appended)
+  /**
+   * An index, text or JSON-key index build that a newer build replaced on its segment
+   * (value: `DroppedBuildRecord`, with the files), kept until GC collects the files.
+   */
+  droppedBuild: (buildId: number) => `c/dropped-build/${pad(buildId)}`,
+  droppedBuildPrefix: 'c/dropped-build/',
+  /**
+   * Change counter of a collection's segment set and index definitions (value: decimal).
+   * Operations that decide from a range read of those `get` it, and operations that change
+   * them bump it, so that on stores with shared conditional batches a concurrent change
+   * conflicts (and is retried) instead of being missed.
+   */
+  collectionVersion: (collectionId: number) => `c/coll-ver/${pad(collectionId)}`,
 })

@@ -1,5 +1,5 @@
 import { SnapshotError } from '../errors.js'
-import type { CollectionInfo, IndexInfo, SegmentInfo } from './catalog-types.js'
+import type { CollectionInfo, IndexInfo, SegmentFile, SegmentInfo } from './catalog-types.js'
 import { keys, idFromKey } from './keys.js'
 import { prefixRange } from './meta-store.js'
 import type { MetaTxn } from './transaction.js'
@@ -92,4 +92,52 @@ export function writeIndexRecord(tx: MetaTxn, collectionId: number, r: IndexReco
 /** The public view of an index record. */
 export function toIndexInfo(r: IndexRecord): IndexInfo {
   return { id: r.id, fieldId: r.fieldId, name: r.name, params: { ...r.params } }
+}
+
+// ── appended with the Catalog ─────────────────────────────────────────────────
+
+/** Which list of a segment an index build belongs to. */
+export type BuildKind = 'index' | 'textIndex' | 'jsonKeyIndex'
+
+/**
+ * An index build that a newer build of the same index (or, for text and JSON-key
+ * indexes, of the same field) replaced on its segment. Its files are garbage once
+ * `droppedAt` is older than the grace period, unless a snapshot pins `buildId`.
+ */
+export interface DroppedBuildRecord {
+  buildId: number
+  kind: BuildKind
+  collectionId: number
+  partitionId: number
+  segmentId: number
+  /** Index ID, for `kind: 'index'`. */
+  indexId?: number
+  /** Field ID, for `kind: 'textIndex' | 'jsonKeyIndex'`. */
+  fieldId?: number
+  files: SegmentFile[]
+  droppedAt: number
+}
+
+/** Writes the record of a replaced build. */
+export function writeDroppedBuild(tx: MetaTxn, r: DroppedBuildRecord): void {
+  tx.putJson(keys.droppedBuild(r.buildId), r)
+}
+
+/** Writes the record that keeps a dropped collection known to GC. */
+export function writeDroppedCollection(tx: MetaTxn, r: DroppedCollectionRecord): void {
+  tx.putJson(keys.droppedCollection(r.id), r)
+}
+
+/**
+ * Reads a collection's change counter (see `keys.collectionVersion`), so that the
+ * transaction conflicts with any concurrent change of its segment set or indexes.
+ */
+export async function readCollectionVersion(tx: MetaTxn, collectionId: number): Promise<number> {
+  const raw = await tx.get(keys.collectionVersion(collectionId))
+  return raw === undefined ? 0 : Number(raw)
+}
+
+/** Bumps a collection's change counter: call it whenever a segment is added or an index created or dropped. */
+export async function bumpCollectionVersion(tx: MetaTxn, collectionId: number): Promise<void> {
+  tx.put(keys.collectionVersion(collectionId), String((await readCollectionVersion(tx, collectionId)) + 1))
 }
