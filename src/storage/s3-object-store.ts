@@ -1,0 +1,304 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCopyCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3'
+import { SnapshotError, throwIfAborted } from '../errors.js'
+import type { AbortOptions } from '../types.js'
+import { assertBody, assertCopyMode, assertKeyList, isValidObjectKey, validateObjectKey, validatePrefix } from './keys-validate.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities } from './object-store.js'
+import { isS3NotFound, mapS3DeleteErrors, mapS3Error } from './s3-errors.js'
+
+const GiB = 1024 ** 3
+const MiB = 1024 ** 2
+/** S3's limit on the parts of one multipart upload. */
+const MAX_PARTS = 10_000
+/** S3's limit on one part (and on one CopyObject). */
+const MAX_PART_BYTES = 5 * GiB
+
+/** Options of {@link S3ObjectStore}. */
+export interface S3ObjectStoreOptions {
+  /** An `S3Client` from `@aws-sdk/client-s3`; the store never destroys it. */
+  client: S3Client
+  /** The bucket; it must exist. */
+  bucket: string
+  /**
+   * Key prefix inside the bucket: key `K` is stored at `${prefix}/${K}` (or `K` when
+   * empty). Trailing '/' are ignored.
+   * @default ''
+   */
+  prefix?: string
+  /**
+   * Keys per DeleteObjects request, 1–1000.
+   * @default 1000
+   */
+  deleteBatchSize?: number
+  /**
+   * Objects larger than this are copied with multipart UploadPartCopy instead of one
+   * CopyObject (which S3 limits to 5 GiB).
+   * @default 5 GiB
+   */
+  multipartCopyThresholdBytes?: number
+  /**
+   * Part size of a multipart copy; raised when an object would need more than 10,000
+   * parts. S3 requires at least 5 MiB (except the last part).
+   * @default 512 MiB
+   */
+  partSizeBytes?: number
+  /**
+   * UploadPartCopy requests in flight for one multipart copy.
+   * @default 4
+   */
+  partCopyConcurrency?: number
+}
+
+function positiveInt(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new TypeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got \`${String(value)}\``)
+  }
+  return value
+}
+
+/** The `x-amz-copy-source` value: bucket and key, each path segment URI-encoded. */
+function copySource(bucket: string, backendKey: string): string {
+  return `${bucket}/${backendKey}`.split('/').map(encodeURIComponent).join('/')
+}
+
+const notFound = (key: string) => new SnapshotError('NOT_FOUND', `object not found: ${JSON.stringify(key)}`, { details: { key } })
+
+/**
+ * An ObjectStore over an S3-compatible bucket (AWS S3, MinIO, R2, Ceph, …), from
+ * `vecsnap/s3`. Copies are server-side: CopyObject, or UploadPartCopy above
+ * `multipartCopyThresholdBytes`, so no data bytes pass through the process.
+ *
+ * `put` reports `lastModified` as the local time the upload finished (S3 does not
+ * return it); `head` and `list` report the bucket's.
+ *
+ * @example
+ * import { S3Client } from '@aws-sdk/client-s3'
+ * import { S3ObjectStore } from 'vecsnap/s3'
+ * const objects = new S3ObjectStore({ client: new S3Client({}), bucket: 'my-bucket', prefix: 'vecsnap' })
+ */
+export class S3ObjectStore implements ObjectStore {
+  /** Server-side copy, multipart copy, no hard links. */
+  readonly capabilities: ObjectStoreCapabilities = Object.freeze({ serverSideCopy: true, hardLink: false, multipartCopy: true })
+  /** The bucket. */
+  readonly bucket: string
+  /** The key prefix, without trailing '/' ('' for none). */
+  readonly prefix: string
+  readonly #client: S3Client
+  readonly #root: string
+  readonly #deleteBatchSize: number
+  readonly #multipartThreshold: number
+  readonly #partSize: number
+  readonly #partConcurrency: number
+
+  constructor(options: S3ObjectStoreOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('Expected `options` to be an object with a `client` and a `bucket`')
+    const { client, bucket } = options
+    if (client === null || typeof client !== 'object' || typeof client.send !== 'function') {
+      throw new TypeError('Expected `client` to be an S3Client')
+    }
+    if (typeof bucket !== 'string' || bucket === '') throw new TypeError(`Expected \`bucket\` to be a non-empty string, got \`${String(bucket)}\``)
+    const prefix = (options.prefix ?? '').replace(/\/+$/, '')
+    if (prefix !== '' && !isValidObjectKey(prefix)) throw new TypeError(`Expected \`prefix\` to be a relative '/'-separated path, got \`${String(options.prefix)}\``)
+    this.#client = client
+    this.bucket = bucket
+    this.prefix = prefix
+    this.#root = prefix === '' ? '' : `${prefix}/`
+    this.#deleteBatchSize = positiveInt('deleteBatchSize', options.deleteBatchSize, 1000, 1000)
+    this.#multipartThreshold = positiveInt('multipartCopyThresholdBytes', options.multipartCopyThresholdBytes, MAX_PART_BYTES, MAX_PART_BYTES, 0)
+    this.#partSize = positiveInt('partSizeBytes', options.partSizeBytes, 512 * MiB, MAX_PART_BYTES)
+    this.#partConcurrency = positiveInt('partCopyConcurrency', options.partCopyConcurrency, 4, 64)
+  }
+
+  /** {@inheritDoc ObjectStore.put} */
+  async put(key: string, body: Uint8Array, options: AbortOptions = {}): Promise<ObjectInfo> {
+    const Key = this.#key(key)
+    assertBody(body)
+    const { signal } = options
+    throwIfAborted(signal)
+    try {
+      await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, ContentLength: body.byteLength }), { abortSignal: signal })
+    } catch (err) {
+      throw mapS3Error(err, `put ${JSON.stringify(key)}`, signal)
+    }
+    return { key, size: body.byteLength, lastModified: Date.now() }
+  }
+
+  /** {@inheritDoc ObjectStore.get} */
+  async get(key: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
+    const Key = this.#key(key)
+    const { signal } = options
+    throwIfAborted(signal)
+    try {
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: signal })
+      return res.Body === undefined ? new Uint8Array(0) : await res.Body.transformToByteArray()
+    } catch (err) {
+      if (isS3NotFound(err)) return undefined
+      throw mapS3Error(err, `get ${JSON.stringify(key)}`, signal)
+    }
+  }
+
+  /** {@inheritDoc ObjectStore.head} */
+  async head(key: string, options: AbortOptions = {}): Promise<ObjectInfo | undefined> {
+    const Key = this.#key(key)
+    throwIfAborted(options.signal)
+    return this.#head(key, Key, options.signal)
+  }
+
+  /** {@inheritDoc ObjectStore.list} */
+  async *list(prefix: string, options: AbortOptions = {}): AsyncGenerator<ObjectInfo> {
+    validatePrefix(prefix)
+    const { signal } = options
+    throwIfAborted(signal)
+    const root = this.#root
+    let token: string | undefined
+    try {
+      do {
+        throwIfAborted(signal)
+        const page = await this.#client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: root + prefix, ContinuationToken: token }),
+          { abortSignal: signal },
+        )
+        for (const object of page.Contents ?? []) {
+          if (object.Key === undefined || !object.Key.startsWith(root)) continue
+          const key = object.Key.slice(root.length)
+          // Skip what the API could not address anyway, e.g. console "folder" markers ending in '/'.
+          if (!isValidObjectKey(key)) continue
+          throwIfAborted(signal)
+          yield { key, size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0 }
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token !== undefined)
+    } catch (err) {
+      throw mapS3Error(err, `list ${JSON.stringify(prefix)}`, signal)
+    }
+  }
+
+  /** {@inheritDoc ObjectStore.copy} Always server-side; `mode` is accepted and ignored. */
+  async copy(fromKey: string, toKey: string, options: CopyOptions = {}): Promise<ObjectInfo> {
+    const from = this.#key(fromKey)
+    const to = this.#key(toKey)
+    assertCopyMode(options.mode)
+    const { signal } = options
+    throwIfAborted(signal)
+    const source = await this.#head(fromKey, from, signal, true)
+    if (source === undefined) throw notFound(fromKey)
+    if (fromKey === toKey) return source
+    const what = `copy ${JSON.stringify(fromKey)} to ${JSON.stringify(toKey)}`
+    try {
+      if (source.size <= this.#multipartThreshold) {
+        const res = await this.#client.send(
+          new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: copySource(this.bucket, from) }),
+          { abortSignal: signal },
+        )
+        return { key: toKey, size: source.size, lastModified: res.CopyObjectResult?.LastModified?.getTime() ?? Date.now() }
+      }
+      await this.#multipartCopy(from, to, source.size, source.etag, signal)
+      return { key: toKey, size: source.size, lastModified: Date.now() }
+    } catch (err) {
+      if (isS3NotFound(err)) throw notFound(fromKey)
+      throw mapS3Error(err, what, signal)
+    }
+  }
+
+  /** {@inheritDoc ObjectStore.delete} DeleteObjects in batches of `deleteBatchSize`. */
+  async delete(keys: readonly string[], options: AbortOptions = {}): Promise<void> {
+    assertKeyList(keys)
+    const backendKeys = [...new Set(keys)].map((key) => this.#key(key))
+    const { signal } = options
+    throwIfAborted(signal)
+    for (let i = 0; i < backendKeys.length; i += this.#deleteBatchSize) {
+      throwIfAborted(signal)
+      const batch = backendKeys.slice(i, i + this.#deleteBatchSize)
+      let errors
+      try {
+        const res = await this.#client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          { abortSignal: signal },
+        )
+        errors = res.Errors
+      } catch (err) {
+        throw mapS3Error(err, `delete of ${batch.length} objects`, signal)
+      }
+      const failure = mapS3DeleteErrors(errors, batch.length, (k) => (k.startsWith(this.#root) ? k.slice(this.#root.length) : k))
+      if (failure !== undefined) throw failure
+    }
+  }
+
+  /** The backend key of `key` (validated). */
+  #key(key: string): string {
+    validateObjectKey(key)
+    return this.#root + key
+  }
+
+  async #head(key: string, Key: string, signal: AbortSignal | undefined, forCopy = false): Promise<(ObjectInfo & { etag?: string }) | undefined> {
+    try {
+      const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: signal })
+      return { key, size: res.ContentLength ?? 0, lastModified: res.LastModified?.getTime() ?? 0, ...(forCopy && res.ETag ? { etag: res.ETag } : {}) }
+    } catch (err) {
+      if (isS3NotFound(err)) return undefined
+      throw mapS3Error(err, `head ${JSON.stringify(key)}`, signal)
+    }
+  }
+
+  /** Copies `from` to `to` with UploadPartCopy; aborts the upload when anything fails. */
+  async #multipartCopy(from: string, to: string, size: number, etag: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+    const Bucket = this.bucket
+    const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket, Key: to }), { abortSignal: signal })
+    const UploadId = created.UploadId
+    if (UploadId === undefined) throw new SnapshotError('IO_ERROR', 'CreateMultipartUpload returned no UploadId')
+    const partSize = Math.min(MAX_PART_BYTES, Math.max(this.#partSize, Math.ceil(size / MAX_PARTS)))
+    const count = Math.max(1, Math.ceil(size / partSize))
+    const CopySource = copySource(Bucket, from)
+    const parts: CompletedPart[] = new Array(count)
+    let next = 0
+    let failed = false
+    const worker = async () => {
+      while (!failed && next < count) {
+        const i = next++
+        throwIfAborted(signal)
+        const start = i * partSize
+        const end = Math.min(size, start + partSize) - 1
+        try {
+          const res = await this.#client.send(
+            new UploadPartCopyCommand({
+              Bucket, Key: to, UploadId, PartNumber: i + 1, CopySource,
+              CopySourceRange: `bytes=${start}-${end}`,
+              ...(etag === undefined ? {} : { CopySourceIfMatch: etag }),
+            }),
+            { abortSignal: signal },
+          )
+          parts[i] = { PartNumber: i + 1, ETag: res.CopyPartResult?.ETag }
+        } catch (err) {
+          failed = true
+          throw err
+        }
+      }
+    }
+    try {
+      const results = await Promise.allSettled(Array.from({ length: Math.min(this.#partConcurrency, count) }, worker))
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (rejected !== undefined) throw rejected.reason
+      await this.#client.send(
+        new CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }),
+        { abortSignal: signal },
+      )
+    } catch (err) {
+      // Not with the caller's signal: the upload must be aborted even when the caller gave up.
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => undefined)
+      throw err
+    }
+  }
+}

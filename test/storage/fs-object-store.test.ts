@@ -1,0 +1,256 @@
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import { listKeys } from '../conformance/object-store.suite.js'
+
+/** Makes `link` fail with this errno while set (e.g. EXDEV, as across devices). */
+const linkFault = vi.hoisted(() => ({ code: undefined as string | undefined }))
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>()
+  return {
+    ...actual,
+    link: async (from: string, to: string) => {
+      if (linkFault.code !== undefined) throw Object.assign(new Error(`${linkFault.code}: injected, link '${from}' -> '${to}'`), { code: linkFault.code })
+      return actual.link(from, to)
+    },
+  }
+})
+
+const bytes = (s: string) => new TextEncoder().encode(s)
+const code = (c: string) => expect.objectContaining({ code: c })
+
+describe('FsObjectStore', () => {
+  let dir: string
+  let root: string
+  let store: FsObjectStore
+  const path = (key: string) => join(root, key)
+  const tmpFiles = async () => readdir(join(root, '.vecsnap-tmp')).catch(() => [])
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vecsnap-fs-'))
+    root = join(dir, 'objects')
+    store = new FsObjectStore({ root })
+  })
+
+  afterEach(async () => {
+    linkFault.code = undefined
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  describe('put', () => {
+    it('stores key K at `${root}/K` and reports the file\'s size and mtime', async () => {
+      const info = await store.put('files/a/b', bytes('hello'))
+      const st = await stat(path('files/a/b'))
+      expect(info).toEqual({ key: 'files/a/b', size: 5, lastModified: Math.floor(st.mtimeMs) })
+      expect(await store.head('files/a/b')).toEqual(info)
+      expect(store.root).toBe(root)
+    })
+
+    it('is atomic: concurrent readers see the old or the whole new object, never a part', async () => {
+      const size = 2 * 1024 * 1024
+      const bodies = [new Uint8Array(size).fill(0xaa), new Uint8Array(size).fill(0xbb)]
+      let writing = true
+      const writer = (async () => {
+        try {
+          for (let i = 0; i < 16; i++) await store.put('atomic', bodies[i % 2])
+        } finally {
+          writing = false
+        }
+      })()
+      let reads = 0
+      try {
+        while (writing) {
+          const got = await store.get('atomic')
+          if (got === undefined) continue
+          reads++
+          expect(got.byteLength).toBe(size)
+          expect(got[0] === 0xaa || got[0] === 0xbb).toBe(true)
+          expect(got.every((b) => b === got[0])).toBe(true)
+        }
+      } finally {
+        await writer
+      }
+      expect(reads).toBeGreaterThan(0)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('never lists, nor accepts as keys, the temporary directory', async () => {
+      await store.put('a', bytes('a'))
+      await writeFile(join(root, '.vecsnap-tmp', 'stray'), 'partial')
+      expect(await listKeys(store)).toEqual(['a'])
+      expect(await listKeys(store, '.vecsnap-tmp/')).toEqual([])
+      for (const key of ['.vecsnap-tmp', '.vecsnap-tmp/stray']) {
+        await expect(store.get(key)).rejects.toEqual(code('INVALID_ARGUMENT'))
+        await expect(store.put(key, bytes('x'))).rejects.toEqual(code('INVALID_ARGUMENT'))
+        await expect(store.delete([key])).rejects.toEqual(code('INVALID_ARGUMENT'))
+      }
+      expect(await tmpFiles()).toEqual(['stray'])
+    })
+
+    it('removes temporary files a crashed writer left behind, on the first write', async () => {
+      const tmp = join(root, '.vecsnap-tmp')
+      await mkdir(tmp, { recursive: true })
+      await writeFile(join(tmp, 'old'), 'left by a crash')
+      await writeFile(join(tmp, 'recent'), 'another writer, in flight')
+      const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000)
+      await utimes(join(tmp, 'old'), twoHoursAgo, twoHoursAgo)
+      await store.put('x', bytes('x'))
+      expect(await tmpFiles()).toEqual(['recent'])
+    })
+
+    it('rejects IO_ERROR when a key would be both an object and a directory', async () => {
+      await store.put('obj', bytes('file'))
+      await expect(store.put('obj/child', bytes('x'))).rejects.toEqual(code('IO_ERROR'))
+      await store.put('dir/child', bytes('x'))
+      await expect(store.put('dir', bytes('x'))).rejects.toEqual(code('IO_ERROR'))
+      expect(await listKeys(store)).toEqual(['dir/child', 'obj'])
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('survives deletes that remove the parent directory while it writes', async () => {
+      for (let i = 1; i < 40; i++) {
+        await Promise.all([store.put(`race/d/${i}`, bytes(String(i))), store.delete([`race/d/${i - 1}`])])
+      }
+      expect(await listKeys(store, 'race/')).toEqual(['race/d/39'])
+    })
+  })
+
+  describe('copy', () => {
+    beforeEach(async () => {
+      await store.put('src', bytes('source'))
+    })
+
+    it('hard-links in link and auto mode', async () => {
+      for (const mode of ['link', 'auto', undefined] as const) {
+        const to = `linked/${mode ?? 'default'}`
+        await store.copy('src', to, mode === undefined ? {} : { mode })
+        const [a, b] = [await stat(path('src')), await stat(path(to))]
+        expect(b.ino, String(mode)).toBe(a.ino)
+      }
+      expect((await stat(path('src'))).nlink).toBe(4)
+    })
+
+    it('copies bytes in copy mode', async () => {
+      await store.copy('src', 'copied', { mode: 'copy' })
+      const [a, b] = [await stat(path('src')), await stat(path('copied'))]
+      expect(b.ino).not.toBe(a.ino)
+      expect(a.nlink).toBe(1)
+      expect(b.nlink).toBe(1)
+    })
+
+    it('keeps a linked copy when the source is overwritten', async () => {
+      await store.copy('src', 'dst', { mode: 'link' })
+      const linked = (await stat(path('dst'))).ino
+      await store.put('src', bytes('new source'))
+      expect(Buffer.from((await store.get('dst'))!).toString()).toBe('source')
+      expect((await stat(path('dst'))).ino).toBe(linked)
+      expect((await stat(path('dst'))).nlink).toBe(1)
+    })
+
+    it('leaves no temporary file when linking over an existing link to the same file', async () => {
+      await store.copy('src', 'dst', { mode: 'link' })
+      await store.copy('src', 'dst', { mode: 'link' })
+      expect((await stat(path('src'))).nlink).toBe(2)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it.each(['EXDEV', 'EPERM', 'ENOTSUP', 'EMLINK'])('falls back to a byte copy when link fails with %s', async (errno) => {
+      linkFault.code = errno
+      for (const mode of ['link', 'auto'] as const) {
+        const info = await store.copy('src', `fallback/${mode}`, { mode })
+        expect(info).toMatchObject({ key: `fallback/${mode}`, size: 6 })
+        expect((await stat(path(`fallback/${mode}`))).ino).not.toBe((await stat(path('src'))).ino)
+        expect(Buffer.from((await store.get(`fallback/${mode}`))!).toString()).toBe('source')
+      }
+      await expect(store.copy('missing', 'x', { mode: 'link' })).rejects.toEqual(code('NOT_FOUND'))
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('rejects IO_ERROR when link fails otherwise, leaving nothing behind', async () => {
+      linkFault.code = 'EIO'
+      await expect(store.copy('src', 'dst')).rejects.toEqual(code('IO_ERROR'))
+      expect(await store.head('dst')).toBeUndefined()
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('rejects INVALID_ARGUMENT for an unknown mode', async () => {
+      await expect(store.copy('src', 'dst', { mode: 'symlink' as 'link' })).rejects.toEqual(code('INVALID_ARGUMENT'))
+    })
+  })
+
+  describe('keys and paths', () => {
+    it('refuses keys that would escape the root, writing nothing outside it', async () => {
+      await store.put('inside', bytes('x'))
+      for (const key of ['../escape', 'a/../../escape', '/tmp/escape', '..', 'a/..', '..\\escape']) {
+        await expect(store.put(key, bytes('x')), key).rejects.toEqual(code('INVALID_ARGUMENT'))
+        await expect(store.copy('inside', key), key).rejects.toEqual(code('INVALID_ARGUMENT'))
+        await expect(store.get(key), key).rejects.toEqual(code('INVALID_ARGUMENT'))
+        await expect(store.delete([key]), key).rejects.toEqual(code('INVALID_ARGUMENT'))
+      }
+      expect((await readdir(dir)).sort()).toEqual(['objects'])
+      expect(existsSync('/tmp/escape')).toBe(false)
+    })
+
+    it('rejects misuse of the options with a TypeError', () => {
+      for (const options of [undefined, null, {}, { root: '' }, { root: 1 }]) {
+        expect(() => new FsObjectStore(options as never), JSON.stringify(options)).toThrow(TypeError)
+      }
+    })
+
+    it('lists nothing, and reads absence, before the root exists', async () => {
+      expect(await listKeys(store)).toEqual([])
+      expect(await store.get('a')).toBeUndefined()
+      expect(existsSync(root)).toBe(false)
+    })
+  })
+
+  describe('delete', () => {
+    it('removes the parent directories it leaves empty, up to (not including) the root', async () => {
+      await store.put('files/a/b/c/1', bytes('1'))
+      await store.put('files/a/b/d/2', bytes('2'))
+      await store.put('top', bytes('t'))
+      await store.delete(['files/a/b/c/1'])
+      expect(existsSync(path('files/a/b/c'))).toBe(false)
+      expect(existsSync(path('files/a/b/d/2'))).toBe(true)
+      await store.delete(['files/a/b/d/2', 'files/absent/x'])
+      expect((await readdir(root)).sort()).toEqual(['.vecsnap-tmp', 'top'])
+      await store.delete(['top'])
+      expect(await readdir(root)).toEqual(['.vecsnap-tmp'])
+    })
+
+    it('deletes many files across many directories', async () => {
+      const keys = Array.from({ length: 300 }, (_, i) => `many/${i % 17}/${i}`)
+      for (const k of keys) await store.put(k, bytes(k))
+      await store.delete(keys.filter((_, i) => i % 2 === 0))
+      expect((await listKeys(store, 'many/')).length).toBe(150)
+      await store.delete(keys)
+      expect(existsSync(path('many'))).toBe(false)
+    })
+  })
+
+  describe('list', () => {
+    it('orders "directories" among files by full key', async () => {
+      for (const k of ['d/a/1', 'd/a-b', 'd/a.b', 'd/a0', 'd/b', 'd/a/2/x']) await store.put(k, bytes(k))
+      expect(await listKeys(store, 'd/')).toEqual(['d/a-b', 'd/a.b', 'd/a/1', 'd/a/2/x', 'd/a0', 'd/b'])
+      expect(await listKeys(store, 'd/a')).toEqual(['d/a-b', 'd/a.b', 'd/a/1', 'd/a/2/x', 'd/a0'])
+    })
+
+    it('rejects ABORTED when the signal fires while listing', async () => {
+      for (let i = 0; i < 5; i++) await store.put(`l/${i}`, bytes('x'))
+      const ac = new AbortController()
+      const seen: string[] = []
+      const run = async () => {
+        for await (const o of store.list('l/', { signal: ac.signal })) {
+          seen.push(o.key)
+          if (seen.length === 2) ac.abort()
+        }
+      }
+      await expect(run()).rejects.toEqual(code('ABORTED'))
+      expect(seen.length).toBeLessThan(5)
+    })
+  })
+})
