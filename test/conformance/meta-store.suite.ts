@@ -1,5 +1,6 @@
 import { setImmediate as tick } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { collect } from './collect.js'
 import { isMetaConflict, prefixRange, type MetaOperation, type MetaRange, type MetaStore } from '../../src/meta/meta-store.js'
 
 /** What a {@link metaStoreSuite} factory returns: a new, unopened store over empty storage. */
@@ -15,12 +16,7 @@ type Entry = [string, string]
 
 const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 
-/** Collects an async iterable into an array. */
-export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = []
-  for await (const item of iterable) out.push(item)
-  return out
-}
+export { collect }
 
 /** Writes entries in batches the store accepts. */
 export async function putAll(store: MetaStore, entries: readonly Entry[]): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { setImmediate as tick } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { collect } from './collect.js'
 import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js'
 
 /** What an {@link objectStoreSuite} factory returns: a store over empty storage. */
@@ -21,12 +22,7 @@ export interface ObjectStoreFixture {
 /** Checks of {@link objectStoreSuite} a fixture may skip; see {@link ObjectStoreFixture.skip}. */
 export type ObjectStoreCheck = 'listOrderAcrossDirectories' | 'abortInFlight'
 
-/** Collects an async iterable into an array. */
-export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = []
-  for await (const item of iterable) out.push(item)
-  return out
-}
+export { collect }
 
 /** The keys `store.list(prefix)` yields, in order. */
 export async function listKeys(store: ObjectStore, prefix = ''): Promise<string[]> {
