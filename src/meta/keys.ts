@@ -70,13 +70,19 @@ export const keys = Object.freeze({
 
   // snapshots (appended)
   /**
-   * Latest committed manifest of a flushed segment (value: `{ key, hash, size }`), so a
-   * later snapshot of an unchanged segment points at it instead of writing it again.
+   * Secondary index: collection → its snapshots, any state (value is empty). A create
+   * reads the newest committed one to reuse the manifests of unchanged segments.
    */
-  segmentManifest: (segmentId: number) => `s/manifest-of-seg/${pad(segmentId)}`,
-  segmentManifestPrefix: 's/manifest-of-seg/',
+  collectionSnapshot: (collectionId: number, snapshotId: number) => `s/coll-snap/${pad(collectionId)}/${pad(snapshotId)}`,
+  collectionSnapshotPrefix: (collectionId: number) => `s/coll-snap/${pad(collectionId)}/`,
   /** Prefix of every manifest reference (see `manifestRef`). */
   manifestRefAllPrefix: 's/ref-manifest/',
+  /**
+   * Change counter bumped by every create that reuses the manifests a snapshot lists
+   * (value: decimal). Dropping that snapshot `get`s it, so on stores with shared
+   * conditional batches a concurrent reuse conflicts instead of being missed.
+   */
+  snapshotReuse: (snapshotId: number) => `s/reuse/${pad(snapshotId)}`,
 
   // restore jobs (appended)
   /**

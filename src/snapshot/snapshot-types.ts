@@ -36,18 +36,25 @@ export interface VerifyReport {
   corrupt: string[]
 }
 
+/** Request of {@link SnapshotManager.createSnapshot}. */
 export interface CreateSnapshotRequest extends AbortOptions {
+  /** The collection to capture (its flushed segments). */
   collectionName: string
+  /** Unique per manager: 1–255 characters of `[A-Za-z0-9_.-]`, starting with a letter, digit or `_`, without `..`. */
   snapshotName: string
+  /** Free text. @default '' */
   description?: string
 }
 
+/** Options of {@link SnapshotManager.listSnapshots}. */
 export interface ListSnapshotsOptions extends AbortOptions {
   /** Only snapshots of this collection (by name at snapshot time). */
   collectionName?: string
 }
 
+/** Options of {@link SnapshotManager.describeSnapshot}. */
 export interface DescribeSnapshotOptions extends AbortOptions {
+  /** Also read the snapshot's metadata JSON for the collection and index definitions as captured. @default false */
   includeCollectionInfo?: boolean
 }
 

@@ -1,0 +1,272 @@
+import type { ManagerContext } from '../context.js'
+import { SnapshotError, throwIfAborted } from '../errors.js'
+import type { CollectionInfo, SegmentInfo } from '../meta/catalog-types.js'
+import { keys } from '../meta/keys.js'
+import { prefixRange } from '../meta/meta-store.js'
+import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, readSegment, toIndexInfo } from '../meta/records.js'
+import { segmentBytes } from '../meta/segment-files.js'
+import type { MetaTxn } from '../meta/transaction.js'
+import { layout } from '../storage/layout.js'
+import { encodeManifest, type ManifestRecord } from './manifest-codec.js'
+import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
+import {
+  forEachLimit,
+  toSnapshotInfo,
+  validateSnapshotName,
+  type SnapshotRecord,
+} from './snapshot-record.js'
+import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
+
+/** Manifest writes in flight during create. */
+export const MANIFEST_WRITE_CONCURRENCY = 16
+
+/** Segment records read concurrently in phase 1 (LevelDB serves gets on the libuv pool). */
+const READ_CONCURRENCY = 64
+
+/** Committed snapshots looked at (newest first) for manifests to reuse. */
+const REUSE_CANDIDATES = 4
+
+/** A manifest the new snapshot writes itself. */
+interface ManifestWrite {
+  key: string
+  bytes: Uint8Array
+}
+
+/** A manifest an earlier snapshot wrote. */
+interface PriorManifest {
+  key: string
+  hash: string
+  size: number
+}
+
+/** Everything phase 1 decided; phases 2 and 3 only carry it out. */
+interface CreatePlan {
+  record: SnapshotRecord
+  writes: ManifestWrite[]
+  metadata: Uint8Array
+}
+
+/** Removes a half-made snapshot (records, pins, objects); see `purgeSnapshot`. */
+export type Purge = (snapshotId: number) => Promise<void>
+
+function validateRequest(request: CreateSnapshotRequest): void {
+  if (typeof request !== 'object' || request === null) throw new TypeError(`Expected \`request\` to be an object, got \`${request === null ? 'null' : typeof request}\``)
+  if (typeof request.collectionName !== 'string' || request.collectionName === '') {
+    throw new SnapshotError('INVALID_ARGUMENT', '`collectionName` must be a non-empty string')
+  }
+  validateSnapshotName(request.snapshotName)
+  if (request.description !== undefined && typeof request.description !== 'string') {
+    throw new TypeError(`Expected \`description\` to be a string, got \`${typeof request.description}\``)
+  }
+}
+
+/** The segment as a snapshot captures it: only index files of live index definitions. */
+function capture(seg: SegmentInfo, liveIndexIds: ReadonlySet<number>): ManifestRecord {
+  return {
+    id: seg.id,
+    collectionId: seg.collectionId,
+    partitionId: seg.partitionId,
+    channel: seg.channel,
+    state: seg.state,
+    level: seg.level,
+    numRows: seg.numRows,
+    binlogs: seg.binlogs ?? [],
+    statslogs: seg.statslogs ?? [],
+    deltalogs: seg.deltalogs ?? [],
+    bm25logs: seg.bm25logs ?? [],
+    indexes: (seg.indexes ?? []).filter((ix) => liveIndexIds.has(ix.indexId)),
+    textIndexes: seg.textIndexes ?? [],
+    jsonKeyIndexes: seg.jsonKeyIndexes ?? [],
+  }
+}
+
+/** Like `readSegments` (every read a validated `tx.get`), with reads overlapped. */
+async function readSegmentsConcurrently(tx: MetaTxn, collectionId: number): Promise<SegmentInfo[]> {
+  const ids = await listSegmentIds(tx, collectionId)
+  const out = new Array<SegmentInfo | undefined>(ids.length)
+  await forEachLimit(ids, READ_CONCURRENCY, async (id, i) => {
+    out[i] = await readSegment(tx, id)
+  })
+  return out.filter((s): s is SegmentInfo => s !== undefined)
+}
+
+/**
+ * The manifests of the newest committed snapshot of the collection, by segment: flushed
+ * segments are immutable, so one whose manifest would hash the same is not written again.
+ * (Snapshots still being created or deleted are skipped.)
+ */
+async function priorManifests(tx: MetaTxn, collectionId: number): Promise<{ sourceId?: number; manifests: Map<number, PriorManifest> }> {
+  const manifests = new Map<number, PriorManifest>()
+  const range = { ...prefixRange(keys.collectionSnapshotPrefix(collectionId)), reverse: true, limit: REUSE_CANDIDATES }
+  const ids: number[] = []
+  for await (const [key] of tx.iterate(range)) ids.push(Number(key.slice(key.lastIndexOf('/') + 1)))
+  for (const id of ids) {
+    const r = await tx.getJson<SnapshotRecord>(keys.snapshot(id))
+    if (r?.state !== 'committed') continue
+    for (let i = 0; i < r.segmentIds.length; i++) {
+      manifests.set(r.segmentIds[i], { key: r.manifestKeys[i], hash: r.manifestHashes[i], size: r.manifestSizes[i] })
+    }
+    return { sourceId: id, manifests }
+  }
+  return { manifests }
+}
+
+/**
+ * Phase 1, inside one transaction: reads the collection, its flushed segments and live
+ * index definitions, decides which manifests to write and which to reuse, and writes the
+ * `pending` record, the name key and every reference (segment, build, reused manifest).
+ */
+async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, owner: string | undefined): Promise<CreatePlan> {
+  const { collectionName, snapshotName } = request
+  const collection = await readCollectionByName(tx, collectionName)
+  if (collection === undefined) throw new SnapshotError('NOT_FOUND', `collection not found: ${collectionName}`)
+  if (collection.state === 'restoring') {
+    throw new SnapshotError('FAILED_PRECONDITION', `collection ${collectionName} is being restored into; snapshot it once the restore completes`)
+  }
+  if ((await tx.get(keys.snapshotName(snapshotName))) !== undefined) {
+    throw new SnapshotError('ALREADY_EXISTS', `snapshot already exists: ${snapshotName}`)
+  }
+  // Segments and indexes are range reads: the version makes a concurrent change conflict (stores with shared batches).
+  await readCollectionVersion(tx, collection.id)
+  const segments = (await readSegmentsConcurrently(tx, collection.id)).filter((s) => s.state === 'flushed')
+  const indexes = (await readIndexRecords(tx, collection.id)).filter((r) => r.droppedAt === undefined)
+  const liveIndexIds = new Set(indexes.map((r) => r.id))
+  const prior = await priorManifests(tx, collection.id)
+  const id = await tx.allocIds(1)
+
+  const record: SnapshotRecord = {
+    id,
+    name: snapshotName,
+    collectionId: collection.id,
+    collectionName: collection.name,
+    description: request.description ?? '',
+    createdAt: now,
+    state: 'pending',
+    segmentIds: [],
+    buildIds: [],
+    segmentCount: segments.length,
+    rowCount: 0,
+    sizeBytes: 0,
+    metadataKey: layout.snapshotMetadata(collection.id, id),
+    metadataSize: 0,
+    manifestKeys: [],
+    manifestSizes: [],
+    manifestHashes: [],
+  }
+  if (owner !== undefined) record.owner = owner
+  const writes: ManifestWrite[] = []
+  const reused = new Set<string>()
+  const buildIds = new Set<number>()
+  for (const seg of segments) {
+    const m = capture(seg, liveIndexIds)
+    const encoded = encodeManifest(m)
+    const earlier = prior.manifests.get(seg.id)
+    let key: string
+    let size: number
+    if (earlier !== undefined && earlier.hash === encoded.hash) {
+      key = earlier.key
+      size = earlier.size
+      reused.add(key)
+    } else {
+      key = layout.snapshotManifest(collection.id, id, seg.id)
+      size = encoded.bytes.byteLength
+      writes.push({ key, bytes: encoded.bytes })
+    }
+    record.segmentIds.push(seg.id)
+    record.manifestKeys.push(key)
+    record.manifestSizes.push(size)
+    record.manifestHashes.push(encoded.hash)
+    record.rowCount += m.numRows
+    record.sizeBytes += segmentBytes(m)
+    for (const ix of m.indexes) buildIds.add(ix.buildId)
+    for (const t of m.textIndexes) buildIds.add(t.buildId)
+    for (const j of m.jsonKeyIndexes) buildIds.add(j.buildId)
+  }
+  record.buildIds = [...buildIds].sort((a, b) => a - b)
+
+  const metadata = encodeMetadata(buildMetadata(record, collection, indexes.map(toIndexInfo)))
+  record.metadataSize = metadata.byteLength
+
+  tx.putJson(keys.snapshot(id), record)
+  tx.put(keys.snapshotName(snapshotName), String(id))
+  tx.put(keys.collectionSnapshot(collection.id, id), '')
+  for (const segId of record.segmentIds) tx.put(keys.segmentRef(segId, id), '')
+  for (const buildId of record.buildIds) tx.put(keys.buildRef(buildId, id), '')
+  // The writer of a manifest is known from its key; only reuse needs a reference.
+  for (const key of reused) tx.put(keys.manifestRef(key, id), '')
+  if (reused.size > 0 && prior.sourceId !== undefined) {
+    const counter = keys.snapshotReuse(prior.sourceId)
+    tx.put(counter, String(Number((await tx.get(counter)) ?? '0') + 1))
+  }
+  return { record, writes, metadata }
+}
+
+function buildMetadata(r: SnapshotRecord, c: CollectionInfo, indexes: SnapshotMetadata['indexes']): SnapshotMetadata {
+  return {
+    formatVersion: METADATA_FORMAT_VERSION,
+    snapshot: {
+      id: r.id,
+      name: r.name,
+      description: r.description,
+      collectionId: r.collectionId,
+      collectionName: r.collectionName,
+      createdAt: r.createdAt,
+      segmentCount: r.segmentCount,
+      rowCount: r.rowCount,
+      sizeBytes: r.sizeBytes,
+    },
+    collection: {
+      id: c.id,
+      name: c.name,
+      schema: c.schema,
+      shardsNum: c.shardsNum,
+      channels: c.channels,
+      partitions: c.partitions,
+      properties: c.properties,
+      createdAt: c.createdAt,
+    },
+    indexes,
+    segmentIds: r.segmentIds,
+    manifests: r.manifestKeys,
+  }
+}
+
+/** Phase 3, inside one transaction: `pending` → `committed`. */
+async function commit(tx: MetaTxn, p: CreatePlan): Promise<SnapshotRecord> {
+  const current = await tx.getJson<SnapshotRecord>(keys.snapshot(p.record.id))
+  if (current === undefined || current.state !== 'pending') {
+    throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${p.record.name} was removed while it was being created`)
+  }
+  const committed: SnapshotRecord = { ...current, state: 'committed' }
+  tx.putJson(keys.snapshot(committed.id), committed)
+  return committed
+}
+
+/**
+ * Creates a snapshot: pin (phase 1), write manifests and metadata JSON (phase 2), commit
+ * (phase 3). On failure after phase 1 it removes what it made, then rethrows; if that
+ * cleanup fails too, recovery on the next `open()` finishes it.
+ */
+export async function createSnapshot(ctx: ManagerContext, purge: Purge, request: CreateSnapshotRequest): Promise<SnapshotInfo> {
+  validateRequest(request)
+  const { signal } = request
+  throwIfAborted(signal)
+  const p = await ctx.transactor.run((tx) => plan(tx, request, ctx.now(), ctx.instanceId), { signal })
+  let committed: SnapshotRecord
+  try {
+    throwIfAborted(signal)
+    await forEachLimit(p.writes, MANIFEST_WRITE_CONCURRENCY, async (w) => {
+      await ctx.objects.put(w.key, w.bytes, { signal })
+    }, signal)
+    throwIfAborted(signal)
+    await ctx.objects.put(p.record.metadataKey, p.metadata, { signal })
+    throwIfAborted(signal)
+    committed = await ctx.transactor.run((tx) => commit(tx, p), { signal })
+  } catch (err) {
+    await purge(p.record.id).catch(() => undefined)
+    throw err
+  }
+  const info = toSnapshotInfo(committed)
+  ctx.events.emit('snapshotCreated', info)
+  return info
+}

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
+import avro from 'avsc'
+import { describe, expect, it } from 'vitest'
+import {
+  decodeManifest,
+  encodeManifest,
+  MANIFEST_SCHEMA_V1,
+  MANIFEST_VERSION_KEY,
+  type ManifestRecord,
+} from '../../src/snapshot/manifest-codec.js'
+import { decodeMetadata, encodeMetadata } from '../../src/snapshot/metadata-json.js'
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url))
+
+/** The record the golden manifest was generated from (kept as a file so the test cannot drift with the code). */
+const goldenRecord = JSON.parse(fixture('manifest-v1.expected.json').toString()) as ManifestRecord
+
+function sample(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
+  return {
+    id: 7,
+    collectionId: 1,
+    partitionId: 2,
+    channel: 'ch_0',
+    state: 'flushed',
+    level: 'L1',
+    numRows: 10,
+    binlogs: [{ fieldId: 100, files: [{ key: 'files/insert_log/1/2/7/100/1', size: 40, logId: 1, entries: 10 }] }],
+    statslogs: [],
+    deltalogs: [],
+    bm25logs: [],
+    indexes: [],
+    textIndexes: [],
+    jsonKeyIndexes: [],
+    ...overrides,
+  }
+}
+
+/** Builds an Avro container file by hand, with any schema and header metadata. */
+function container(schema: object, record: unknown, meta: Record<string, string>): Buffer {
+  const header = avro.Type.forSchema({
+    type: 'record',
+    name: 'Header',
+    fields: [
+      { name: 'magic', type: { type: 'fixed', name: 'Magic', size: 4 } },
+      { name: 'meta', type: { type: 'map', values: 'bytes' } },
+      { name: 'sync', type: { type: 'fixed', name: 'Sync', size: 16 } },
+    ],
+  })
+  const sync = Buffer.alloc(16, 7)
+  const metaBytes = Object.fromEntries(Object.entries({ 'avro.schema': JSON.stringify(schema), 'avro.codec': 'null', ...meta }).map(([k, v]) => [k, Buffer.from(v)]))
+  const body = avro.Type.forSchema(schema as avro.Schema).toBuffer(record)
+  const long = avro.Type.forSchema('long')
+  return Buffer.concat([header.toBuffer({ magic: Buffer.from('Obj\x01', 'latin1'), meta: metaBytes, sync }), long.toBuffer(1), long.toBuffer(body.length), body, sync])
+}
+
+describe('manifest codec', () => {
+  it('round-trips every file class, optional fields included', () => {
+    const m = goldenRecord
+    expect(decodeManifest(encodeManifest(m).bytes)).toEqual(m)
+  })
+
+  it('decodes the golden v1 manifest (old manifests keep decoding)', () => {
+    expect(decodeManifest(fixture('manifest-v1.avro'), 'golden')).toEqual(goldenRecord)
+  })
+
+  it('still writes v1 byte for byte (a schema change must add a version instead)', () => {
+    expect(Buffer.from(encodeManifest(goldenRecord).bytes).equals(fixture('manifest-v1.avro'))).toBe(true)
+  })
+
+  it('writes standard Avro container files that any Avro reader opens', async () => {
+    const decoder = new avro.streams.BlockDecoder()
+    const records: Record<string, unknown>[] = []
+    await new Promise<void>((resolve, reject) => {
+      decoder.on('data', (r: Record<string, unknown>) => records.push(r)).on('end', resolve).on('error', reject)
+      Readable.from([fixture('manifest-v1.avro')]).pipe(decoder)
+    })
+    expect(records).toHaveLength(1)
+    expect(records[0].segmentId).toBe(4101)
+    expect(records[0].numRows).toBe(2048)
+  })
+
+  it('is deterministic and hashes content', () => {
+    const a = encodeManifest(sample())
+    const b = encodeManifest(sample())
+    const c = encodeManifest(sample({ deltalogs: [{ fieldId: 100, files: [{ key: 'files/delta_log/1/2/7/100/9', size: 8 }] }] }))
+    expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true)
+    expect(a.hash).toBe(b.hash)
+    expect(c.hash).not.toBe(a.hash)
+  })
+
+  it('resolves an older writer schema against the reader schema (fields added later take their defaults)', () => {
+    // A v1 writer that did not know `entries` and `checksum` yet.
+    const schema = JSON.parse(JSON.stringify(MANIFEST_SCHEMA_V1))
+    // binlogs → FieldBinlog.files → SegmentFile, the one place SegmentFile is defined inline
+    const segmentFile = schema.fields[7].type.items.fields[1].type.items
+    segmentFile.fields = segmentFile.fields.filter((f: { name: string }) => f.name !== 'entries' && f.name !== 'checksum')
+    const old = {
+      segmentId: 9, collectionId: 1, partitionId: 2, channel: 'c', state: 'flushed', level: 'L0', numRows: 0,
+      binlogs: [{ fieldId: 100, files: [{ key: 'files/x', size: 1, logId: null }] }],
+      statslogs: [], deltalogs: [], bm25logs: [], indexes: [], textIndexes: [], jsonKeyIndexes: [],
+    }
+    const decoded = decodeManifest(container(schema, old, { [MANIFEST_VERSION_KEY]: '1' }), 'old')
+    expect(decoded.id).toBe(9)
+    expect(decoded.level).toBe('L0')
+    expect(decoded.binlogs).toEqual([{ fieldId: 100, files: [{ key: 'files/x', size: 1 }] }])
+  })
+
+  it('refuses a manifest of a newer version with UNSUPPORTED_VERSION', () => {
+    const record = {
+      segmentId: 1, collectionId: 1, partitionId: 1, channel: '', state: 'flushed', level: 'L1', numRows: 0,
+      binlogs: [], statslogs: [], deltalogs: [], bm25logs: [], indexes: [], textIndexes: [], jsonKeyIndexes: [],
+    }
+    const bytes = container(MANIFEST_SCHEMA_V1, record, { [MANIFEST_VERSION_KEY]: '2' })
+    expect(() => decodeManifest(bytes, 'k')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }))
+  })
+
+  it.each([
+    ['empty', Buffer.alloc(0)],
+    ['not avro', Buffer.from('{"hello":"world"}')],
+    ['truncated', fixture('manifest-v1.avro').subarray(0, 1500)],
+    ['trailing bytes', Buffer.concat([fixture('manifest-v1.avro'), Buffer.from([0])])],
+    ['bad sync marker', (() => { const b = Buffer.from(fixture('manifest-v1.avro')); b[b.length - 1] ^= 0xff; return b })()],
+    ['no version', container({ type: 'record', name: 'X', fields: [{ name: 'a', type: 'long' }] }, { a: 1 }, {})],
+    ['foreign schema', container({ type: 'record', name: 'X', fields: [{ name: 'a', type: 'long' }] }, { a: 1 }, { [MANIFEST_VERSION_KEY]: '1' })],
+  ])('rejects %s with CORRUPT', (_, bytes) => {
+    expect(() => decodeManifest(bytes, 'k')).toThrow(expect.objectContaining({ code: 'CORRUPT' }))
+  })
+})
+
+describe('metadata JSON', () => {
+  it('decodes the golden v1 metadata', () => {
+    const m = decodeMetadata(fixture('metadata-v1.json'), 'golden')
+    expect(m.formatVersion).toBe(1)
+    expect(m.snapshot).toMatchObject({ id: 4301, name: 'golden-v1', collectionId: 4001, segmentCount: 1, rowCount: 2048 })
+    expect(m.collection.schema.fields.map((f) => f.fieldId)).toEqual([100, 101, 102, 103])
+    expect(m.collection.partitions).toEqual([{ id: 4002, name: '_default' }])
+    expect(m.indexes).toEqual([{ id: 4003, fieldId: 101, name: 'vec_idx', params: { index_type: 'HNSW', metric_type: 'L2', M: '16' } }])
+    expect(m.manifests).toEqual(['snapshots/4001/manifests/4301/4101.avro'])
+  })
+
+  it('round-trips', () => {
+    const m = decodeMetadata(fixture('metadata-v1.json'))
+    expect(decodeMetadata(encodeMetadata(m))).toEqual(m)
+  })
+
+  it.each([2, 0, '1', undefined, null])('refuses formatVersion %j with UNSUPPORTED_VERSION', (v) => {
+    const m = JSON.parse(fixture('metadata-v1.json').toString()) as Record<string, unknown>
+    m.formatVersion = v
+    expect(() => decodeMetadata(Buffer.from(JSON.stringify(m)))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }))
+  })
+
+  it.each([
+    ['not JSON', Buffer.from('{nope')],
+    ['not an object', Buffer.from('[1]')],
+    ['no manifests', Buffer.from(JSON.stringify({ ...JSON.parse(fixture('metadata-v1.json').toString()), manifests: undefined }))],
+    ['no collection', Buffer.from(JSON.stringify({ ...JSON.parse(fixture('metadata-v1.json').toString()), collection: 1 }))],
+  ])('rejects %s with CORRUPT', (_, bytes) => {
+    expect(() => decodeMetadata(bytes)).toThrow(expect.objectContaining({ code: 'CORRUPT' }))
+  })
+})

@@ -1,0 +1,257 @@
+import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect } from 'vitest'
+import { SnapshotManager } from '../../src/snapshot-manager.js'
+import type { SnapshotManagerOptions } from '../../src/options.js'
+import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../../src/meta/catalog-types.js'
+import { keys } from '../../src/meta/keys.js'
+import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
+import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
+import { prefixRange, type MetaStore } from '../../src/meta/meta-store.js'
+import { Transactor } from '../../src/meta/transaction.js'
+import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import type { ObjectStore } from '../../src/storage/object-store.js'
+import { TypedEmitter, type SnapshotManagerEvents } from '../../src/events.js'
+import { resolveOptions } from '../../src/options.js'
+import type { ManagerContext } from '../../src/context.js'
+import { SnapshotStore } from '../../src/snapshot/snapshot-store.js'
+import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
+
+/** A MetaStore and an ObjectStore that outlive the managers opened over them. */
+export interface Stores {
+  name: string
+  meta: MetaStore
+  objects: ObjectStore
+  /** Removes temporary directories. */
+  dispose(): Promise<void>
+}
+
+/** The backends every lifecycle test runs on. */
+export const backends: { name: string; make(): Promise<Stores> }[] = [
+  {
+    name: 'memory + fs',
+    async make() {
+      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-snap-'))
+      return {
+        name: 'memory + fs',
+        meta: new MemoryMetaStore(),
+        objects: new FsObjectStore({ root: join(dir, 'objects') }),
+        dispose: () => rm(dir, { recursive: true, force: true }),
+      }
+    },
+  },
+  {
+    name: 'level + fs',
+    async make() {
+      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-snap-'))
+      return {
+        name: 'level + fs',
+        meta: new LevelMetaStore({ location: join(dir, 'meta') }),
+        objects: new FsObjectStore({ root: join(dir, 'objects') }),
+        dispose: () => rm(dir, { recursive: true, force: true }),
+      }
+    },
+  },
+]
+
+/** A fake clock: every call returns a later millisecond unless frozen. */
+export class Clock {
+  t = 1_767_225_600_000
+  frozen = false
+  now = (): number => (this.frozen ? this.t : ++this.t)
+}
+
+/** Opens a manager over `stores` (GC loop off). */
+export async function openManager(meta: MetaStore, objects: ObjectStore, options: Partial<SnapshotManagerOptions> = {}): Promise<SnapshotManager> {
+  const manager = new SnapshotManager({ meta, objects, gcIntervalMs: 0, ...options })
+  await manager.open()
+  return manager
+}
+
+/**
+ * A second SnapshotStore over the raw stores, for the methods the manager does not expose
+ * (`load`, `referencedFiles`, `pinnedIds`). Use it for reads only.
+ */
+export function readerStore(manager: SnapshotManager, meta: MetaStore, objects: ObjectStore): SnapshotStore {
+  const ctx: ManagerContext = {
+    meta,
+    objects,
+    transactor: new Transactor(meta),
+    catalog: manager.catalog,
+    options: resolveOptions({ meta, objects }),
+    events: new TypedEmitter<SnapshotManagerEvents>(),
+    now: Date.now,
+  }
+  return new SnapshotStore(ctx, { isInUse: async () => false })
+}
+
+/** Bytes of a seeded file: deterministic per key, `size` long. */
+export function fileBytes(key: string, size: number): Uint8Array {
+  const out = Buffer.alloc(size)
+  const seed = createHash('sha256').update(key).digest()
+  for (let i = 0; i < size; i++) out[i] = seed[i % seed.length]
+  return out
+}
+
+/** A file written through `objects`, with a sha256 checksum unless told otherwise. */
+export async function putFile(objects: ObjectStore, key: string, size: number, checksum: 'sha256' | 'md5' | 'crc32c' | 'none' = 'sha256'): Promise<SegmentFile> {
+  const bytes = fileBytes(key, size)
+  await objects.put(key, bytes)
+  const file: SegmentFile = { key, size }
+  if (checksum === 'sha256' || checksum === 'md5') file.checksum = `${checksum}:${createHash(checksum).update(bytes).digest('hex')}`
+  else if (checksum === 'crc32c') file.checksum = 'crc32c:deadbeef'
+  return file
+}
+
+/** Creates `name` with pk / vec / text / meta fields, two partitions and an index on `vec`. */
+export async function seedCollection(manager: SnapshotManager, name: string): Promise<CollectionInfo> {
+  await manager.catalog.createCollection({
+    name,
+    shardsNum: 2,
+    partitionNames: ['_default', 'p1'],
+    properties: { 'collection.ttl.seconds': '0' },
+    schema: {
+      description: 'test collection',
+      fields: [
+        { name: 'pk', dataType: 'Int64', isPrimaryKey: true },
+        { name: 'vec', dataType: 'FloatVector', dim: 8 },
+        { name: 'text', dataType: 'VarChar', maxLength: 64 },
+        { name: 'meta', dataType: 'JSON' },
+      ],
+    },
+  })
+  await manager.catalog.createIndex(name, { fieldName: 'vec', indexName: 'vec_idx', params: { index_type: 'HNSW' } })
+  return manager.catalog.getCollection(name)
+}
+
+/** Options of {@link flushedSegment}. */
+export interface SegmentOptions {
+  numRows?: number
+  partition?: string
+  /** Also add a `vec_idx` index, a text index and a JSON-key index. @default true */
+  indexes?: boolean
+}
+
+/** Allocates and flushes a segment with real files (binlogs, statslog, deltalog, bm25 log, and indexes). */
+export async function flushedSegment(manager: SnapshotManager, objects: ObjectStore, collection: CollectionInfo, o: SegmentOptions = {}): Promise<SegmentInfo> {
+  const { catalog } = manager
+  const seg = await catalog.allocSegment({ collection: collection.name, partition: o.partition })
+  const ids = { collectionId: collection.id, partitionId: seg.partitionId, segmentId: seg.id }
+  const [pk, vec, text, meta] = collection.schema.fields.map((f) => f.fieldId)
+  let logId = 0
+  const log = (kind: 'insertLog' | 'statsLog' | 'deltaLog' | 'bm25Log', fieldId: number, size: number, sum: 'sha256' | 'md5' | 'crc32c' | 'none' = 'sha256') =>
+    putFile(objects, catalog.layout[kind]({ ...ids, fieldId, logId: ++logId }), size, sum)
+  const binlogs: FieldBinlog[] = [
+    { fieldId: pk, files: [await log('insertLog', pk, 64), await log('insertLog', pk, 32, 'md5')] },
+    { fieldId: vec, files: [await log('insertLog', vec, 256, 'none')] },
+    { fieldId: text, files: [await log('insertLog', text, 48, 'crc32c')] },
+  ]
+  const statslogs: FieldBinlog[] = [{ fieldId: pk, files: [await log('statsLog', pk, 16)] }]
+  const deltalogs: FieldBinlog[] = [{ fieldId: pk, files: [await log('deltaLog', pk, 8)] }]
+  const bm25logs: FieldBinlog[] = [{ fieldId: text, files: [await log('bm25Log', text, 12)] }]
+  await catalog.flushSegment(seg.id, { numRows: o.numRows ?? 100, binlogs, statslogs, deltalogs, bm25logs })
+  if (o.indexes !== false) {
+    await catalog.addSegmentIndex(seg.id, { indexName: 'vec_idx', files: [await putFile(objects, `files/index_files/host/${seg.id}/HNSW_0`, 128)] })
+    await catalog.addTextIndex(seg.id, { fieldId: text, files: [await putFile(objects, `files/text_log/host/${seg.id}/index`, 20)] })
+    await catalog.addJsonKeyIndex(seg.id, { fieldId: meta, files: [await putFile(objects, `files/json_key_index_log/host/${seg.id}/keys`, 24)] })
+  }
+  return catalog.getSegment(seg.id)
+}
+
+/** Every `[key, value]` of the MetaStore under `prefix`. */
+export async function metaEntries(meta: MetaStore, prefix: string): Promise<[string, string][]> {
+  const out: [string, string][] = []
+  for await (const entry of meta.iterate(prefixRange(prefix))) out.push(entry)
+  return out
+}
+
+/** Every snapshot record, any state. */
+export async function snapshotRecords(meta: MetaStore): Promise<SnapshotRecord[]> {
+  return (await metaEntries(meta, keys.snapshotPrefix)).map(([, v]) => JSON.parse(v) as SnapshotRecord)
+}
+
+/** Every object key under `prefix`. */
+export async function objectKeys(objects: ObjectStore, prefix: string): Promise<string[]> {
+  const out: string[] = []
+  for await (const o of objects.list(prefix)) out.push(o.key)
+  return out.sort()
+}
+
+/**
+ * Asserts the snapshot area is consistent: only committed records; name keys, reference
+ * entries and manifest pointers match the records; objects under `snapshots/` are exactly
+ * those committed snapshots reference. Returns a list of problems (empty = consistent).
+ */
+export async function snapshotProblems(meta: MetaStore, objects: ObjectStore): Promise<string[]> {
+  const problems: string[] = []
+  const records = await snapshotRecords(meta)
+  const byId = new Map(records.map((r) => [r.id, r]))
+  const referenced = new Set<string>()
+  for (const r of records) {
+    if (r.state !== 'committed') problems.push(`snapshot ${r.id} (${r.name}) is ${r.state}`)
+    if ((await meta.get(keys.snapshotName(r.name))) !== String(r.id)) problems.push(`name ${r.name} does not point at ${r.id}`)
+    referenced.add(r.metadataKey)
+    for (const k of r.manifestKeys) referenced.add(k)
+  }
+  for (const [key, value] of await metaEntries(meta, 's/name/')) {
+    if (!byId.has(Number(value))) problems.push(`name key ${key} points at missing snapshot ${value}`)
+  }
+  for (const [prefix, list] of [[keys.segmentRefAllPrefix, 'segmentIds'], [keys.buildRefAllPrefix, 'buildIds']] as const) {
+    for (const [key] of await metaEntries(meta, prefix)) {
+      const [id, snap] = key.slice(prefix.length).split('/').map(Number)
+      if (!byId.get(snap)?.[list].includes(id)) problems.push(`stale ref ${key}`)
+    }
+  }
+  for (const [key] of await metaEntries(meta, keys.manifestRefAllPrefix)) {
+    const [manifest, snap] = key.slice(keys.manifestRefAllPrefix.length).split('\u0000')
+    if (!byId.get(Number(snap))?.manifestKeys.includes(manifest)) problems.push(`stale manifest ref ${JSON.stringify(key)}`)
+  }
+  for (const [key] of await metaEntries(meta, 's/reuse/')) {
+    if (!byId.has(Number(key.slice('s/reuse/'.length)))) problems.push(`stale reuse counter ${key}`)
+  }
+  for (const [key] of await metaEntries(meta, 's/coll-snap/')) {
+    const [collectionId, snap] = key.slice('s/coll-snap/'.length).split('/').map(Number)
+    if (byId.get(snap)?.collectionId !== collectionId) problems.push(`stale collection index ${key}`)
+  }
+  for (const r of records) {
+    if ((await meta.get(keys.collectionSnapshot(r.collectionId, r.id))) === undefined) problems.push(`snapshot ${r.id} is not in its collection's index`)
+    for (const k of new Set(r.manifestKeys)) {
+      const owner = Number(k.split('/')[3])
+      if (owner !== r.id && (await meta.get(keys.manifestRef(k, r.id))) === undefined) problems.push(`snapshot ${r.id} reuses ${k} without a reference`)
+    }
+  }
+  const stored = await objectKeys(objects, 'snapshots/')
+  for (const k of stored) if (!referenced.has(k)) problems.push(`orphaned snapshot object ${k}`)
+  for (const k of referenced) if (!stored.includes(k)) problems.push(`missing snapshot object ${k}`)
+  return problems
+}
+
+/** The standard test world: collection `docs` with three flushed segments (one in partition `p1`, one without indexes). */
+export interface World {
+  stores: Stores
+  clock: Clock
+  manager: SnapshotManager
+  coll: CollectionInfo
+  segs: SegmentInfo[]
+}
+
+/** Builds a {@link World} on a backend. */
+export async function makeWorld(backend: { make(): Promise<Stores> }): Promise<World> {
+  const stores = await backend.make()
+  const clock = new Clock()
+  const manager = await openManager(stores.meta, stores.objects, { now: clock.now })
+  const coll = await seedCollection(manager, 'docs')
+  const segs = [
+    await flushedSegment(manager, stores.objects, coll, { numRows: 100 }),
+    await flushedSegment(manager, stores.objects, coll, { numRows: 250, partition: 'p1' }),
+    await flushedSegment(manager, stores.objects, coll, { numRows: 7, indexes: false }),
+  ]
+  return { stores, clock, manager, coll, segs }
+}
+
+/** Matches a SnapshotError with `code`. */
+export function code(c: string): unknown {
+  return expect.objectContaining({ name: 'SnapshotError', code: c })
+}
