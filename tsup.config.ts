@@ -6,7 +6,7 @@ export default defineConfig([
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,
-    clean: true,
+    clean: false,
     target: 'node20',
     external: ['@aws-sdk/client-s3', 'etcd3', 'vitest'],
   },

@@ -152,6 +152,23 @@ export class Catalog {
     return this.#transactor.run(fn, { signal })
   }
 
+  // ── IDs ───────────────────────────────────────────────────────────────────
+
+  /**
+   * Reserves `count` consecutive IDs from the catalog's one persistent allocator and
+   * returns the first. For keys a host must write before the catalog records them (a
+   * compaction result's binlogs, an index build's files): no segment, build or other
+   * catalog object will ever get these IDs. `INVALID_ARGUMENT` unless 1 ≤ count ≤ 1,000,000.
+   */
+  async allocIds(count = 1, options: AbortOptions = {}): Promise<number> {
+    const signal = this.#enter(options)
+    if (typeof count !== 'number') throw new TypeError(`Expected \`count\` to be a number, got \`${typeof count}\``)
+    if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) {
+      throw new SnapshotError('INVALID_ARGUMENT', `count must be an integer from 1 to 1000000, got ${count}`)
+    }
+    return this.#run(signal, (tx) => tx.allocIds(count))
+  }
+
   // ── collections ───────────────────────────────────────────────────────────
 
   /**

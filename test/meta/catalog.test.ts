@@ -387,3 +387,21 @@ describe.each(backends)('Catalog on $name', (backend) => {
     })
   })
 })
+
+describe('Catalog.allocIds', () => {
+  it('reserves consecutive IDs no segment will reuse, and rejects bad counts writing nothing', async () => {
+    const meta = new MemoryMetaStore()
+    await meta.open()
+    const catalog = Catalog.over(meta)
+    await catalog.createCollection({ name: 'c', schema: { fields: [{ name: 'id', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', dataType: 'FloatVector', dim: 2 }] } })
+    const first = await catalog.allocIds(3)
+    const seg = await catalog.allocSegment({ collection: 'c' })
+    expect(seg.id).toBeGreaterThanOrEqual(first + 3)
+    const next = await catalog.allocIds()
+    expect(next).toBeGreaterThan(seg.id)
+    await expect(catalog.allocIds(0)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    await expect(catalog.allocIds(1.5)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    expect(await catalog.allocIds()).toBe(next + 1)
+    await meta.close()
+  })
+})

@@ -1,0 +1,125 @@
+import type { CollectionInfo, GcReport, RestoreJobInfo, SnapshotDescription, SnapshotInfo, VerifyReport } from '../index.js'
+import { fields, formatBytes, formatMs, formatTime, table } from './format.js'
+
+/**
+ * Text renderings of each command's result (what `--json` prints as JSON instead).
+ */
+
+/** A collection with the totals of its flushed segments, as `vecsnap collections` lists it. */
+export interface CollectionSummary extends CollectionInfo {
+  /** Flushed segments. */
+  segmentCount: number
+  /** Rows of the flushed segments (deletes not subtracted). */
+  rowCount: number
+}
+
+export function renderCollections(list: readonly CollectionSummary[]): string {
+  return table(
+    ['name', 'id', 'fields', 'shards', 'partitions', 'segments', 'rows', 'created'],
+    list.map((c) => [
+      c.name,
+      String(c.id),
+      c.schema.fields.map((f) => `${f.name}:${f.dataType}${f.dim === undefined ? '' : `(${f.dim})`}`).join(' '),
+      String(c.shardsNum),
+      c.partitions.map((p) => p.name).join(','),
+      String(c.segmentCount),
+      String(c.rowCount),
+      formatTime(c.createdAt),
+    ]),
+  )
+}
+
+export function renderSnapshots(list: readonly SnapshotInfo[]): string {
+  return table(
+    ['name', 'collection', 'created', 'segments', 'rows', 'size', 'description'],
+    list.map((s) => [s.name, s.collectionName, formatTime(s.createdAt), String(s.segmentCount), String(s.rowCount), formatBytes(s.sizeBytes), s.description]),
+  )
+}
+
+function snapshotFields(s: SnapshotInfo): [string, string][] {
+  return [
+    ['snapshot', s.name],
+    ['id', String(s.id)],
+    ['collection', `${s.collectionName} (id ${s.collectionId})`],
+    ['created', formatTime(s.createdAt)],
+    ['state', s.state],
+    ['segments', String(s.segmentCount)],
+    ['rows', String(s.rowCount)],
+    ['size', formatBytes(s.sizeBytes)],
+    ['description', s.description || '-'],
+  ]
+}
+
+export function renderCreated(s: SnapshotInfo, elapsedMs: number): string {
+  return `created snapshot ${s.name} of ${s.collectionName} in ${formatMs(elapsedMs)}: ${s.segmentCount} segments, ${s.rowCount} rows, ${formatBytes(s.sizeBytes)} (no data copied)`
+}
+
+export function renderDescription(d: SnapshotDescription): string {
+  const out = [fields(snapshotFields(d))]
+  if (d.collection !== undefined) {
+    out.push('', 'schema:')
+    out.push(
+      table(
+        ['field', 'id', 'type', 'dim', 'primary key'],
+        d.collection.schema.fields.map((f) => [f.name, String(f.fieldId), f.dataType, f.dim === undefined ? '-' : String(f.dim), f.isPrimaryKey === true ? 'yes' : ''])
+      ),
+    )
+    out.push('', `shards: ${d.collection.shardsNum}   partitions: ${d.collection.partitions.map((p) => p.name).join(', ')}`)
+    const props = Object.entries(d.collection.properties)
+    if (props.length > 0) out.push(`properties: ${props.map(([k, v]) => `${k}=${v}`).join(', ')}`)
+  }
+  if (d.indexes !== undefined) {
+    out.push('', 'indexes:')
+    out.push(table(['name', 'id', 'field id', 'params'], d.indexes.map((i) => [i.name, String(i.id), String(i.fieldId), Object.entries(i.params).map(([k, v]) => `${k}=${v}`).join(' ')])))
+  }
+  return out.join('\n')
+}
+
+export function renderJobs(list: readonly RestoreJobInfo[]): string {
+  return table(
+    ['job', 'snapshot', 'target', 'state', 'progress', 'segments', 'copied', 'time', 'created'],
+    list.map((j) => [
+      String(j.jobId),
+      j.snapshotName,
+      j.targetCollectionName,
+      j.state,
+      `${j.progress}%`,
+      `${j.copiedSegments}/${j.totalSegments}`,
+      `${formatBytes(j.copiedBytes)} / ${formatBytes(j.totalBytes)}`,
+      formatMs(j.timeCostMs),
+      formatTime(j.createdAt),
+    ]),
+  )
+}
+
+export function renderJob(j: RestoreJobInfo): string {
+  return fields([
+    ['job', String(j.jobId)],
+    ['snapshot', j.snapshotName],
+    ['target', `${j.targetCollectionName} (id ${j.collectionId})`],
+    ['state', j.state],
+    ['progress', `${j.progress}%`],
+    ['segments', `${j.copiedSegments}/${j.totalSegments}`],
+    ['bytes', `${formatBytes(j.copiedBytes)} / ${formatBytes(j.totalBytes)}`],
+    ['time', formatMs(j.timeCostMs)],
+    ['created', formatTime(j.createdAt)],
+    ['finished', formatTime(j.finishedAt)],
+    ['reason', j.reason || '-'],
+  ])
+}
+
+export function renderGc(r: GcReport): string {
+  const verb = r.dryRun ? 'would delete' : 'deleted'
+  return [
+    `${r.dryRun ? 'dry run: ' : ''}${verb} ${r.deletedObjects} objects (${formatBytes(r.deletedBytes)}), ${r.orphansDeleted} of them orphans`,
+    `kept ${r.keptForSnapshots} for snapshots or running restores, ${r.keptForGrace} within their grace period`,
+  ].join('\n')
+}
+
+export function renderVerify(name: string, r: VerifyReport): string {
+  if (r.ok) return `snapshot ${name} is ok: ${r.checkedFiles} files checked`
+  const lines = [`snapshot ${name} is NOT ok: ${r.checkedFiles} files checked, ${r.missing.length} missing, ${r.corrupt.length} corrupt`]
+  for (const k of r.missing) lines.push(`  missing  ${k}`)
+  for (const k of r.corrupt) lines.push(`  corrupt  ${k}`)
+  return lines.join('\n')
+}
