@@ -20,5 +20,11 @@ export interface ManagerContext {
   readonly catalog: Catalog
   readonly options: ResolvedOptions
   readonly events: TypedEmitter<SnapshotManagerEvents>
+  /**
+   * This manager's ID among every process sharing the MetaStore (its leadership
+   * candidate ID). Written as the `owner` of the snapshots it is creating, so that the
+   * loop runner's recovery leaves them alone while this manager is alive.
+   */
+  readonly instanceId?: string
   now(): number
 }

@@ -4,3 +4,5 @@
  */
 export { EtcdMetaStore } from './meta/etcd-meta-store.js'
 export type { EtcdMetaStoreOptions } from './meta/etcd-meta-store.js'
+export { EtcdLeadership } from './cluster/etcd-leadership.js'
+export type { EtcdLeadershipOptions } from './cluster/etcd-leadership.js'

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { RestoreJobInfo } from './restore/job-types.js'
 import type { SnapshotInfo } from './snapshot/snapshot-types.js'
 import type { GcReport } from './gc/gc-types.js'
+import type { DemotionReason } from './cluster/leadership.js'
 
 /** Events of a {@link SnapshotManager} and their payloads. */
 export interface SnapshotManagerEvents {
@@ -18,7 +19,13 @@ export interface SnapshotManagerEvents {
   /** A GC pass finished. */
   gcCompleted: [report: GcReport]
   /** A background loop failed; the loop keeps running. Never thrown. */
-  loopError: [error: Error, context: { loop: 'restore' | 'gc' | 'recovery' }]
+  loopError: [error: Error, context: { loop: 'restore' | 'gc' | 'recovery' | 'leadership' }]
+  /**
+   * This manager started (`leader: true`) or stopped running the background loops
+   * (restore checker/inspector, GC, recovery). With several managers on one etcd, one
+   * leads at a time; on a single machine the manager leads from `open()` to `close()`.
+   */
+  leadershipChanged: [state: { leader: boolean; reason?: DemotionReason }]
 }
 
 /** A typed EventEmitter. */

@@ -1,3 +1,4 @@
+import type { LoopLeadership } from './cluster/leadership.js'
 import type { MetaStore } from './meta/meta-store.js'
 import type { CopyMode, ObjectStore } from './storage/object-store.js'
 
@@ -29,10 +30,17 @@ export interface SnapshotManagerOptions {
   progressThrottleMs?: number
   /** Clock, epoch milliseconds (tests inject a fake). @default Date.now */
   now?: () => number
+  /**
+   * Picks the one manager, among all sharing `meta`, that runs the background loops
+   * (restore checker/inspector, GC, recovery); the others serve API calls only.
+   * @default meta.createLeadership('loops') when the store has it (`EtcdMetaStore`: an etcd
+   * election with a 10 s lease), else a `LocalLeadership` (always elected)
+   */
+  leadership?: LoopLeadership
 }
 
 /** Options after defaults, frozen. */
-export type ResolvedOptions = Readonly<Required<Omit<SnapshotManagerOptions, 'meta' | 'objects'>>>
+export type ResolvedOptions = Readonly<Required<Omit<SnapshotManagerOptions, 'meta' | 'objects' | 'leadership'>>>
 
 /** The defaults of every optional option. */
 export const DEFAULTS: ResolvedOptions = Object.freeze({
@@ -86,6 +94,7 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {
     throw new TypeError(`Expected \`copyMode\` to be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got \`${String(options.copyMode)}\``)
   }
+  if (options.leadership !== undefined && !isPort(options.leadership, ['campaign', 'resign'])) throw new TypeError('Expected `leadership` to be a LoopLeadership')
   if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got \`${typeName(options.now)}\``)
   const resolved: Record<string, unknown> = { ...DEFAULTS }
   for (const key of Object.keys(DEFAULTS)) if (o[key] !== undefined) resolved[key] = o[key]

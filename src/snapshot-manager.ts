@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto'
+import { LocalLeadership } from './cluster/local-leadership.js'
+import { LoopRunner, SWEEP_TICKS } from './cluster/loop-runner.js'
 import { SnapshotError, throwIfAborted } from './errors.js'
 import { TypedEmitter, type SnapshotManagerEvents } from './events.js'
 import { resolveOptions, type ResolvedOptions, type SnapshotManagerOptions } from './options.js'
@@ -46,6 +49,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #snapshots: SnapshotStore
   readonly #restore: RestoreService
   readonly #gc: GcService
+  readonly #loops: LoopRunner
   #state: ManagerState = 'new'
   #opening: Promise<void> | undefined
   #closing: Promise<void> | undefined
@@ -57,6 +61,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     this.#objects = guardObjectStore(options.objects)
     const transactor = new Transactor(this.#meta)
     const now = this.options.now
+    const instanceId = randomUUID()
     this.catalog = new Catalog({ transactor, now, isOpen: () => this.#state === 'open' || this.#state === 'opening' })
     const ctx: ManagerContext = {
       meta: this.#meta,
@@ -65,6 +70,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       catalog: this.catalog,
       options: this.options,
       events: this,
+      instanceId,
       now,
     }
     this.#snapshots = new SnapshotStore(ctx, { isInUse: isSnapshotInUse })
@@ -72,6 +78,16 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     this.#gc = new GcService(ctx, {
       snapshotFiles: (o) => this.#snapshots.referencedFiles(o),
       restoreKeys: (o) => this.#restore.liveKeys(o),
+    })
+    // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
+    this.#loops = new LoopRunner({
+      leadership: options.leadership ?? options.meta.createLeadership?.('loops') ?? new LocalLeadership(),
+      candidateId: instanceId,
+      events: this,
+      snapshots: this.#snapshots,
+      restore: this.#restore,
+      gc: this.#gc,
+      sweepIntervalMs: this.options.checkIntervalMs * SWEEP_TICKS,
     })
   }
 
@@ -81,9 +97,11 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   }
 
   /**
-   * Opens both stores, runs recovery (removes `pending` snapshots, finishes `deleting`
-   * ones, resumes restore jobs and rollbacks), then starts the background loops.
-   * Idempotent; after `close()` it rejects with `NOT_OPEN`.
+   * Opens both stores and campaigns to run the background loops. The elected manager
+   * (always, with a single-process store) runs recovery (removes `pending` snapshots of
+   * dead managers, finishes `deleting` ones, resumes restore jobs and rollbacks) and then
+   * starts the loops; when elected at once, `open()` resolves after that. Idempotent;
+   * after `close()` it rejects with `NOT_OPEN`.
    */
   open(options: AbortOptions = {}): Promise<void> {
     if (this.#state === 'open') return Promise.resolve()
@@ -94,13 +112,11 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       try {
         throwIfAborted(options.signal)
         await this.#meta.open(options)
-        await this.#snapshots.recover(options)
-        await this.#restore.recover(options)
+        await this.#loops.start(options)
         this.#state = 'open'
-        this.#restore.start()
-        this.#gc.start()
       } catch (err) {
         this.#state = 'closed'
+        await this.#loops.stop().catch(() => undefined)
         await this.#meta.close().catch(() => undefined)
         throw err
       } finally {
@@ -110,7 +126,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     return this.#opening
   }
 
-  /** Stops the loops, waits for in-flight work, closes both stores. Idempotent. */
+  /** Resigns as loop runner (stopping the loops and waiting for in-flight work), closes both stores. Idempotent. */
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closing = (async () => {
@@ -118,8 +134,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       if (this.#state === 'closed') return
       this.#state = 'closing'
       try {
-        await this.#gc.stop()
-        await this.#restore.stop()
+        await this.#loops.stop()
       } finally {
         await this.#meta.close()
         await this.#objects.close?.()

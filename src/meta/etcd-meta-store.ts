@@ -1,5 +1,7 @@
 import { CompareResult, CompareTarget, Etcd3, SortOrder, SortTarget, type ICompare, type IOptions, type IRequestOp } from 'etcd3'
 import { SnapshotError, abortError, throwIfAborted, toIoError } from '../errors.js'
+import { EtcdLeadership } from '../cluster/etcd-leadership.js'
+import type { CreateLeadershipOptions } from '../cluster/leadership.js'
 import type { AbortOptions } from '../types.js'
 import { metaConflictError } from './abstract-level-meta-store.js'
 import { assertMetaExpectations, assertMetaOperations } from './guarded-meta-store.js'
@@ -315,6 +317,25 @@ export class EtcdMetaStore implements MetaStore {
     } catch (err) {
       throw this.#mapError(err, 'etcd iterate', signal)
     }
+  }
+
+  /**
+   * An etcd lease-based election among the managers on this cluster and prefix (keys
+   * under `${prefix}l/`), on this store's client: `SnapshotManager` uses
+   * `createLeadership('loops')` to pick the one manager that runs the background loops.
+   * Campaign only while the store is open (the manager opens it first).
+   *
+   * @example
+   * const meta = new EtcdMetaStore({ hosts })
+   * const manager = new SnapshotManager({ meta, objects, leadership: meta.createLeadership('loops', { ttlSeconds: 5 }) })
+   */
+  createLeadership(name: string, options: CreateLeadershipOptions = {}): EtcdLeadership {
+    return new EtcdLeadership({
+      client: () => this.#ensureOpen(),
+      prefix: `${this.prefix}l/`,
+      name,
+      ttlSeconds: options.ttlSeconds,
+    })
   }
 
   /** The `[start, end)` byte range of `range` under the prefix; `end` undefined means unbounded. Both bounds of a side apply. */

@@ -1,3 +1,4 @@
+import type { CreateLeadershipOptions, LoopLeadership } from '../cluster/leadership.js'
 import type { AbortOptions } from '../types.js'
 
 /** One write of a {@link MetaStore.batch}. */
@@ -57,7 +58,7 @@ export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed'
  *
  * Adapters: {@link LevelMetaStore} (classic-level on disk), {@link MemoryMetaStore}
  * (memory-level), `EtcdMetaStore` (vecsnap/etcd). Write your own and check it with
- * `metaStoreSuite` from `vecsnap/test` (see README, "Storage adapters").
+ * `metaStoreSuite` from `vecsnap/conformance` (see README, "Storage adapters").
  *
  * Rules every adapter follows:
  * - `get` of an absent key resolves `undefined`; absence is never an error.
@@ -76,6 +77,13 @@ export interface MetaStore {
   get(key: string, options?: AbortOptions): Promise<string | undefined>
   batch(operations: readonly MetaOperation[], options?: MetaBatchOptions): Promise<void>
   iterate(range?: MetaRange, options?: AbortOptions): AsyncIterable<[key: string, value: string]>
+  /**
+   * Optional, for stores that several processes share: a {@link LoopLeadership} over the
+   * same backend, so that one manager among them runs the background loops.
+   * `SnapshotManager` calls `createLeadership('loops')` when it is not given a
+   * `leadership` option; stores without it get a `LocalLeadership` (always elected).
+   */
+  createLeadership?(name: string, options?: CreateLeadershipOptions): LoopLeadership
 }
 
 /** True when `err` is the conflict rejection of a conditional batch. */
