@@ -1,0 +1,122 @@
+/**
+ * Child process of the restore RSS bench (run by bench/benches/restore-rss.ts).
+ *
+ *   node --expose-gc --import tsx restore-rss-child.ts seed <dir> <segments>
+ *   node --expose-gc --import tsx restore-rss-child.ts restore <dir> [targetCollectionName]
+ *
+ * `seed` writes a collection of small one-file segments (records written directly, a
+ * thousand per transaction, to keep seeding fast) and snapshots it. `restore` opens the
+ * same stores in a fresh process, restores the snapshot and prints, as one JSON line,
+ * the RSS after open (after a GC) and the peak RSS sampled every 20 ms while it runs.
+ */
+import { readFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { SnapshotManager } from '../../src/snapshot-manager.js'
+import type { SegmentInfo } from '../../src/meta/catalog-types.js'
+import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
+import { bumpCollectionVersion, writeSegment } from '../../src/meta/records.js'
+import { Transactor } from '../../src/meta/transaction.js'
+import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import { layout } from '../../src/storage/layout.js'
+
+const [mode, dir, arg] = process.argv.slice(2)
+const root = join(dir, 'objects')
+const meta = new LevelMetaStore({ location: join(dir, 'meta') })
+const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root }), gcIntervalMs: 0 })
+const FILE = new Uint8Array(16)
+
+async function seed(segments: number): Promise<void> {
+  await manager.open()
+  const c = await manager.catalog.createCollection({
+    name: 'small',
+    schema: { fields: [{ name: 'pk', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', dataType: 'FloatVector', dim: 4 }] },
+  })
+  const fieldId = c.schema.fields[0].fieldId
+  const partitionId = c.partitions[0].id
+  const transactor = new Transactor(meta)
+  const now = Date.now()
+  for (let done = 0; done < segments; ) {
+    const n = Math.min(1000, segments - done)
+    const batch: SegmentInfo[] = await transactor.run(async (tx) => {
+      const base = await tx.allocIds(n)
+      const out: SegmentInfo[] = []
+      for (let i = 0; i < n; i++) {
+        const id = base + i
+        const key = layout.insertLog({ collectionId: c.id, partitionId, segmentId: id, fieldId, logId: 1 })
+        const s: SegmentInfo = {
+          id,
+          collectionId: c.id,
+          partitionId,
+          channel: c.channels[id % c.channels.length],
+          state: 'flushed',
+          level: 'L1',
+          numRows: 10,
+          binlogs: [{ fieldId, files: [{ key, size: FILE.byteLength, logId: 1, entries: 10 }] }],
+          statslogs: [],
+          deltalogs: [],
+          bm25logs: [],
+          indexes: [],
+          textIndexes: [],
+          jsonKeyIndexes: [],
+          createdAt: now,
+        }
+        writeSegment(tx, s)
+        out.push(s)
+      }
+      await bumpCollectionVersion(tx, c.id)
+      return out
+    })
+    for (const s of batch) {
+      const path = join(root, s.binlogs[0].files[0].key)
+      await mkdir(dirname(path), { recursive: true })
+      await writeFile(path, FILE)
+    }
+    done += n
+    if (done % 20_000 === 0) process.stderr.write(`  seeded ${done}/${segments}\n`)
+  }
+  await manager.createSnapshot({ collectionName: 'small', snapshotName: 'snap' })
+  await manager.close()
+}
+
+/** Resident anonymous memory (heap, malloc) in bytes, from /proc/self/status; undefined elsewhere. */
+function rssAnon(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('RssAnon:'))
+    return line === undefined ? undefined : Number(line.replace(/\D+/g, '')) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+async function restore(): Promise<void> {
+  await manager.open()
+  globalThis.gc?.()
+  const baseRss = process.memoryUsage.rss()
+  const baseHeapUsed = process.memoryUsage().heapUsed
+  const baseAnon = rssAnon()
+  let peakRss = baseRss
+  let peakAnon = baseAnon
+  let peakHeap = process.memoryUsage().heapTotal
+  const sample = (): void => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss())
+    const anon = rssAnon()
+    if (anon !== undefined && peakAnon !== undefined) peakAnon = Math.max(peakAnon, anon)
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapTotal)
+  }
+  const timer = setInterval(sample, 20)
+  const started = performance.now()
+  const jobId = await manager.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: arg ?? 'restored' })
+  const job = await manager.waitForRestore(jobId)
+  const ms = performance.now() - started
+  clearInterval(timer)
+  sample()
+  globalThis.gc?.()
+  const liveHeapAfter = process.memoryUsage().heapUsed
+  await manager.close()
+  process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: job.totalSegments, state: job.state })}\n`)
+}
+
+if (mode === 'seed') await seed(Number(arg))
+else if (mode === 'restore') await restore()
+else throw new TypeError(`Unknown mode \`${mode}\``)

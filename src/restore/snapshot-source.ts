@@ -1,0 +1,134 @@
+import { SnapshotError, throwIfAborted } from '../errors.js'
+import type { ObjectStore } from '../storage/object-store.js'
+import { decodeManifest, toSnapshotSegment } from '../snapshot/manifest-codec.js'
+import type { SnapshotMetadata } from '../snapshot/metadata-json.js'
+import type { LoadedSnapshot } from '../snapshot/snapshot-store.js'
+import type { SnapshotSegment } from '../snapshot/snapshot-types.js'
+import type { AbortOptions } from '../types.js'
+import type { JobRecord, TaskRecord } from './job-state.js'
+
+/** Manifest reads in flight per task. */
+const MANIFEST_READS = 8
+
+/** What restore needs from the snapshot store. @internal */
+export interface SnapshotLoader {
+  /** Opens a committed snapshot (see `SnapshotStore.load`). */
+  load(name: string, options?: AbortOptions): Promise<LoadedSnapshot>
+}
+
+/** The part of a task that says which manifests it reads. */
+export type TaskSegments = Pick<TaskRecord, 'first' | 'count' | 'manifests' | 'segmentIds'>
+
+/**
+ * What a running job needs of its snapshot: the source channels, and its segments by
+ * task. Each task record carries the manifest keys of its own segments, so a job keeps
+ * no per-segment state in memory however large the snapshot.
+ * @internal
+ */
+export class JobSource {
+  /** Name of the snapshot. */
+  readonly snapshotName: string
+  /** Channels of the source collection as the snapshot captured them, by shard. */
+  readonly sourceChannels: readonly string[]
+  readonly #objects: ObjectStore
+
+  constructor(objects: ObjectStore, metadata: SnapshotMetadata) {
+    this.#objects = objects
+    this.snapshotName = metadata.snapshot.name
+    this.sourceChannels = [...(metadata.collection.channels ?? [])]
+  }
+
+  /** The task's segments, in order. `CORRUPT` when a manifest is missing, does not decode or is not the expected segment. */
+  async segments(task: TaskSegments, options: AbortOptions = {}): Promise<SnapshotSegment[]> {
+    const { manifests, segmentIds, count } = task
+    if (manifests.length !== count || segmentIds.length !== count) {
+      throw new SnapshotError('CORRUPT', `a task of ${count} segments lists ${manifests.length} manifests and ${segmentIds.length} segment IDs`)
+    }
+    const out = new Array<SnapshotSegment>(count)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++
+        throwIfAborted(options.signal)
+        const key = manifests[i]
+        const bytes = await this.#objects.get(key, options)
+        if (bytes === undefined) throw new SnapshotError('CORRUPT', `snapshot ${this.snapshotName}: manifest ${key} is missing`, { details: { missing: [key] } })
+        const seg = toSnapshotSegment(decodeManifest(bytes, key))
+        if (seg.id !== segmentIds[i]) throw new SnapshotError('CORRUPT', `manifest ${key} describes segment ${seg.id}, expected ${segmentIds[i]}`)
+        out[i] = seg
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(MANIFEST_READS, count) }, worker))
+    return out
+  }
+}
+
+/**
+ * The snapshots of the jobs this process works on. The full metadata (with one manifest
+ * key per segment) is only held until the job's tasks are written; after that a job
+ * keeps a small {@link JobSource}. A job's snapshot cannot be dropped while the job is
+ * unfinished, so nothing here goes stale.
+ * @internal
+ */
+export class SourceCache {
+  readonly #objects: ObjectStore
+  readonly #loader: SnapshotLoader
+  readonly #sources = new Map<number, Promise<JobSource>>()
+  /** Metadata `restore()` loaded, kept for the checker to write the job's tasks from. */
+  readonly #accepted = new Map<number, SnapshotMetadata>()
+
+  constructor(objects: ObjectStore, loader: SnapshotLoader) {
+    this.#objects = objects
+    this.#loader = loader
+  }
+
+  /** Keeps what `restore()` loaded for a new job. */
+  put(jobId: number, loaded: LoadedSnapshot): void {
+    this.#accepted.set(jobId, loaded.metadata)
+    this.#sources.set(jobId, Promise.resolve(new JobSource(this.#objects, loaded.metadata)))
+  }
+
+  /** The job's source; loads the snapshot the first time. `CORRUPT` when it is not the one the job was created from. */
+  get(job: JobRecord, options: AbortOptions = {}): Promise<JobSource> {
+    let entry = this.#sources.get(job.jobId)
+    if (entry === undefined) {
+      entry = this.#load(job, options).then((m) => new JobSource(this.#objects, m))
+      this.#sources.set(job.jobId, entry)
+      entry.catch(() => this.#sources.delete(job.jobId))
+    }
+    return entry
+  }
+
+  /**
+   * The job's full metadata, for writing its tasks: what `restore()` loaded, or a fresh
+   * load (not cached). Call {@link release} once the tasks are written.
+   */
+  async metadata(job: JobRecord, options: AbortOptions = {}): Promise<SnapshotMetadata> {
+    return this.#accepted.get(job.jobId) ?? this.#load(job, options)
+  }
+
+  /** Drops the full metadata of a job whose tasks are written. */
+  release(jobId: number): void {
+    this.#accepted.delete(jobId)
+  }
+
+  async #load(job: JobRecord, options: AbortOptions): Promise<SnapshotMetadata> {
+    const loaded = await this.#loader.load(job.snapshotName, options)
+    if (loaded.info.id !== job.snapshotId) {
+      throw new SnapshotError('CORRUPT', `snapshot ${job.snapshotName} is no longer the one restore job ${job.jobId} reads (id ${loaded.info.id}, expected ${job.snapshotId})`)
+    }
+    return loaded.metadata
+  }
+
+  /** Drops a job's entries (it finished). */
+  forget(jobId: number): void {
+    this.#sources.delete(jobId)
+    this.#accepted.delete(jobId)
+  }
+
+  /** Drops every entry. */
+  clear(): void {
+    this.#sources.clear()
+    this.#accepted.clear()
+  }
+}
