@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto'
+import { mkdtemp, rm, utimes } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SnapshotManager } from '../../src/snapshot-manager.js'
+import type { SnapshotManagerOptions } from '../../src/options.js'
+import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../../src/meta/catalog-types.js'
+import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
+import type { MetaStore } from '../../src/meta/meta-store.js'
+import { segmentFiles, type FileClass } from '../../src/meta/segment-files.js'
+import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import type { ObjectStore } from '../../src/storage/object-store.js'
+
+/**
+ * A test clock: the real time plus an offset (so files written now are not in its
+ * future), or a fixed instant once `set()`.
+ */
+export class Clock {
+  offset = 0
+  fixed: number | undefined
+  now = (): number => this.fixed ?? Date.now() + this.offset
+  /** Moves the clock by `ms` (negative goes back). */
+  advance(ms: number): void {
+    if (this.fixed === undefined) this.offset += ms
+    else this.fixed += ms
+  }
+  /** Freezes the clock at `t`. */
+  set(t: number): void {
+    this.fixed = t
+  }
+}
+
+/** A manager over a MemoryMetaStore and an FsObjectStore in a temporary directory. */
+export interface GcEnv {
+  dir: string
+  root: string
+  meta: MetaStore
+  objects: ObjectStore
+  clock: Clock
+  manager: SnapshotManager
+  /** Closes the manager and opens a new one over the same stores. */
+  reopen(options?: Partial<SnapshotManagerOptions>): Promise<SnapshotManager>
+  dispose(): Promise<void>
+}
+
+/** Opens a manager with every grace at 0 and the GC loop off, unless told otherwise. */
+export async function gcEnv(options: Partial<SnapshotManagerOptions> = {}): Promise<GcEnv> {
+  const dir = await mkdtemp(join(tmpdir(), 'vecsnap-gc-'))
+  const root = join(dir, 'objects')
+  const meta = new MemoryMetaStore()
+  const objects = options.objects ?? new FsObjectStore({ root })
+  const clock = new Clock()
+  const make = async (o: Partial<SnapshotManagerOptions>): Promise<SnapshotManager> => {
+    const m = new SnapshotManager({ meta, objects, gcIntervalMs: 0, dropGraceMs: 0, orphanGraceMs: 0, checkIntervalMs: 20, now: clock.now, ...options, ...o })
+    await m.open()
+    return m
+  }
+  const env: GcEnv = {
+    dir,
+    root,
+    meta,
+    objects,
+    clock,
+    manager: await make({}),
+    async reopen(o = {}) {
+      await env.manager.close()
+      env.manager = await make(o)
+      return env.manager
+    },
+    async dispose() {
+      await env.manager.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+  return env
+}
+
+/** Deterministic bytes of a file: depend on the key. */
+export function bytesOf(key: string, size = 32): Uint8Array {
+  const out = Buffer.alloc(size)
+  const seed = createHash('sha256').update(key).digest()
+  for (let i = 0; i < size; i++) out[i] = seed[i % seed.length] ^ (i & 0xff)
+  return out
+}
+
+/** Writes a file through the object store and returns its catalog entry. */
+export async function put(objects: ObjectStore, key: string, size = 32): Promise<SegmentFile> {
+  await objects.put(key, bytesOf(key, size))
+  return { key, size }
+}
+
+/** Creates `name` with pk / vec / text / meta fields and an index `vec_idx` on `vec`. */
+export async function collection(manager: SnapshotManager, name = 'docs'): Promise<CollectionInfo> {
+  await manager.catalog.createCollection({
+    name,
+    schema: {
+      fields: [
+        { name: 'pk', dataType: 'Int64', isPrimaryKey: true },
+        { name: 'vec', dataType: 'FloatVector', dim: 4 },
+        { name: 'text', dataType: 'VarChar', maxLength: 64 },
+        { name: 'meta', dataType: 'JSON' },
+      ],
+    },
+  })
+  await manager.catalog.createIndex(name, { fieldName: 'vec', indexName: 'vec_idx', params: { index_type: 'HNSW' } })
+  return manager.catalog.getCollection(name)
+}
+
+let hostBuild = 1_000_000
+
+/** Options of {@link segment}. */
+export interface SegmentOptions {
+  /** Add a `vec_idx` build, a text index and a JSON-key index. @default true */
+  indexes?: boolean
+  numRows?: number
+}
+
+/**
+ * A flushed segment with one file of every class: binlogs, statslog, deltalog, bm25 log,
+ * an index file, a text index file and a JSON-key index file, all written for real.
+ */
+export async function segment(manager: SnapshotManager, objects: ObjectStore, c: CollectionInfo, o: SegmentOptions = {}): Promise<SegmentInfo> {
+  const { catalog } = manager
+  const seg = await catalog.allocSegment({ collection: c.name })
+  const ids = { collectionId: c.id, partitionId: seg.partitionId, segmentId: seg.id }
+  const [pk, vec, text, meta] = c.schema.fields.map((f) => f.fieldId)
+  let logId = 0
+  const log = (kind: 'insertLog' | 'statsLog' | 'deltaLog' | 'bm25Log', fieldId: number) => put(objects, catalog.layout[kind]({ ...ids, fieldId, logId: ++logId }))
+  const binlogs: FieldBinlog[] = [
+    { fieldId: pk, files: [await log('insertLog', pk)] },
+    { fieldId: vec, files: [await log('insertLog', vec)] },
+  ]
+  await catalog.flushSegment(seg.id, {
+    numRows: o.numRows ?? 10,
+    binlogs,
+    statslogs: [{ fieldId: pk, files: [await log('statsLog', pk)] }],
+    deltalogs: [{ fieldId: pk, files: [await log('deltaLog', pk)] }],
+    bm25logs: [{ fieldId: text, files: [await log('bm25Log', text)] }],
+  })
+  if (o.indexes !== false) await indexSegment(manager, objects, c, seg.id)
+  return catalog.getSegment(seg.id)
+}
+
+/** (Re)builds `vec_idx`, the text index and the JSON-key index of a segment, with fresh files. */
+export async function indexSegment(manager: SnapshotManager, objects: ObjectStore, c: CollectionInfo, segmentId: number, which: ('index' | 'textIndex' | 'jsonKeyIndex')[] = ['index', 'textIndex', 'jsonKeyIndex']): Promise<void> {
+  const { catalog } = manager
+  const seg = await catalog.getSegment(segmentId)
+  const [, , text, meta] = c.schema.fields.map((f) => f.fieldId)
+  const k = { buildId: ++hostBuild, version: 1, collectionId: c.id, partitionId: seg.partitionId, segmentId }
+  if (which.includes('index')) await catalog.addSegmentIndex(segmentId, { indexName: 'vec_idx', files: [await put(objects, catalog.layout.indexFile({ ...k, fileName: 'HNSW' }))] })
+  if (which.includes('textIndex')) await catalog.addTextIndex(segmentId, { fieldId: text, files: [await put(objects, catalog.layout.textIndex({ ...k, fieldId: text, fileName: 'text' }))] })
+  if (which.includes('jsonKeyIndex')) await catalog.addJsonKeyIndex(segmentId, { fieldId: meta, files: [await put(objects, catalog.layout.jsonKeyIndex({ ...k, fieldId: meta, fileName: 'keys' }))] })
+}
+
+/** The keys of a segment's files of one class. */
+export function keysOf(seg: SegmentInfo, cls?: FileClass): string[] {
+  return [...segmentFiles(seg)].filter((f) => cls === undefined || f.cls === cls).map((f) => f.file.key)
+}
+
+/** Every object key under `prefix`, sorted. */
+export async function list(objects: ObjectStore, prefix = 'files/'): Promise<string[]> {
+  const out: string[] = []
+  for await (const o of objects.list(prefix)) out.push(o.key)
+  return out.sort()
+}
+
+/** True when `key` exists. */
+export async function exists(objects: ObjectStore, key: string): Promise<boolean> {
+  return (await objects.head(key)) !== undefined
+}
+
+/** Sets a stored file's mtime (FsObjectStore reports it as `lastModified`). */
+export async function setMtime(root: string, key: string, epochMs: number): Promise<void> {
+  const t = new Date(epochMs)
+  await utimes(join(root, key), t, t)
+}
+
+/** Every file class of a segment. */
+export const FILE_CLASSES: FileClass[] = ['binlog', 'statslog', 'deltalog', 'bm25log', 'index', 'textIndex', 'jsonKeyIndex']
