@@ -92,6 +92,8 @@ export class EtcdLeadership implements LoopLeadership {
   #round: Round | undefined
   #leading = false
   #retry: NodeJS.Timeout | undefined
+  /** Lease revocations of abandoned rounds still in flight; `resign()` waits for them. */
+  readonly #revoking = new Set<Promise<void>>()
 
   /** Validates the options; nothing is sent to etcd before `campaign()`. */
   constructor(options: EtcdLeadershipOptions) {
@@ -254,7 +256,9 @@ export class EtcdLeadership implements LoopLeadership {
   #abandon(round: Round): void {
     clearInterval(round.watchdog)
     if (this.#round === round) this.#round = undefined
-    round.campaign.resign().catch(() => undefined)
+    const revoke = round.campaign.resign().catch(() => undefined)
+    this.#revoking.add(revoke)
+    void revoke.finally(() => this.#revoking.delete(revoke))
     cancelWatches(round.campaign)
   }
 
@@ -299,17 +303,21 @@ export class EtcdLeadership implements LoopLeadership {
         this.#round = undefined
       }
       await this.#demote('resigned')
-      if (round !== undefined) {
-        // Revoking hands over at once; if etcd is unreachable the lease expires by itself.
+      // Revoking hands over at once; if etcd is unreachable the lease expires by itself.
+      // Revocations of rounds abandoned earlier (a failed `elected()`) are awaited too, so
+      // no candidate key of this leadership outlives `resign()`.
+      const revokes = [...this.#revoking]
+      if (round !== undefined) revokes.push(round.campaign.resign().catch(() => undefined))
+      if (revokes.length > 0) {
         let timer: NodeJS.Timeout | undefined
         const timeout = new Promise<void>((r) => {
           timer = setTimeout(r, this.ttlSeconds * 1_000)
           timer.unref()
         })
-        await Promise.race([round.campaign.resign().catch(() => undefined), timeout])
+        await Promise.race([Promise.all(revokes), timeout])
         clearTimeout(timer)
-        cancelWatches(round.campaign)
       }
+      if (round !== undefined) cancelWatches(round.campaign)
       this.#handlers = undefined
       this.#candidateId = undefined
     })
