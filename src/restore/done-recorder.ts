@@ -26,9 +26,9 @@ function newBatch(): Batch {
 
 /**
  * Records a task's copies durably with group commit: per-file completion
- * (`keys.restoreFileDone`) and, once all files of a segment are in, the segment marker
- * (`keys.restoreSegmentDone`) together with the job's progress counters, in the same
- * batch. While a batch commits, new records gather into the next one, so a task writes
+ * (`keys.restoreFileDone`) for the files of segments still being copied and, once all
+ * files of a segment are in, the segment marker (`keys.restoreSegmentDone`) together with
+ * the job's progress counters, in the same batch. While a batch commits, new records gather into the next one, so a task writes
  * one batch per segment when copies are slow and fewer when they are fast. Batches stay
  * within the MetaStore's operation limit.
  *
@@ -56,13 +56,17 @@ export class DoneRecorder {
     this.#limit = Math.max(2, chunkSize(ctx.meta, 256) - 2)
   }
 
-  /** Records `files` as copied (and `segment` as complete); resolves once durable. */
+  /**
+   * Records `files` as copied (and `segment` as complete, when given: then `files` are
+   * its last files); resolves once durable. A segment's marker stands for all its files,
+   * so files that commit together with it get no record of their own.
+   */
   add(files: readonly FileCopy[], segment?: PlannedSegment): Promise<void> {
-    const ops = files.length + (segment === undefined ? 0 : 1)
+    const ops = segment === undefined ? files.length : 1
     let batch = this.#queue.at(-1)
     if (batch === undefined || (batch.ops > 0 && batch.ops + ops > this.#limit)) this.#queue.push((batch = newBatch()))
-    batch.files.push(...files)
-    if (segment !== undefined) batch.segments.push(segment)
+    if (segment === undefined) batch.files.push(...files)
+    else batch.segments.push(segment)
     batch.ops += ops
     this.#draining ??= this.#drain().finally(() => {
       this.#draining = undefined

@@ -19,14 +19,21 @@ export interface FsObjectStoreOptions {
   fsync?: boolean
 }
 
-/** Directory under the root for files being written; never listed, never a key. */
-const TMP_DIR = '.vecsnap-tmp'
-/** Temporary files older than this are left over from a crash and removed on the first write. */
+/**
+ * Name prefix of files being written. They live next to their target (so the final rename
+ * stays within one directory), are never listed, and no key segment may start with it.
+ */
+const TMP_PREFIX = '.vecsnap-tmp'
+/** Temporary files older than this are left over from a crash; `list` removes them. */
 const STALE_TMP_MS = 3_600_000
 /** Files stat'ed, or unlinked, concurrently. */
 const BATCH = 64
-/** Attempts of the final rename (a concurrent delete may remove an empty parent directory). */
-const COMMIT_ATTEMPTS = 5
+/** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
+const DIR_ATTEMPTS = 5
+/** Directories remembered as existing; the set starts over when it grows past this. */
+const KNOWN_DIRS = 10_000
+/** Thrown inside `#linkTo` when links turn out impossible. */
+const NO_LINKS = Symbol('no links')
 /** Errors where a path does not name a file. */
 const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR'])
 /** `link` errors after which a byte copy is tried instead. */
@@ -46,12 +53,15 @@ interface WalkItem {
 /**
  * An ObjectStore over a local directory: key `K` is the file `${root}/${K}`.
  *
- * - `put` writes a temporary file under `${root}/.vecsnap-tmp/` and renames it into place,
- *   so readers see the old object or the whole new one.
+ * - `put` writes a temporary file (`.vecsnap-tmp…`, next to the target) and renames it
+ *   into place, so readers see the old object or the whole new one. `list` never shows
+ *   temporary files and removes those a crashed writer left more than an hour ago.
  * - `copy` hard-links where it can (mode `auto` or `link`; objects are immutable and a
- *   later `put` replaces the file rather than writing into it) and falls back to a byte
- *   copy (a reflink where the filesystem supports it) across devices or on filesystems
- *   without links; mode `copy` always copies bytes.
+ *   later `put` replaces the file rather than writing into it): a link appears whole, so a
+ *   new target is linked in place with no temporary file. It falls back to a byte copy (a
+ *   reflink where the filesystem supports it, through a temporary file) across devices or
+ *   on filesystems without links; mode `copy` always copies bytes.
+ * - No key segment may start with `.vecsnap-tmp` (reserved for temporary files).
  * - `delete` also removes parent directories it leaves empty.
  * - A key cannot be both an object and a "directory" of other objects (`a` and `a/b`):
  *   the second write fails with `IO_ERROR`.
@@ -66,11 +76,16 @@ export class FsObjectStore implements ObjectStore {
   /** The absolute root directory. */
   readonly root: string
   readonly #rootSlash: string
-  readonly #tmpDir: string
   readonly #fsync: boolean
   readonly #tmpTag = randomUUID()
   #tmpSeq = 0
-  #tmpReady: Promise<void> | undefined
+  /**
+   * Directories this store created or saw exist. Only a hint: a concurrent delete may
+   * remove one once it is empty, and every write retries in a fresh directory on ENOENT.
+   */
+  readonly #knownDirs = new Set<string>()
+  /** `mkdir` calls under way, by directory. */
+  readonly #makingDirs = new Map<string, Promise<void>>()
 
   constructor(options: FsObjectStoreOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('Expected `options` to be an object with a `root`')
@@ -79,7 +94,6 @@ export class FsObjectStore implements ObjectStore {
     }
     this.root = resolve(options.root)
     this.#rootSlash = this.root.endsWith(sep) ? this.root : this.root + sep
-    this.#tmpDir = join(this.root, TMP_DIR)
     this.#fsync = options.fsync ?? false
   }
 
@@ -89,16 +103,10 @@ export class FsObjectStore implements ObjectStore {
     assertBody(body)
     const { signal } = options
     throwIfAborted(signal)
-    let tmp: string | undefined
     try {
-      tmp = await this.#tempFile()
-      const st = await this.#writeTemp(tmp, body)
-      throwIfAborted(signal)
-      await this.#commit(tmp, target)
-      tmp = undefined
+      const st = await this.#viaTemp(target, (tmp) => this.#writeFile(tmp, body), signal)
       return info(key, st)
     } catch (err) {
-      if (tmp !== undefined) await unlink(tmp).catch(() => undefined)
       throw toIoError(err, `put ${JSON.stringify(key)}`, signal)
     }
   }
@@ -135,7 +143,7 @@ export class FsObjectStore implements ObjectStore {
     throwIfAborted(signal)
     const cut = prefix.lastIndexOf('/')
     const dirKey = prefix.slice(0, cut + 1)
-    if (dirKey === `${TMP_DIR}/` || dirKey.startsWith(`${TMP_DIR}/`)) return
+    if (prefix.startsWith(TMP_PREFIX) || prefix.includes(`/${TMP_PREFIX}`)) return
     try {
       yield* this.#walk(dirKey, prefix.slice(cut + 1), signal)
     } catch (err) {
@@ -155,20 +163,14 @@ export class FsObjectStore implements ObjectStore {
       if (same === undefined) throw notFound(fromKey)
       return same
     }
-    let tmp: string | undefined
     try {
-      tmp = await this.#tempFile()
-      const linked = options.mode !== 'copy' && (await this.#link(src, tmp, fromKey))
-      if (!linked) await this.#copyBytes(src, tmp, fromKey)
-      const st = await stat(tmp)
-      throwIfAborted(signal)
-      await this.#commit(tmp, dst)
-      // Renaming a link over another link to the same file does nothing: drop ours.
-      if (linked) await unlink(tmp).catch(() => undefined)
-      tmp = undefined
+      if (options.mode !== 'copy') {
+        const linked = await this.#linkTo(src, dst, fromKey, signal)
+        if (linked !== undefined) return info(toKey, linked)
+      }
+      const st = await this.#viaTemp(dst, (tmp) => this.#copyBytes(src, tmp, fromKey), signal)
       return info(toKey, st)
     } catch (err) {
-      if (tmp !== undefined) await unlink(tmp).catch(() => undefined)
       throw toIoError(err, `copy ${JSON.stringify(fromKey)} to ${JSON.stringify(toKey)}`, signal)
     }
   }
@@ -201,8 +203,8 @@ export class FsObjectStore implements ObjectStore {
   /** The file of `key`; validates it and refuses anything outside the root. */
   #path(key: string): string {
     validateObjectKey(key)
-    if (key === TMP_DIR || key.startsWith(`${TMP_DIR}/`)) {
-      throw new SnapshotError('INVALID_ARGUMENT', `invalid object key ${JSON.stringify(key)}: '${TMP_DIR}' is reserved`, { details: { key } })
+    if (key.startsWith(TMP_PREFIX) || key.includes(`/${TMP_PREFIX}`)) {
+      throw new SnapshotError('INVALID_ARGUMENT', `invalid object key ${JSON.stringify(key)}: segments starting with '${TMP_PREFIX}' are reserved`, { details: { key } })
     }
     const path = join(this.root, key)
     if (!path.startsWith(this.#rootSlash)) {
@@ -211,109 +213,140 @@ export class FsObjectStore implements ObjectStore {
     return path
   }
 
-  /** A fresh path in the temporary directory (which exists once this resolves). */
-  async #tempFile(): Promise<string> {
-    await this.#ensureTmp()
-    return join(this.#tmpDir, `${this.#tmpTag}-${++this.#tmpSeq}`)
-  }
-
-  #ensureTmp(): Promise<void> {
-    this.#tmpReady ??= (async () => {
-      await mkdir(this.#tmpDir, { recursive: true })
-      await this.#removeStaleTemp()
-    })().catch((err: unknown) => {
-      this.#tmpReady = undefined
-      throw err
-    })
-    return this.#tmpReady
-  }
-
-  /** Best effort: removes temporary files a crashed writer left behind. */
-  async #removeStaleTemp(): Promise<void> {
-    const names = await readdir(this.#tmpDir).catch(() => [] as string[])
-    const before = Date.now() - STALE_TMP_MS
-    await Promise.all(
-      names.map(async (name) => {
-        const path = join(this.#tmpDir, name)
-        const st = await lstat(path).catch(() => undefined)
-        if (st?.isFile() && st.mtimeMs < before) await unlink(path).catch(() => undefined)
-      }),
-    )
-  }
-
-  /** Re-creates the temporary directory (someone removed it) and retries `fn` once. */
-  async #retryInFreshTemp<T>(fn: () => Promise<T>): Promise<T> {
-    this.#tmpReady = undefined
-    await this.#ensureTmp()
-    return fn()
-  }
-
-  async #writeTemp(tmp: string, body: Uint8Array): Promise<Stats> {
-    const openTmp = () => open(tmp, 'wx')
-    const fh = await openTmp().catch((err: unknown) => {
-      if (errno(err) !== 'ENOENT') throw err
-      return this.#retryInFreshTemp(openTmp)
-    })
-    try {
-      await fh.writeFile(body)
-      if (this.#fsync) await fh.sync()
-      return await fh.stat()
-    } finally {
-      await fh.close()
+  /** Creates `dir` (and its parents) unless this store knows it exists; one `mkdir` per directory at a time. */
+  #ensureDir(dir: string): Promise<void> | undefined {
+    if (this.#knownDirs.has(dir)) return undefined
+    let making = this.#makingDirs.get(dir)
+    if (making === undefined) {
+      making = mkdir(dir, { recursive: true }).then(
+        () => {
+          this.#makingDirs.delete(dir)
+          if (this.#knownDirs.size >= KNOWN_DIRS) this.#knownDirs.clear()
+          this.#knownDirs.add(dir)
+        },
+        (err: unknown) => {
+          this.#makingDirs.delete(dir)
+          throw err
+        },
+      )
+      this.#makingDirs.set(dir, making)
     }
+    return making
   }
 
-  /** Renames `tmp` to `target`, creating parent directories as needed. */
-  async #commit(tmp: string, target: string): Promise<void> {
+  /**
+   * Runs `write` (which creates a file in `dir`) in an existing `dir`: creates it first,
+   * and again when `write` fails with ENOENT because a concurrent delete removed it.
+   * `write` must tell a missing source apart itself (by throwing `NOT_FOUND`).
+   */
+  async #inDir<T>(dir: string, write: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      const making = this.#ensureDir(dir)
+      if (making !== undefined) await making
       try {
-        await rename(tmp, target)
-        return
+        return await write()
       } catch (err) {
-        if (errno(err) !== 'ENOENT' || attempt >= COMMIT_ATTEMPTS) throw err
-        await mkdir(dirname(target), { recursive: true })
+        if (errno(err) !== 'ENOENT' || attempt >= DIR_ATTEMPTS) throw err
+        this.#knownDirs.delete(dir)
       }
     }
   }
 
-  /** Throws `NOT_FOUND` unless `src` is a file. */
-  async #assertSource(src: string, key: string): Promise<void> {
+  /**
+   * Creates `target` atomically: `make` writes a temporary file next to it, which is then
+   * renamed over it (while the temporary file is in it, no delete can remove the
+   * directory). Resolves the stats of the new file; removes the temporary file on failure.
+   */
+  async #viaTemp(target: string, make: (tmp: string) => Promise<Stats>, signal: AbortSignal | undefined): Promise<Stats> {
+    const dir = dirname(target)
+    const tmp = join(dir, `${TMP_PREFIX}-${this.#tmpTag}-${++this.#tmpSeq}`)
+    let renamed = false
+    try {
+      const st = await this.#inDir(dir, () => make(tmp))
+      throwIfAborted(signal)
+      await rename(tmp, target)
+      renamed = st.nlink === 1
+      return st
+    } finally {
+      // Also after renaming a link over another link to the same file, which does nothing.
+      if (!renamed) await unlink(tmp).catch(() => undefined)
+    }
+  }
+
+  /** Writes `body` to the new file `tmp`; resolves its stats. */
+  async #writeFile(tmp: string, body: Uint8Array): Promise<Stats> {
+    const fh = await open(tmp, 'wx')
+    try {
+      await fh.writeFile(body)
+      if (this.#fsync) await fh.sync()
+      return await fh.stat()
+    } catch (err) {
+      await fh.close().catch(() => undefined)
+      await unlink(tmp).catch(() => undefined)
+      throw err
+    } finally {
+      await fh.close().catch(() => undefined)
+    }
+  }
+
+  /** Throws `NOT_FOUND` unless `src` is a file; resolves its stats. */
+  async #assertSource(src: string, key: string): Promise<Stats> {
     const st = await stat(src).catch((err: unknown) => {
       if (ABSENT.has(errno(err)!)) return undefined
       throw err
     })
     if (st === undefined || !st.isFile()) throw notFound(key)
+    return st
   }
 
-  /** Hard-links `src` at `tmp`; false when links are not possible here. */
-  async #link(src: string, tmp: string, key: string): Promise<boolean> {
-    try {
-      await link(src, tmp)
-      return true
-    } catch (err) {
-      const code = errno(err)!
-      if (NO_LINK.has(code)) {
-        // EPERM is also what Linux says for a directory.
-        await this.#assertSource(src, key)
-        return false
+  /**
+   * Hard-links `src` at `dst`. Resolves the stats of the new link, or `undefined` when
+   * links are not possible here (the caller copies bytes). A new `dst` is linked in
+   * place; an existing one is replaced through a temporary link, unless it already is
+   * this file.
+   */
+  async #linkTo(src: string, dst: string, key: string, signal: AbortSignal | undefined): Promise<Stats | undefined> {
+    const linkAt = async (path: string): Promise<Stats | 'exists' | undefined> => {
+      try {
+        await link(src, path)
+      } catch (err) {
+        const code = errno(err)!
+        if (code === 'EEXIST') return 'exists'
+        // EPERM is also what Linux says for a directory; ENOENT may be the source or the directory.
+        if (NO_LINK.has(code) || ABSENT.has(code)) await this.#assertSource(src, key)
+        if (NO_LINK.has(code)) return undefined
+        throw err
       }
-      if (!ABSENT.has(code)) throw err
-      await this.#assertSource(src, key)
-      await this.#retryInFreshTemp(() => link(src, tmp))
-      return true
+      return stat(path)
     }
+    const direct = await this.#inDir(dirname(dst), () => linkAt(dst))
+    if (direct !== 'exists') return direct
+    const [have, want] = await Promise.all([stat(dst).catch(() => undefined), this.#assertSource(src, key)])
+    if (have !== undefined && have.ino === want.ino && have.dev === want.dev) return have
+    // Linux may report EEXIST before EXDEV: links can still turn out impossible here.
+    return this.#viaTemp(
+      dst,
+      async (tmp) => {
+        const made = await linkAt(tmp)
+        if (made === undefined) throw NO_LINKS
+        return made as Stats // a fresh temporary name never exists
+      },
+      signal,
+    ).catch((err: unknown) => {
+      if (err === NO_LINKS) return undefined
+      throw err
+    })
   }
 
-  /** Copies the bytes of `src` to `tmp` (a reflink where the filesystem can). */
-  async #copyBytes(src: string, tmp: string, key: string): Promise<void> {
-    const copy = () => copyFile(src, tmp, constants.COPYFILE_FICLONE)
+  /** Copies the bytes of `src` to the new file `tmp` (a reflink where the filesystem can); resolves its stats. */
+  async #copyBytes(src: string, tmp: string, key: string): Promise<Stats> {
     try {
-      await copy()
+      await copyFile(src, tmp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL)
     } catch (err) {
-      if (!ABSENT.has(errno(err)!)) throw err
-      await this.#assertSource(src, key)
-      await this.#retryInFreshTemp(copy)
+      if (ABSENT.has(errno(err)!)) await this.#assertSource(src, key)
+      throw err
     }
+    return stat(tmp)
   }
 
   /** Unlinks one object's file; false when there was none. */
@@ -333,7 +366,7 @@ export class FsObjectStore implements ObjectStore {
   async #prune(dirs: Set<string>): Promise<void> {
     const deepestFirst = [...dirs].sort((a, b) => b.length - a.length)
     for (let dir of deepestFirst) {
-      while (dir.startsWith(this.#rootSlash) && dir !== this.#tmpDir) {
+      while (dir.startsWith(this.#rootSlash)) {
         try {
           await rmdir(dir)
         } catch {
@@ -355,9 +388,14 @@ export class FsObjectStore implements ObjectStore {
       throw err
     }
     const items: WalkItem[] = []
+    const temps: string[] = []
     for (const entry of entries) {
       const name = entry.name
-      if (!name.startsWith(namePrefix) || name.includes('\\') || (dirKey === '' && name === TMP_DIR)) continue
+      if (name.startsWith(TMP_PREFIX)) {
+        if (entry.isFile()) temps.push(join(dir, name))
+        continue
+      }
+      if (!name.startsWith(namePrefix) || name.includes('\\')) continue
       if (entry.isDirectory()) items.push({ name, sortKey: `${name}/`, dir: true })
       else if (entry.isFile()) items.push({ name, sortKey: name, dir: false })
     }
@@ -389,5 +427,17 @@ export class FsObjectStore implements ObjectStore {
       }
       i = end
     }
+    if (temps.length > 0) await this.#removeStale(temps)
+  }
+
+  /** Best effort: removes the temporary files among `paths` that a crashed writer left behind. */
+  async #removeStale(paths: readonly string[]): Promise<void> {
+    const before = Date.now() - STALE_TMP_MS
+    await Promise.all(
+      paths.map(async (path) => {
+        const st = await lstat(path).catch(() => undefined)
+        if (st?.isFile() && st.mtimeMs < before) await unlink(path).catch(() => undefined)
+      }),
+    )
   }
 }

@@ -11,6 +11,7 @@ import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import { prefixRange, type MetaStore } from '../../src/meta/meta-store.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import { keys } from '../../src/meta/keys.js'
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js'
 import { startS3rver, type S3rverServer } from '../helpers/s3rver.js'
 import type { CopyOptions, ObjectInfo, ObjectStore } from '../../src/storage/object-store.js'
@@ -290,4 +291,27 @@ export async function expectSameFiles(objects: ObjectStore, source: readonly Seg
       expect(Buffer.from(y as Uint8Array).equals(Buffer.from(x as Uint8Array)), `${b[j].file.key} equals ${a[j].file.key}`).toBe(true)
     }
   }
+}
+
+/** What a restore job recorded as copied: single files, and whole segments (by target segment ID) through their markers. */
+export interface RecordedCopies {
+  files: Set<string>
+  segmentIds: Set<number>
+}
+
+/** Reads the completion records of job `jobId` (the store must be open). */
+export async function recordedCopies(meta: MetaStore, jobId: number): Promise<RecordedCopies> {
+  const job = JSON.parse((await meta.get(keys.restoreJob(jobId))) as string) as { segmentIdBase: number }
+  const filePrefix = keys.restoreFileDonePrefix(jobId)
+  const segPrefix = keys.restoreSegmentDonePrefix(jobId)
+  const files = new Set((await metaEntries(meta, filePrefix)).map(([k]) => k.slice(filePrefix.length)))
+  const segmentIds = new Set((await metaEntries(meta, segPrefix)).map(([k]) => job.segmentIdBase + Number(k.slice(segPrefix.length))))
+  return { files, segmentIds }
+}
+
+/** Target keys `recorded` covers, given the restored segments. */
+export function recordedKeys(recorded: RecordedCopies, restored: readonly SegmentInfo[]): Set<string> {
+  const out = new Set(recorded.files)
+  for (const s of restored) if (recorded.segmentIds.has(s.id)) for (const k of keysOf(s)) out.add(k)
+  return out
 }

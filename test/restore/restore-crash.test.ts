@@ -9,7 +9,7 @@ import { keys } from '../../src/meta/keys.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
-import { WrappedObjects, delay, expectSameFiles, flushedSegment, metaEntries, openManager, seedCollection } from './helpers.js'
+import { WrappedObjects, delay, expectSameFiles, flushedSegment, metaEntries, openManager, recordedCopies, recordedKeys, seedCollection } from './helpers.js'
 
 /**
  * A process killed with SIGKILL in the middle of a restore: the next process that opens
@@ -59,11 +59,9 @@ describe('restore after SIGKILL (LevelDB + filesystem, child process)', () => {
     expect(jobs).toHaveLength(1)
     const job = JSON.parse(jobs[0][1]) as { jobId: number; state: string }
     expect(job.state).toBe('in_progress')
-    const donePrefix = keys.restoreFileDonePrefix(job.jobId)
-    const recorded = new Set((await metaEntries(meta, donePrefix)).map(([k]) => k.slice(donePrefix.length)))
+    const marks = await recordedCopies(meta, job.jobId)
     await meta.close()
-    expect(recorded.size).toBeGreaterThan(0)
-    for (const key of recorded) expect(firstRun).toContain(key)
+    expect(marks.files.size + marks.segmentIds.size).toBeGreaterThan(0)
 
     const objects = new WrappedObjects(new FsObjectStore({ root: join(dir, 'objects') }))
     manager = await openManager(meta, objects)
@@ -74,6 +72,9 @@ describe('restore after SIGKILL (LevelDB + filesystem, child process)', () => {
       await expectSameFiles(objects, segs, restored)
       const all = restored.flatMap((s) => [...segmentFiles(s)].map((f) => f.file.key))
       expect(all).toHaveLength(total)
+      const recorded = recordedKeys(marks, restored)
+      expect(recorded.size).toBeGreaterThan(0)
+      for (const key of recorded) expect(firstRun).toContain(key)
       // Exactly the files that were not recorded are copied, each once.
       expect([...objects.copies.keys()].sort()).toEqual(all.filter((k) => !recorded.has(k)).sort())
       for (const n of objects.copies.values()) expect(n).toBe(1)

@@ -9,7 +9,7 @@ import { Transactor } from '../../src/meta/transaction.js'
 import { resolveOptions } from '../../src/options.js'
 import { RestoreService } from '../../src/restore/restore-service.js'
 import { SnapshotStore } from '../../src/snapshot/snapshot-store.js'
-import { WrappedObjects, delay, expectSameFiles, flushedSegment, fsBackends, metaEntries, s3Backend, objectKeys, openManager, seedCollection, type Stores } from './helpers.js'
+import { WrappedObjects, delay, expectSameFiles, flushedSegment, fsBackends, metaEntries, s3Backend, objectKeys, openManager, recordedCopies, recordedKeys, seedCollection, type Stores } from './helpers.js'
 
 /** Failures, timeouts, cancellation, the IN_USE guard and resuming after close(). */
 
@@ -223,8 +223,8 @@ describe.each([...fsBackends, s3])('restore faults on $name', (backend) => {
     expect(copies).toBeLessThan(78)
     await manager.close()
     await stores.meta.open()
-    const done = new Set((await metaEntries(stores.meta, keys.restoreFileDonePrefix(jobId))).map(([k]) => k.slice(keys.restoreFileDonePrefix(jobId).length)))
-    expect(done.size).toBeGreaterThan(0)
+    const marks = await recordedCopies(stores.meta, jobId)
+    expect(marks.files.size + marks.segmentIds.size).toBeGreaterThan(0)
     const state = JSON.parse((await stores.meta.get(keys.restoreJob(jobId))) as string) as { state: string; copiedSegments: number }
     expect(state.state).toBe('in_progress')
     await stores.meta.close()
@@ -236,6 +236,8 @@ describe.each([...fsBackends, s3])('restore faults on $name', (backend) => {
     expect(finished).toMatchObject({ state: 'completed', progress: 100, copiedSegments: 6 })
     const restored = await manager.catalog.listSegments('r')
     await expectSameFiles(objects, segs, restored)
+    const done = recordedKeys(marks, restored)
+    expect(done.size).toBeGreaterThan(0)
     for (const key of done) expect(objects.copies.has(key), `${key} copied again`).toBe(false)
     for (const [key, n] of objects.copies) expect(n).toBe(1)
     const all = restored.flatMap((s) => [...s.binlogs, ...s.statslogs, ...s.deltalogs, ...s.bm25logs].flatMap((b) => b.files.map((f) => f.key)))

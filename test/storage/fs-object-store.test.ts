@@ -28,7 +28,9 @@ describe('FsObjectStore', () => {
   let root: string
   let store: FsObjectStore
   const path = (key: string) => join(root, key)
-  const tmpFiles = async () => readdir(join(root, '.vecsnap-tmp')).catch(() => [])
+  /** Temporary files anywhere under the root, as paths relative to it. */
+  const tmpFiles = async () =>
+    ((await readdir(root, { recursive: true }).catch(() => [])) as string[]).filter((p) => p.split('/').at(-1)!.startsWith('.vecsnap-tmp')).sort()
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vecsnap-fs-'))
@@ -78,28 +80,33 @@ describe('FsObjectStore', () => {
       expect(await tmpFiles()).toEqual([])
     })
 
-    it('never lists, nor accepts as keys, the temporary directory', async () => {
+    it('never lists, nor accepts as keys, temporary files', async () => {
       await store.put('a', bytes('a'))
-      await writeFile(join(root, '.vecsnap-tmp', 'stray'), 'partial')
-      expect(await listKeys(store)).toEqual(['a'])
-      expect(await listKeys(store, '.vecsnap-tmp/')).toEqual([])
-      for (const key of ['.vecsnap-tmp', '.vecsnap-tmp/stray']) {
+      await store.put('d/b', bytes('b'))
+      await writeFile(join(root, '.vecsnap-tmp-stray'), 'partial')
+      await writeFile(join(root, 'd', '.vecsnap-tmp-stray'), 'partial')
+      expect(await listKeys(store)).toEqual(['a', 'd/b'])
+      expect(await listKeys(store, 'd/')).toEqual(['d/b'])
+      expect(await listKeys(store, '.vecsnap-tmp')).toEqual([])
+      expect(await listKeys(store, 'd/.vecsnap-tmp')).toEqual([])
+      for (const key of ['.vecsnap-tmp', '.vecsnap-tmp-stray', 'd/.vecsnap-tmp-stray', '.vecsnap-tmp/x']) {
         await expect(store.get(key)).rejects.toEqual(code('INVALID_ARGUMENT'))
         await expect(store.put(key, bytes('x'))).rejects.toEqual(code('INVALID_ARGUMENT'))
+        await expect(store.copy('a', key)).rejects.toEqual(code('INVALID_ARGUMENT'))
         await expect(store.delete([key])).rejects.toEqual(code('INVALID_ARGUMENT'))
       }
-      expect(await tmpFiles()).toEqual(['stray'])
+      expect(await tmpFiles()).toEqual(['.vecsnap-tmp-stray', 'd/.vecsnap-tmp-stray'])
     })
 
-    it('removes temporary files a crashed writer left behind, on the first write', async () => {
-      const tmp = join(root, '.vecsnap-tmp')
-      await mkdir(tmp, { recursive: true })
-      await writeFile(join(tmp, 'old'), 'left by a crash')
-      await writeFile(join(tmp, 'recent'), 'another writer, in flight')
+    it('removes temporary files a crashed writer left behind more than an hour ago, when listing', async () => {
+      await store.put('d/e/x', bytes('x'))
+      await writeFile(join(root, 'd', 'e', '.vecsnap-tmp-old'), 'left by a crash')
+      await writeFile(join(root, 'd', 'e', '.vecsnap-tmp-recent'), 'another writer, in flight')
       const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000)
-      await utimes(join(tmp, 'old'), twoHoursAgo, twoHoursAgo)
-      await store.put('x', bytes('x'))
-      expect(await tmpFiles()).toEqual(['recent'])
+      await utimes(join(root, 'd', 'e', '.vecsnap-tmp-old'), twoHoursAgo, twoHoursAgo)
+      expect(await tmpFiles()).toEqual(['d/e/.vecsnap-tmp-old', 'd/e/.vecsnap-tmp-recent'])
+      expect(await listKeys(store, 'd/')).toEqual(['d/e/x'])
+      expect(await tmpFiles()).toEqual(['d/e/.vecsnap-tmp-recent'])
     })
 
     it('rejects IO_ERROR when a key would be both an object and a directory', async () => {
@@ -149,6 +156,25 @@ describe('FsObjectStore', () => {
       expect(Buffer.from((await store.get('dst'))!).toString()).toBe('source')
       expect((await stat(path('dst'))).ino).toBe(linked)
       expect((await stat(path('dst'))).nlink).toBe(1)
+    })
+
+    it('links a new target in place, and replaces an existing other object whole', async () => {
+      await store.put('other', bytes('other'))
+      await store.copy('src', 'deep/new/dst', { mode: 'link' })
+      expect((await stat(path('deep/new/dst'))).ino).toBe((await stat(path('src'))).ino)
+      await store.copy('src', 'other', { mode: 'link' })
+      expect((await stat(path('other'))).ino).toBe((await stat(path('src'))).ino)
+      expect(Buffer.from((await store.get('other'))!).toString()).toBe('source')
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('falls back to a byte copy when links turn out impossible only after the target exists', async () => {
+      await store.put('dst', bytes('old'))
+      linkFault.code = 'EXDEV'
+      const info = await store.copy('src', 'dst', { mode: 'auto' })
+      expect(info).toMatchObject({ key: 'dst', size: 6 })
+      expect(Buffer.from((await store.get('dst'))!).toString()).toBe('source')
+      expect(await tmpFiles()).toEqual([])
     })
 
     it('leaves no temporary file when linking over an existing link to the same file', async () => {
@@ -217,9 +243,9 @@ describe('FsObjectStore', () => {
       expect(existsSync(path('files/a/b/c'))).toBe(false)
       expect(existsSync(path('files/a/b/d/2'))).toBe(true)
       await store.delete(['files/a/b/d/2', 'files/absent/x'])
-      expect((await readdir(root)).sort()).toEqual(['.vecsnap-tmp', 'top'])
+      expect(await readdir(root)).toEqual(['top'])
       await store.delete(['top'])
-      expect(await readdir(root)).toEqual(['.vecsnap-tmp'])
+      expect(await readdir(root)).toEqual([])
     })
 
     it('deletes many files across many directories', async () => {
