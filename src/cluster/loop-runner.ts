@@ -1,3 +1,4 @@
+import { sharedAbortController } from '../util/abort.js'
 import { throwIfAborted } from '../errors.js'
 import type { SnapshotManagerEvents, TypedEmitter } from '../events.js'
 import type { SnapshotRecord } from '../snapshot/snapshot-record.js'
@@ -173,7 +174,7 @@ export class LoopRunner {
   }
 
   #startSweeps(): void {
-    const controller = new AbortController()
+    const controller = sharedAbortController()
     this.#sweepAbort = controller
     this.#sweepTimer = setInterval(() => {
       if (this.#sweeping !== undefined || controller.signal.aborted) return

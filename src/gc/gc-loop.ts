@@ -1,3 +1,4 @@
+import { sharedAbortController } from '../util/abort.js'
 import PQueue from 'p-queue'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, abortError, throwIfAborted } from '../errors.js'
@@ -45,7 +46,7 @@ export class GcService {
     this.#accepting = true
     if (this.#looping) return
     this.#looping = true
-    this.#loopAbort = new AbortController()
+    this.#loopAbort = sharedAbortController()
     this.#schedule()
   }
 

@@ -1,3 +1,4 @@
+import { sharedAbortController } from '../util/abort.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError } from '../errors.js'
 import { keys } from '../meta/keys.js'
@@ -10,7 +11,7 @@ import type { SourceCache } from './snapshot-source.js'
 
 /** An AbortController that has fired: the state of a checker that is not running. */
 function stopped(): AbortController {
-  const controller = new AbortController()
+  const controller = sharedAbortController()
   controller.abort(new Error('the restore checker is not running'))
   return controller
 }
@@ -67,7 +68,7 @@ export class RestoreChecker {
 
   /** Starts the unref'd tick timer and ticks at once. */
   start(): void {
-    if (this.#root.signal.aborted) this.#root = new AbortController()
+    if (this.#root.signal.aborted) this.#root = sharedAbortController()
     if (this.#timer !== undefined) return
     this.#timer = setInterval(() => this.kick(), this.#deps.ctx.options.checkIntervalMs)
     this.#timer.unref()

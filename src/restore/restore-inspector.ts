@@ -1,3 +1,4 @@
+import { sharedAbortController } from '../util/abort.js'
 import PQueue from 'p-queue'
 import type { ManagerContext } from '../context.js'
 import { keys } from '../meta/keys.js'
@@ -39,7 +40,7 @@ interface JobEntry {
 
 /** An AbortController that has fired: the state of an inspector that is not running. */
 function stopped(): AbortController {
-  const controller = new AbortController()
+  const controller = sharedAbortController()
   controller.abort(new Error('the restore inspector is not running'))
   return controller
 }
@@ -66,7 +67,7 @@ export class RestoreInspector {
 
   /** Starts accepting work (after `stop()`, a fresh start). */
   start(): void {
-    if (this.#root.signal.aborted) this.#root = new AbortController()
+    if (this.#root.signal.aborted) this.#root = sharedAbortController()
   }
 
   /** Aborts every task and waits until none runs. Aborted tasks resume after the next start. */
@@ -92,7 +93,7 @@ export class RestoreInspector {
     if (signal.aborted || job.state !== 'in_progress') return
     let entry = this.#jobs.get(job.jobId)
     if (entry !== undefined && (entry.scanning || entry.tasks.size > 0 || entry.next < entry.todo.length || entry.controller.signal.aborted)) return
-    entry ??= { controller: new AbortController(), tasks: new Set(), running: new Set(), scanning: false, todo: [], next: 0 }
+    entry ??= { controller: sharedAbortController(), tasks: new Set(), running: new Set(), scanning: false, todo: [], next: 0 }
     this.#jobs.set(job.jobId, entry)
     entry.scanning = true
     const todo: number[] = []
