@@ -67,6 +67,8 @@ export const keys = Object.freeze({
   /** Snapshot → unfinished restore jobs reading it (value is empty); `dropSnapshot` checks it for `IN_USE`. */
   restoreSnapshotUse: (snapshotId: number, jobId: number) => `r/snap-use/${pad(snapshotId)}/${pad(jobId)}`,
   restoreSnapshotUsePrefix: (snapshotId: number) => `r/snap-use/${pad(snapshotId)}/`,
+  /** Snapshot → how many `restoreSnapshotUse` keys it has (absent: none). */
+  restoreSnapshotUses: (snapshotId: number) => `r/snap-uses/${pad(snapshotId)}`,
 
   // snapshots (appended)
   /**

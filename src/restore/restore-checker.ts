@@ -1,3 +1,4 @@
+import { removeSnapshotUse } from './snapshot-use.js'
 import { sharedAbortController } from '../util/abort.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError } from '../errors.js'
@@ -210,7 +211,7 @@ export class RestoreChecker {
       writeCollection(tx, { ...collection, state: 'created' })
       const targetKey = keys.restoreTarget(job.targetCollectionName)
       if ((await tx.get(targetKey)) === String(jobId)) tx.del(targetKey)
-      tx.del(keys.restoreSnapshotUse(job.snapshotId, jobId))
+      await removeSnapshotUse(tx, job.snapshotId, jobId)
       const done: JobRecord = { ...job, state: 'completed', reason: '', finishedAt: ctx.now() }
       writeJob(tx, done)
       return done

@@ -1,3 +1,4 @@
+import { addSnapshotUse } from './snapshot-use.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import { collectionExists, createCollectionTx } from '../meta/catalog-collections.js'
@@ -88,7 +89,7 @@ async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, loaded: LoadedSna
   }
   writeJob(tx, job)
   tx.put(keys.restoreTarget(targetName), String(jobId))
-  tx.put(keys.restoreSnapshotUse(info.id, jobId), '')
+  await addSnapshotUse(tx, info.id, jobId)
   return job
 }
 

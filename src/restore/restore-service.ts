@@ -19,15 +19,7 @@ export interface RestoreServiceDeps {
   snapshots: RestoreSnapshots
 }
 
-/**
- * True while an unfinished restore job reads the snapshot (checked by `dropSnapshot`
- * inside its transaction, so a drop and a new restore of one snapshot serialize).
- * @internal
- */
-export async function isSnapshotInUse(tx: MetaTxn, snapshotId: number): Promise<boolean> {
-  for await (const _ of tx.iterate({ ...prefixRange(keys.restoreSnapshotUsePrefix(snapshotId)), limit: 1 })) return true
-  return false
-}
+export { isSnapshotInUse } from './snapshot-use.js'
 
 /** Validates a job ID argument; IDs that cannot exist are simply not found. */
 function checkJobId(jobId: unknown): asserts jobId is number {

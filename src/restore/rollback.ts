@@ -1,3 +1,4 @@
+import { removeSnapshotUse } from './snapshot-use.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { SegmentInfo } from '../meta/catalog-types.js'
@@ -160,7 +161,7 @@ export async function rollbackJob(ctx: ManagerContext, sources: SourceCache, job
     tx.del(keys.collectionVersion(current.collectionId))
     const targetKey = keys.restoreTarget(current.targetCollectionName)
     if ((await tx.get(targetKey)) === String(jobId)) tx.del(targetKey)
-    tx.del(keys.restoreSnapshotUse(current.snapshotId, jobId))
+    await removeSnapshotUse(tx, current.snapshotId, jobId)
     const finished: JobRecord = { ...current, rollback: 'done', finishedAt: ctx.now() }
     writeJob(tx, finished)
     return finished

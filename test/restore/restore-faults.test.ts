@@ -63,7 +63,7 @@ describe.each([...fsBackends, s3])('restore faults on $name', (backend) => {
     expect(await objectKeys(objects)).toEqual(objectsBefore)
     const job = await manager.getRestoreState(jobId)
     expect(await metaEntries(stores.meta, keys.restoreTarget(target))).toEqual([])
-    expect(await metaEntries(stores.meta, 'r/snap-use/')).toEqual([])
+    expect(await metaEntries(stores.meta, 'r/snap-use')).toEqual([])
     expect(await metaEntries(stores.meta, keys.collectionSegmentPrefix(job.collectionId))).toEqual([])
     expect(await metaEntries(stores.meta, keys.indexPrefix(job.collectionId))).toEqual([])
     expect(await stores.meta.get(keys.collection(job.collectionId))).toBeUndefined()
@@ -196,7 +196,7 @@ describe.each([...fsBackends, s3])('restore faults on $name', (backend) => {
     for (let i = 0; i < 300 && (await manager.listRestoreJobs()).length > 0; i++) await delay(10)
     expect(await manager.listRestoreJobs()).toEqual([])
     await expect(manager.getRestoreState(done)).rejects.toMatchObject({ code: 'NOT_FOUND' })
-    for (const prefix of ['r/job/', 'r/task/', 'r/done/', 'r/seg-done/', 'r/target/', 'r/snap-use/']) expect(await metaEntries(stores.meta, prefix)).toEqual([])
+    for (const prefix of ['r/job/', 'r/task/', 'r/done/', 'r/seg-done/', 'r/target/', 'r/snap-use/', 'r/snap-uses/']) expect(await metaEntries(stores.meta, prefix)).toEqual([])
     // The completed restore's collection stays; the failed one's is gone.
     await expectSameFiles(objects, segs, await manager.catalog.listSegments('ok'))
     await expect(manager.catalog.getCollection('bad')).rejects.toMatchObject({ code: 'NOT_FOUND' })

@@ -137,7 +137,7 @@ describe.each([...fsBackends, s3])('restore on $name', (backend) => {
 
     // Guards are released; the snapshot can go without affecting the restored collection.
     expect(await metaEntries(stores.meta, 'r/target/')).toEqual([])
-    expect(await metaEntries(stores.meta, 'r/snap-use/')).toEqual([])
+    expect(await metaEntries(stores.meta, 'r/snap-use')).toEqual([])
     await manager.dropSnapshot('snap1')
     await expectSameFiles(objects, segs, await manager.catalog.listSegments('restored'))
   })

@@ -68,11 +68,17 @@ describe.each(backends)('drop, verify, reuse and recovery on $name', (backend) =
 
     it('IN_USE while an unfinished restore job reads it, and nothing changes', async () => {
       const info = await manager.createSnapshot({ collectionName: 'docs', snapshotName: 'busy' })
-      await stores.meta.batch([{ type: 'put', key: keys.restoreSnapshotUse(info.id, 999), value: '' }])
+      await stores.meta.batch([
+        { type: 'put', key: keys.restoreSnapshotUse(info.id, 999), value: '' },
+        { type: 'put', key: keys.restoreSnapshotUses(info.id), value: '1' },
+      ])
       await expect(manager.dropSnapshot('busy')).rejects.toEqual(code('IN_USE'))
       expect(await manager.describeSnapshot('busy')).toEqual(info)
       expect((await manager.verifySnapshot('busy')).ok).toBe(true)
-      await stores.meta.batch([{ type: 'del', key: keys.restoreSnapshotUse(info.id, 999) }])
+      await stores.meta.batch([
+        { type: 'del', key: keys.restoreSnapshotUse(info.id, 999) },
+        { type: 'del', key: keys.restoreSnapshotUses(info.id) },
+      ])
       await manager.dropSnapshot('busy')
       expect(await manager.listSnapshots()).toEqual([])
     })
