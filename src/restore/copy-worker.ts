@@ -1,3 +1,4 @@
+import { sharedAbortController } from '../util/abort.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, abortError, throwIfAborted } from '../errors.js'
 import { keys } from '../meta/keys.js'
@@ -105,7 +106,7 @@ async function remaining(deps: CopyWorkerDeps, jobId: number, plan: readonly Pla
 async function copyAll(deps: CopyWorkerDeps, jobId: number, work: readonly Work[], signal: AbortSignal, ioSignal: AbortSignal | undefined): Promise<void> {
   const { ctx } = deps
   const mode = ctx.options.copyMode
-  const inner = new AbortController()
+  const inner = sharedAbortController()
   const onAbort = (): void => inner.abort(signal.reason)
   signal.addEventListener('abort', onAbort, { once: true })
   const recorder = new DoneRecorder(ctx, jobId, inner.signal, deps.onProgress)
@@ -137,7 +138,7 @@ async function copyAll(deps: CopyWorkerDeps, jobId: number, work: readonly Work[
           throwIfAborted(inner.signal)
           // A copy under way is not cut short when the job stops: an aborted request may
           // still complete on the server, after the rollback deleted its target.
-          return ctx.objects.copy(copy.from, copy.to, { mode, signal: ioSignal })
+          return ctx.objects.copy(copy.from, copy.to, { mode, signal: ioSignal, sizeBytes: copy.size })
         })
         if (info.size !== copy.size) {
           throw new SnapshotError('CORRUPT', `copied ${copy.from} to ${copy.to}: ${info.size} bytes, the snapshot records ${copy.size}`)

@@ -1,6 +1,6 @@
 import { throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
-import { assertBody, assertCopyMode, assertKeyList, validateObjectKey, validatePrefix } from './keys-validate.js'
+import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities } from './object-store.js'
 
 /**
@@ -66,6 +66,7 @@ class GuardedObjectStore implements ObjectStore {
     validateObjectKey(fromKey)
     validateObjectKey(toKey)
     assertCopyMode(options.mode)
+    assertCopySizeHint(options.sizeBytes)
     throwIfAborted(options.signal)
     try {
       return await this.#inner.copy(fromKey, toKey, options)

@@ -10,8 +10,13 @@ function invalid(what: string, value: unknown, why: string): SnapshotError {
   return new SnapshotError('INVALID_ARGUMENT', `invalid object ${what} ${show(value)}: ${why}`, { details: { [what]: value } })
 }
 
+/** Matches every path `segmentProblem` rejects (and some it accepts, such as `a/.b`). */
+const SUSPECT = /[\\\0]|\/\/|^\/|\/$|^$|(?:^|\/)\./
+
 /** Why `path` (no leading or trailing '/') is not a valid list of key segments, or `undefined`. */
 function segmentProblem(path: string): string | undefined {
+  // Fast path (every key of every call passes here): nothing that any rule below rejects.
+  if (!SUSPECT.test(path)) return undefined
   if (path.includes('\\')) return 'it contains a backslash'
   if (path.includes('\0')) return 'it contains a NUL character'
   for (const part of path.split('/')) {
@@ -63,6 +68,13 @@ export function assertBody(body: unknown): asserts body is Uint8Array {
 export function assertCopyMode(mode: unknown): void {
   if (mode !== undefined && !COPY_MODES.has(mode as string)) {
     throw new SnapshotError('INVALID_ARGUMENT', `Expected \`mode\` to be 'auto', 'link' or 'copy', got \`${show(mode)}\``)
+  }
+}
+
+/** Throws a `TypeError` unless `sizeBytes` (the size hint of `copy`) is absent or a non-negative safe integer. */
+export function assertCopySizeHint(sizeBytes: unknown): asserts sizeBytes is number | undefined {
+  if (sizeBytes !== undefined && !(typeof sizeBytes === 'number' && Number.isSafeInteger(sizeBytes) && sizeBytes >= 0)) {
+    throw new TypeError(`Expected \`sizeBytes\` to be a non-negative safe integer, got \`${show(sizeBytes)}\``)
   }
 }
 

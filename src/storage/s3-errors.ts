@@ -35,6 +35,21 @@ export function isS3NotFound(err: unknown): boolean {
   return fields(err).$metadata?.httpStatusCode === 404 && code !== 'NoSuchBucket' && code !== 'NoSuchUpload'
 }
 
+/** Error names S3-compatible stores use when a CopyObject source is above their 5 GiB limit. */
+const COPY_REJECTED = new Set(['InvalidRequest', 'EntityTooLarge', 'InvalidArgument'])
+
+/**
+ * True when `err` may be a CopyObject rejected because the source is too large for one
+ * request (above 5 GiB): AWS answers `InvalidRequest`, others `EntityTooLarge`, all with
+ * HTTP 400. Deliberately broad (any 400 but absence and throttling): the caller only uses
+ * it to decide whether a HeadObject is worth sending to learn the real size.
+ */
+export function mayBeS3CopyTooLarge(err: unknown): boolean {
+  if (isS3NotFound(err) || isS3Throttled(err)) return false
+  const code = s3ErrorCode(err)
+  return (code !== undefined && COPY_REJECTED.has(code)) || fields(err).$metadata?.httpStatusCode === 400
+}
+
 /** True when `err` is S3 asking the caller to slow down (SlowDown, throttling, 429, 503). */
 export function isS3Throttled(err: unknown): boolean {
   const e = fields(err)

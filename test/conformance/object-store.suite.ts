@@ -264,6 +264,40 @@ export function objectStoreSuite(name: string, factory: () => Promise<ObjectStor
         expect(await listKeys(store)).toEqual(['m/auto', 'm/copy', 'm/link', 'm/src'])
       })
 
+      it('copies with a correct sizeBytes hint, in every mode, and reports that size', async () => {
+        const body = new Uint8Array(randomBytes(10_000))
+        await store.put('h/src', body)
+        await store.put('h/empty', new Uint8Array(0))
+        for (const mode of [undefined, 'auto', 'link', 'copy'] as const) {
+          const to = `h/${mode ?? 'default'}`
+          expect(await store.copy('h/src', to, { mode, sizeBytes: body.byteLength })).toMatchObject({ key: to, size: body.byteLength, lastModified: expect.any(Number) })
+          expectBytes(await store.get(to), body, to)
+        }
+        expect(await store.copy('h/empty', 'h/empty2', { sizeBytes: 0 })).toMatchObject({ key: 'h/empty2', size: 0 })
+        expectBytes(await store.get('h/empty2'), new Uint8Array(0))
+        expect(await store.copy('h/src', 'h/src', { sizeBytes: body.byteLength })).toMatchObject({ key: 'h/src', size: body.byteLength })
+        expect(await store.head('h/auto')).toMatchObject({ size: body.byteLength })
+      })
+
+      it('copies the whole source whatever a wrong sizeBytes hint says', async () => {
+        await store.put('w/src', bytes('0123456789'))
+        for (const hint of [0, 3, 11, 1_000_000]) {
+          const info = await store.copy('w/src', `w/${hint}`, { sizeBytes: hint })
+          // A store reports either what it copied or, when it skipped reading the size, the hint.
+          expect([10, hint], `hint ${hint}`).toContain(info.size)
+          expectBytes(await store.get(`w/${hint}`), bytes('0123456789'), `hint ${hint}`)
+        }
+      })
+
+      it('rejects NOT_FOUND for a missing source with a sizeBytes hint, and writes nothing', async () => {
+        await expect(store.copy('missing', 'target', { sizeBytes: 5 })).rejects.toEqual(code('NOT_FOUND'))
+        await expect(store.copy('missing', 'missing', { sizeBytes: 5 })).rejects.toEqual(code('NOT_FOUND'))
+        await store.put('dir/x', bytes('x'))
+        await expect(store.copy('dir', 'target', { sizeBytes: 1 })).rejects.toEqual(code('NOT_FOUND'))
+        expect(await store.head('target')).toBeUndefined()
+        expect(await listKeys(store)).toEqual(['dir/x'])
+      })
+
       it('copies keys with spaces and non-ASCII characters', async () => {
         await store.put('u/日本 ü%20 1', bytes('unicode source'))
         await store.copy('u/日本 ü%20 1', 'u/é 2')

@@ -16,6 +16,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import { describe, expect, it } from 'vitest'
+import { guardObjectStore } from '../../src/storage/guarded-object-store.js'
 import { S3ObjectStore, type S3ObjectStoreOptions } from '../../src/storage/s3-object-store.js'
 import { collect } from '../conformance/object-store.suite.js'
 
@@ -37,6 +38,7 @@ const bucket = 'bkt'
 const enc = new TextEncoder()
 const bytes = (s: string) => enc.encode(s)
 const slowDown = () => new S3ServiceException({ name: 'SlowDown', $fault: 'server', $metadata: { httpStatusCode: 503 }, message: 'Please reduce your request rate.' })
+const copyTooLarge = () => new S3ServiceException({ name: 'InvalidRequest', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'The specified copy source is larger than the maximum allowable size for a copy source: 5368709120' })
 const accessDenied = () => new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' })
 
 /** An in-memory S3 behind `send(command)`, recording every call; `fail` injects errors. */
@@ -96,7 +98,9 @@ class FakeS3 {
     }
     if (cmd instanceof CopyObjectCommand) {
       const src = this.#need(this.#source(input.CopySource))
-      this.set(input.Key, src.body!)
+      // What AWS answers for a CopyObject source above 5 GiB.
+      if (src.size > 5 * GiB) throw copyTooLarge()
+      this.set(input.Key, src.body ?? src.size)
       return { CopyObjectResult: { LastModified: new Date(1_700_000_000_000), ETag: '"copied"' } }
     }
     if (cmd instanceof CreateMultipartUploadCommand) {
@@ -346,6 +350,127 @@ describe('S3ObjectStore (fake client)', () => {
     })
   })
 
+  describe('copy with a sizeBytes hint', () => {
+    const names = (s3: FakeS3) => s3.calls.map((c) => c.name)
+
+    it('sends one CopyObject and no HeadObject up to the threshold, reporting the hint and the copy\'s LastModified', async () => {
+      const { s3, store } = setup({ multipartCopyThresholdBytes: 10 })
+      s3.set('pre/fix/dir/a b', bytes('0123456789'))
+      const signal = new AbortController().signal
+      expect(await store.copy('dir/a b', 'out', { sizeBytes: 10, signal })).toEqual({ key: 'out', size: 10, lastModified: 1_700_000_000_000 })
+      expect(names(s3)).toEqual(['CopyObjectCommand'])
+      expect(s3.calls[0].input).toMatchObject({ Key: 'pre/fix/out', CopySource: 'bkt/pre/fix/dir/a%20b' })
+      expect(s3.calls[0].options?.abortSignal).toBe(signal)
+      expect(s3.objects.get('pre/fix/out')?.body).toEqual(bytes('0123456789'))
+      // 0 is a hint too, and 5 GiB (the default threshold) is still one CopyObject.
+      s3.set('pre/fix/empty', bytes(''))
+      expect(await store.copy('empty', 'out2', { sizeBytes: 0 })).toMatchObject({ size: 0 })
+      const big = setup()
+      big.s3.set('pre/fix/five', 5 * GiB)
+      expect(await big.store.copy('five', 'five2', { sizeBytes: 5 * GiB })).toMatchObject({ size: 5 * GiB })
+      expect(names(big.s3)).toEqual(['CopyObjectCommand'])
+      expect(s3.named('HeadObjectCommand')).toEqual([])
+    })
+
+    it('heads first without a hint, with a hint above the threshold, and for a copy onto itself', async () => {
+      const { s3, store } = setup({ multipartCopyThresholdBytes: 10, partSizeBytes: 4 })
+      s3.set('pre/fix/small', bytes('abc'))
+      s3.set('pre/fix/big', bytes('abcdefghijk'))
+      await store.copy('small', 'x')
+      expect(names(s3)).toEqual(['HeadObjectCommand', 'CopyObjectCommand'])
+      s3.calls.length = 0
+      // A hint above the threshold is not trusted to pick multipart: the real size does.
+      expect(await store.copy('small', 'y', { sizeBytes: 11 })).toMatchObject({ size: 3 })
+      expect(names(s3)).toEqual(['HeadObjectCommand', 'CopyObjectCommand'])
+      s3.calls.length = 0
+      expect(await store.copy('big', 'z', { sizeBytes: 11 })).toMatchObject({ size: 11 })
+      expect(names(s3)[0]).toBe('HeadObjectCommand')
+      expect(s3.named('UploadPartCopyCommand')).toHaveLength(3)
+      expect(s3.objects.get('pre/fix/z')?.body).toEqual(bytes('abcdefghijk'))
+      s3.calls.length = 0
+      expect(await store.copy('small', 'small', { sizeBytes: 3 })).toEqual({ key: 'small', size: 3, lastModified: 1_700_000_000_000 })
+      expect(names(s3)).toEqual(['HeadObjectCommand'])
+    })
+
+    it('rejects NOT_FOUND for a missing source (NoSuchKey from CopyObject) and writes nothing', async () => {
+      const { s3, store } = setup()
+      await expect(store.copy('missing', 'b', { sizeBytes: 1 })).rejects.toEqual(code('NOT_FOUND'))
+      expect(names(s3)).toEqual(['CopyObjectCommand'])
+      expect(s3.objects.size).toBe(0)
+      // A bodiless 404 (what some stores send) is absence too; a missing bucket is not.
+      s3.fail = (name) => (name === 'CopyObjectCommand' ? new NotFound({ $metadata: { httpStatusCode: 404 }, message: 'UnknownError' }) : undefined)
+      await expect(store.copy('missing', 'b', { sizeBytes: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', details: { key: 'missing' } })
+      s3.fail = () => new NoSuchBucket({ $metadata: { httpStatusCode: 404 }, message: 'The specified bucket does not exist' })
+      await expect(store.copy('missing', 'b', { sizeBytes: 1 })).rejects.toMatchObject({ code: 'IO_ERROR', details: { s3Code: 'NoSuchBucket' } })
+    })
+
+    it('copies the whole source whatever a wrong hint says, and reports the hint as its size', async () => {
+      const { s3, store } = setup({ multipartCopyThresholdBytes: 100 })
+      s3.set('pre/fix/a', bytes('0123456789'))
+      // The documented trade-off: the size is the caller's hint, not checked (no HeadObject).
+      expect(await store.copy('a', 'short', { sizeBytes: 3 })).toMatchObject({ key: 'short', size: 3 })
+      expect(await store.copy('a', 'long', { sizeBytes: 50 })).toMatchObject({ key: 'long', size: 50 })
+      expect(s3.objects.get('pre/fix/short')?.body).toEqual(bytes('0123456789'))
+      expect(s3.objects.get('pre/fix/long')?.body).toEqual(bytes('0123456789'))
+      expect(s3.named('HeadObjectCommand')).toEqual([])
+    })
+
+    it('falls back to HeadObject and a multipart copy of the real size when a small hint hides a source above 5 GiB', async () => {
+      const { s3, store } = setup({ partSizeBytes: GiB, partCopyConcurrency: 8 })
+      const size = 6 * GiB + 5
+      s3.set('pre/fix/huge', size)
+      expect(await store.copy('huge', 'huge2', { sizeBytes: 1024 })).toMatchObject({ key: 'huge2', size })
+      expect(names(s3).slice(0, 3)).toEqual(['CopyObjectCommand', 'HeadObjectCommand', 'CreateMultipartUploadCommand'])
+      expect(s3.named('CopyObjectCommand')).toHaveLength(1)
+      expect(s3.named('UploadPartCopyCommand')).toHaveLength(7)
+      expect(s3.named('CompleteMultipartUploadCommand')).toHaveLength(1)
+      expect(s3.objects.get('pre/fix/huge2')?.size).toBe(size)
+    })
+
+    it('reports a 400 that is not about the size as it is, after one HeadObject and without copying again', async () => {
+      const { s3, store } = setup()
+      s3.set('pre/fix/a', bytes('x'))
+      const failure = new S3ServiceException({ name: 'InvalidRequest', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'something else' })
+      s3.fail = (name) => (name === 'CopyObjectCommand' ? failure : undefined)
+      await expect(store.copy('a', 'b', { sizeBytes: 1 })).rejects.toMatchObject({ code: 'IO_ERROR', cause: failure, details: { s3Code: 'InvalidRequest', httpStatusCode: 400 } })
+      expect(names(s3)).toEqual(['CopyObjectCommand', 'HeadObjectCommand'])
+      // The source vanished in between: NOT_FOUND.
+      s3.objects.clear()
+      await expect(store.copy('a', 'b', { sizeBytes: 1 })).rejects.toEqual(code('NOT_FOUND'))
+    })
+
+    it('sends no HeadObject after throttling, access or abort failures of CopyObject', async () => {
+      for (const make of [slowDown, accessDenied, () => Object.assign(new Error('The operation was aborted'), { name: 'AbortError' })]) {
+        const { s3, store } = setup()
+        s3.set('pre/fix/a', bytes('x'))
+        s3.fail = (name) => (name === 'CopyObjectCommand' ? make() : undefined)
+        await expect(store.copy('a', 'b', { sizeBytes: 1 })).rejects.toHaveProperty('code')
+        expect(names(s3)).toEqual(['CopyObjectCommand'])
+      }
+      const { s3, store } = setup()
+      s3.set('pre/fix/a', bytes('x'))
+      const ac = new AbortController()
+      // The caller gives up while CopyObject fails with a 400: no HeadObject follows either.
+      s3.fail = (name) => {
+        if (name !== 'CopyObjectCommand') return undefined
+        ac.abort()
+        return copyTooLarge()
+      }
+      await expect(store.copy('a', 'b', { sizeBytes: 1, signal: ac.signal })).rejects.toEqual(code('ABORTED'))
+      expect(names(s3)).toEqual(['CopyObjectCommand'])
+    })
+
+    it('rejects a hint that is not a non-negative safe integer with a TypeError, before sending anything (also behind guardObjectStore)', async () => {
+      const { s3, store } = setup()
+      const guarded = guardObjectStore(store)
+      for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '10', null, 10n]) {
+        await expect(store.copy('a', 'b', { sizeBytes: bad as number }), String(bad)).rejects.toThrow(TypeError)
+        await expect(guarded.copy('a', 'b', { sizeBytes: bad as number }), String(bad)).rejects.toThrow(/Expected `sizeBytes` to be a non-negative safe integer/)
+      }
+      expect(s3.calls).toEqual([])
+    })
+  })
+
   describe('delete', () => {
     it('sends DeleteObjects in batches of deleteBatchSize, Quiet, without duplicates', async () => {
       const { s3, store } = setup()
@@ -388,6 +513,7 @@ describe('S3ObjectStore (fake client)', () => {
       ['head', (s) => s.head('a')],
       ['list', (s) => collect(s.list(''))],
       ['copy', (s) => s.copy('a', 'b')],
+      ['copy with a size hint', (s) => s.copy('a', 'b', { sizeBytes: 1 })],
       ['delete', (s) => s.delete(['a'])],
     ]
 
