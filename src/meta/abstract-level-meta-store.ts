@@ -12,6 +12,28 @@ const UTF8 = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
 const CAPABILITIES: MetaStoreCapabilities = Object.freeze({ sharedConditionalBatch: false, maxBatchOps: Infinity })
 const PAGE_SIZE = 256
 
+/**
+ * Writes `operations` as one chained batch (atomic, like an array batch). Cheaper per
+ * operation than `db.batch(array)`: no copy of each operation object with the batch
+ * options spread in, and classic-level hands each operation to LevelDB's write batch
+ * directly instead of reading them back out of an array of objects. Only the fields
+ * vecsnap defines are passed on (an extra `sublevel` or encoding on an operation object is
+ * ignored).
+ */
+async function writeChained(db: AnyAbstractLevel, operations: readonly MetaOperation[]): Promise<void> {
+  const batch = db.batch()
+  try {
+    for (const op of operations) {
+      if (op.type === 'put') batch.put(op.key, op.value, UTF8)
+      else batch.del(op.key, UTF8)
+    }
+  } catch (err) {
+    await batch.close().catch(() => undefined)
+    throw err
+  }
+  await batch.write()
+}
+
 /** Builds the conflict rejection of a conditional batch (see `isMetaConflict`). */
 export function metaConflictError(keys: readonly string[]): SnapshotError {
   const shown = keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')
@@ -164,10 +186,7 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
           throwIfAborted(signal)
         }
         if (operations.length === 0) return
-        await db.batch(
-          operations.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key })),
-          UTF8,
-        )
+        await writeChained(db, operations)
       } catch (err) {
         throw this.#mapError(err, `batch of ${operations.length} operations`, signal)
       }

@@ -4,6 +4,25 @@ import { Mutex } from '../util/mutex.js'
 import { isMetaConflict, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
 import { keys } from './keys.js'
 
+/** Point reads in flight in {@link MetaTxn.getMany}, by default. */
+const GET_MANY_CONCURRENCY = 64
+
+/** Entries a {@link GetManyOptions.scan} may read beyond twice the number of keys it looks for before it gives up. */
+const SCAN_SLACK = 1024
+
+/** Options of {@link MetaTxn.getMany}. */
+export interface GetManyOptions {
+  /**
+   * A range that holds most of the keys, and little else: they are read with one scan of it
+   * instead of a `get` each (much cheaper per key). The scan stops once it has read about
+   * twice as many entries as there are keys; keys it did not find are read with `get`s, so
+   * the result does not depend on the range, only the cost does.
+   */
+  scan?: MetaRange
+  /** Point reads in flight. @default 64 */
+  concurrency?: number
+}
+
 /**
  * A read-modify-write transaction over a MetaStore. Point reads are recorded; on commit,
  * all writes go in one atomic batch that (on stores with cross-process conditional batches)
@@ -28,6 +47,61 @@ export class MetaTxn {
     const value = await this.#store.get(key, { signal: this.signal })
     this.#reads.set(key, value)
     return value
+  }
+
+  /**
+   * Reads many keys, each as {@link MetaTxn.get} reads it (this transaction's writes
+   * first; every value read is recorded, so the commit validates it), and resolves their
+   * values in the order of `keys`.
+   */
+  async getMany(keys: readonly string[], options: GetManyOptions = {}): Promise<(string | undefined)[]> {
+    const concurrency = options.concurrency ?? GET_MANY_CONCURRENCY
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected \`concurrency\` to be ≥ 1, got \`${concurrency}\``)
+    const out = new Array<string | undefined>(keys.length)
+    /** Keys still to read → the first index asking for them. */
+    const pending = new Map<string, number>()
+    const repeats: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]
+      if (this.#writes.has(key)) out[i] = this.#writes.get(key)
+      else if (this.#reads.has(key)) out[i] = this.#reads.get(key)
+      else if (pending.has(key)) repeats.push(i)
+      else pending.set(key, i)
+    }
+    if (options.scan !== undefined && pending.size > 0) {
+      const budget = 2 * pending.size + SCAN_SLACK
+      let scanned = 0
+      for await (const [key, value] of this.#store.iterate(options.scan, { signal: this.signal })) {
+        const i = pending.get(key)
+        if (i !== undefined && !this.#reads.has(key) && !this.#writes.has(key)) {
+          this.#reads.set(key, value)
+          out[i] = value
+          pending.delete(key)
+          if (pending.size === 0) break
+        }
+        if (++scanned >= budget) break
+      }
+    }
+    if (pending.size > 0) {
+      const rest = [...pending]
+      let next = 0
+      let failed = false
+      const worker = async (): Promise<void> => {
+        while (!failed && next < rest.length) {
+          const [key, i] = rest[next++]
+          try {
+            out[i] = await this.get(key)
+          } catch (err) {
+            failed = true
+            throw err
+          }
+        }
+      }
+      const workers = Array.from({ length: Math.min(concurrency, rest.length) }, worker)
+      for (const r of await Promise.allSettled(workers)) if (r.status === 'rejected') throw r.reason
+    }
+    for (const i of repeats) out[i] = this.#writes.has(keys[i]) ? this.#writes.get(keys[i]) : this.#reads.get(keys[i])
+    return out
   }
 
   /** Reads and parses a JSON record. */

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto'
+import crypto from 'node:crypto'
 import avro from 'avsc'
 import { SnapshotError } from '../errors.js'
 import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo, SegmentLevel } from '../meta/catalog-types.js'
+import { longLength, ManifestBodyWriter, writeLongAt } from './manifest-writer.js'
 import type { SnapshotSegment } from './snapshot-types.js'
 
 /**
@@ -40,7 +41,10 @@ const fieldBinlogSchema = {
   ],
 }
 
-/** Avro schema of manifest version 1. Never change it; add a version 2 instead. */
+/**
+ * Avro schema of manifest version 1. Never change it; add a version 2 instead.
+ * (`ManifestBodyWriter` in manifest-writer.ts encodes records of it by hand.)
+ */
 export const MANIFEST_SCHEMA_V1 = Object.freeze({
   type: 'record',
   name: 'SegmentManifest',
@@ -143,39 +147,6 @@ const headerPrefix = (() => {
 /** Resolvers from a writer schema (by its JSON) to the reader type of its version. */
 const resolvers = new Map<string, Resolver | null>()
 
-function files(list: readonly SegmentFile[] | undefined): unknown[] {
-  return (list ?? []).map((f) => ({
-    key: f.key,
-    size: f.size,
-    logId: f.logId ?? null,
-    entries: f.entries ?? null,
-    checksum: f.checksum ?? null,
-  }))
-}
-
-function fieldBinlogs(list: readonly FieldBinlog[] | undefined): unknown[] {
-  return (list ?? []).map((fb) => ({ fieldId: fb.fieldId, files: files(fb.files) }))
-}
-
-function toAvro(m: ManifestRecord): unknown {
-  return {
-    segmentId: m.id,
-    collectionId: m.collectionId,
-    partitionId: m.partitionId,
-    channel: m.channel,
-    state: m.state,
-    level: m.level,
-    numRows: m.numRows,
-    binlogs: fieldBinlogs(m.binlogs),
-    statslogs: fieldBinlogs(m.statslogs),
-    deltalogs: fieldBinlogs(m.deltalogs),
-    bm25logs: fieldBinlogs(m.bm25logs),
-    indexes: (m.indexes ?? []).map((ix) => ({ indexId: ix.indexId, buildId: ix.buildId, files: files(ix.files) })),
-    textIndexes: (m.textIndexes ?? []).map((t) => ({ fieldId: t.fieldId, buildId: t.buildId, files: files(t.files) })),
-    jsonKeyIndexes: (m.jsonKeyIndexes ?? []).map((j) => ({ fieldId: j.fieldId, buildId: j.buildId, files: files(j.files) })),
-  }
-}
-
 interface AvroFile {
   key: string
   size: number
@@ -223,18 +194,36 @@ function fromAvro(v: any): ManifestRecord {
   }
 }
 
+/** SHA-256 of `data`: the one-shot `crypto.hash` where Node has it (20.12+), else a `Hash`. */
+const sha256: (data: Uint8Array) => Buffer =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'buffer')
+    : (data) => crypto.createHash('sha256').update(data).digest()
+
+/** Encodes manifest bodies for {@link encodeManifest} (one at a time: encoding is synchronous). */
+const bodyWriter = new ManifestBodyWriter()
+/** What the content hash covers before the body: the schema version. */
+const HASH_PREFIX = Buffer.from(`v${MANIFEST_VERSION}:`)
+/** The block's object count, 1, as an Avro long. */
+const ONE = 2
+
 /**
  * Encodes one segment as an Avro container file. The output is deterministic (the sync
  * marker is derived from the content), so equal segments give equal bytes.
  */
 export function encodeManifest(m: ManifestRecord): EncodedManifest {
-  const body = writerType.toBuffer(toAvro(m))
-  const digest = createHash('sha256').update(`v${MANIFEST_VERSION}:`).update(body).digest()
-  const sync = digest.subarray(0, SYNC_SIZE)
-  const count = longType.toBuffer(1)
-  const size = longType.toBuffer(body.length)
-  const bytes = Buffer.concat([headerPrefix, sync, count, size, body, sync])
-  return { bytes, hash: sync.toString('base64url') }
+  const hashed = bodyWriter.encode(m, HASH_PREFIX)
+  const digest = sha256(hashed)
+  const bodyLength = hashed.length - HASH_PREFIX.length
+  // header (fixed prefix + sync) | count | size | body | sync
+  const bytes = Buffer.allocUnsafe(headerPrefix.length + SYNC_SIZE + 1 + longLength(bodyLength) + bodyLength + SYNC_SIZE)
+  let pos = headerPrefix.copy(bytes, 0)
+  pos += digest.copy(bytes, pos, 0, SYNC_SIZE)
+  bytes[pos++] = ONE
+  pos = writeLongAt(bytes, pos, bodyLength)
+  pos += hashed.copy(bytes, pos, HASH_PREFIX.length)
+  digest.copy(bytes, pos, 0, SYNC_SIZE)
+  return { bytes, hash: digest.toString('base64url', 0, SYNC_SIZE) }
 }
 
 function corrupt(key: string, why: string, cause?: unknown): SnapshotError {

@@ -3,11 +3,10 @@ import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { CollectionInfo, SegmentInfo } from '../meta/catalog-types.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
-import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, readSegment, toIndexInfo } from '../meta/records.js'
-import { segmentBytes } from '../meta/segment-files.js'
+import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
-import { encodeManifest, type ManifestRecord } from './manifest-codec.js'
+import { encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
 import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
 import {
   forEachLimit,
@@ -20,16 +19,23 @@ import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
 /** Manifest writes in flight during create. */
 export const MANIFEST_WRITE_CONCURRENCY = 16
 
-/** Segment records read concurrently in phase 1 (LevelDB serves gets on the libuv pool). */
+/** Segment records read concurrently in phase 1 when a scan does not find them (LevelDB serves gets on the libuv pool). */
 const READ_CONCURRENCY = 64
 
 /** Committed snapshots looked at (newest first) for manifests to reuse. */
 const REUSE_CANDIDATES = 4
 
-/** A manifest the new snapshot writes itself. */
+/**
+ * A manifest the new snapshot writes itself. Encoding waits for phase 2 (where it
+ * overlaps the writes in flight, outside the transaction) unless phase 1 had to encode
+ * it to compare it with an earlier snapshot's.
+ */
 interface ManifestWrite {
+  /** Position in the record's manifest lists. */
+  index: number
   key: string
-  bytes: Uint8Array
+  manifest: ManifestRecord
+  encoded?: EncodedManifest
 }
 
 /** A manifest an earlier snapshot wrote. */
@@ -41,7 +47,12 @@ interface PriorManifest {
 
 /** Everything phase 1 decided; phases 2 and 3 only carry it out. */
 interface CreatePlan {
+  /** The `pending` record as phase 1 wrote it (see `SnapshotRecord.manifestSizes`), and its JSON. */
   record: SnapshotRecord
+  recordJson: string
+  /** The record's manifest sizes and hashes, completed in phase 2 as the manifests are encoded. */
+  manifestSizes: number[]
+  manifestHashes: string[]
   writes: ManifestWrite[]
   metadata: Uint8Array
 }
@@ -80,14 +91,39 @@ function capture(seg: SegmentInfo, liveIndexIds: ReadonlySet<number>): ManifestR
   }
 }
 
-/** Like `readSegments` (every read a validated `tx.get`), with reads overlapped. */
-async function readSegmentsConcurrently(tx: MetaTxn, collectionId: number): Promise<SegmentInfo[]> {
+/**
+ * Summed size of every file of a captured segment (what `segmentBytes` sums, without a
+ * generator per segment); adds the builds it holds to `buildIds` on the way.
+ */
+function capturedBytes(m: ManifestRecord, buildIds: Set<number>): number {
+  let total = 0
+  for (const lists of [m.binlogs, m.statslogs, m.deltalogs, m.bm25logs]) {
+    for (const fb of lists) for (const f of fb.files) total += f.size
+  }
+  for (const lists of [m.indexes, m.textIndexes, m.jsonKeyIndexes]) {
+    for (const built of lists) {
+      buildIds.add(built.buildId)
+      for (const f of built.files) total += f.size
+    }
+  }
+  return total
+}
+
+/**
+ * Like `readSegments`: every record read as a validated `tx.get` would. Segment records
+ * are keyed by ID across collections, and a collection's usually lie together, so one
+ * scan from its first to its last serves them (`getMany` falls back to point reads when
+ * other collections' segments fill that range).
+ */
+async function readSegmentsForCapture(tx: MetaTxn, collectionId: number): Promise<SegmentInfo[]> {
   const ids = await listSegmentIds(tx, collectionId)
-  const out = new Array<SegmentInfo | undefined>(ids.length)
-  await forEachLimit(ids, READ_CONCURRENCY, async (id, i) => {
-    out[i] = await readSegment(tx, id)
-  })
-  return out.filter((s): s is SegmentInfo => s !== undefined)
+  if (ids.length === 0) return []
+  const segmentKeys = ids.map((id) => keys.segment(id))
+  const scan = { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] }
+  const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
+  const out: SegmentInfo[] = []
+  for (const value of values) if (value !== undefined) out.push(JSON.parse(value) as SegmentInfo)
+  return out
 }
 
 /**
@@ -115,6 +151,7 @@ async function priorManifests(tx: MetaTxn, collectionId: number): Promise<{ sour
  * Phase 1, inside one transaction: reads the collection, its flushed segments and live
  * index definitions, decides which manifests to write and which to reuse, and writes the
  * `pending` record, the name key and every reference (segment, build, reused manifest).
+ * Manifests of segments no earlier snapshot captured are encoded in phase 2.
  */
 async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, owner: string | undefined): Promise<CreatePlan> {
   const { collectionName, snapshotName } = request
@@ -128,7 +165,7 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
   }
   // Segments and indexes are range reads: the version makes a concurrent change conflict (stores with shared batches).
   await readCollectionVersion(tx, collection.id)
-  const segments = (await readSegmentsConcurrently(tx, collection.id)).filter((s) => s.state === 'flushed')
+  const segments = (await readSegmentsForCapture(tx, collection.id)).filter((s) => s.state === 'flushed')
   const indexes = (await readIndexRecords(tx, collection.id)).filter((r) => r.droppedAt === undefined)
   const liveIndexIds = new Set(indexes.map((r) => r.id))
   const prior = await priorManifests(tx, collection.id)
@@ -159,35 +196,33 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
   const buildIds = new Set<number>()
   for (const seg of segments) {
     const m = capture(seg, liveIndexIds)
-    const encoded = encodeManifest(m)
+    const index = record.segmentIds.length
     const earlier = prior.manifests.get(seg.id)
-    let key: string
-    let size: number
-    if (earlier !== undefined && earlier.hash === encoded.hash) {
-      key = earlier.key
-      size = earlier.size
-      reused.add(key)
+    // Only a manifest that an earlier one may stand for is encoded now, to compare hashes.
+    const encoded = earlier === undefined ? undefined : encodeManifest(m)
+    if (earlier !== undefined && encoded?.hash === earlier.hash) {
+      reused.add(earlier.key)
+      record.manifestKeys.push(earlier.key)
+      record.manifestSizes.push(earlier.size)
+      record.manifestHashes.push(earlier.hash)
     } else {
-      key = layout.snapshotManifest(collection.id, id, seg.id)
-      size = encoded.bytes.byteLength
-      writes.push({ key, bytes: encoded.bytes })
+      const key = layout.snapshotManifest(collection.id, id, seg.id)
+      writes.push({ index, key, manifest: m, encoded })
+      record.manifestKeys.push(key)
+      record.manifestSizes.push(encoded?.bytes.byteLength ?? 0)
+      record.manifestHashes.push(encoded?.hash ?? '')
     }
     record.segmentIds.push(seg.id)
-    record.manifestKeys.push(key)
-    record.manifestSizes.push(size)
-    record.manifestHashes.push(encoded.hash)
     record.rowCount += m.numRows
-    record.sizeBytes += segmentBytes(m)
-    for (const ix of m.indexes) buildIds.add(ix.buildId)
-    for (const t of m.textIndexes) buildIds.add(t.buildId)
-    for (const j of m.jsonKeyIndexes) buildIds.add(j.buildId)
+    record.sizeBytes += capturedBytes(m, buildIds)
   }
   record.buildIds = [...buildIds].sort((a, b) => a - b)
 
   const metadata = encodeMetadata(buildMetadata(record, collection, indexes.map(toIndexInfo)))
   record.metadataSize = metadata.byteLength
 
-  tx.putJson(keys.snapshot(id), record)
+  const recordJson = JSON.stringify(record)
+  tx.put(keys.snapshot(id), recordJson)
   tx.put(keys.snapshotName(snapshotName), String(id))
   tx.put(keys.collectionSnapshot(collection.id, id), '')
   for (const segId of record.segmentIds) tx.put(keys.segmentRef(segId, id), '')
@@ -198,7 +233,7 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
     const counter = keys.snapshotReuse(prior.sourceId)
     tx.put(counter, String(Number((await tx.get(counter)) ?? '0') + 1))
   }
-  return { record, writes, metadata }
+  return { record, recordJson, manifestSizes: [...record.manifestSizes], manifestHashes: [...record.manifestHashes], writes, metadata }
 }
 
 function buildMetadata(r: SnapshotRecord, c: CollectionInfo, indexes: SnapshotMetadata['indexes']): SnapshotMetadata {
@@ -233,11 +268,13 @@ function buildMetadata(r: SnapshotRecord, c: CollectionInfo, indexes: SnapshotMe
 
 /** Phase 3, inside one transaction: `pending` → `committed`. */
 async function commit(tx: MetaTxn, p: CreatePlan): Promise<SnapshotRecord> {
-  const current = await tx.getJson<SnapshotRecord>(keys.snapshot(p.record.id))
+  const raw = await tx.get(keys.snapshot(p.record.id))
+  // Unchanged since phase 1 (the usual case): no need to parse the record (10k segments: ~1 MB) again.
+  const current = raw === p.recordJson ? p.record : raw === undefined ? undefined : (JSON.parse(raw) as SnapshotRecord)
   if (current === undefined || current.state !== 'pending') {
     throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${p.record.name} was removed while it was being created`)
   }
-  const committed: SnapshotRecord = { ...current, state: 'committed' }
+  const committed: SnapshotRecord = { ...current, state: 'committed', manifestSizes: p.manifestSizes, manifestHashes: p.manifestHashes }
   tx.putJson(keys.snapshot(committed.id), committed)
   return committed
 }
@@ -256,7 +293,10 @@ export async function createSnapshot(ctx: ManagerContext, purge: Purge, request:
   try {
     throwIfAborted(signal)
     await forEachLimit(p.writes, MANIFEST_WRITE_CONCURRENCY, async (w) => {
-      await ctx.objects.put(w.key, w.bytes, { signal })
+      const encoded = w.encoded ?? encodeManifest(w.manifest)
+      p.manifestSizes[w.index] = encoded.bytes.byteLength
+      p.manifestHashes[w.index] = encoded.hash
+      await ctx.objects.put(w.key, encoded.bytes, { signal })
     }, signal)
     throwIfAborted(signal)
     await ctx.objects.put(p.record.metadataKey, p.metadata, { signal })

@@ -31,9 +31,16 @@ export interface SnapshotRecord {
   metadataSize: number
   /** The manifest of each segment (same order as `segmentIds`); may be an earlier snapshot's. */
   manifestKeys: string[]
-  /** Size in bytes of each manifest. */
+  /**
+   * Size in bytes of each manifest. A `pending` record may hold 0 for a manifest the
+   * snapshot writes itself: such a manifest is encoded while the manifests are written, and
+   * its size and hash are recorded at commit.
+   */
   manifestSizes: number[]
-  /** Content hash of each manifest (see `encodeManifest`); a later snapshot reuses a manifest whose hash it would write again. */
+  /**
+   * Content hash of each manifest (see `encodeManifest`); a later snapshot reuses a manifest
+   * whose hash it would write again. A `pending` record may hold '' (see `manifestSizes`).
+   */
   manifestHashes: string[]
   /** Once `deleting`: the objects this snapshot removes (its metadata and the manifests no other snapshot lists). */
   deleteKeys?: string[]

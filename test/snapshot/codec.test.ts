@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import avro from 'avsc'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   decodeManifest,
@@ -78,6 +79,61 @@ describe('manifest codec', () => {
     expect(records).toHaveLength(1)
     expect(records[0].segmentId).toBe(4101)
     expect(records[0].numRows).toBe(2048)
+  })
+
+  it('encodes record bodies exactly as avsc does (the writer hand-encodes schema v1)', () => {
+    const avscType = avro.Type.forSchema(MANIFEST_SCHEMA_V1 as avro.Schema)
+    const long = fc.oneof(fc.integer(), fc.integer({ min: -(2 ** 53) + 2, max: 2 ** 53 - 2 }), fc.constantFrom(0, -1, 63, 64, -64, -65, 2 ** 30, -(2 ** 30), 2 ** 31, 2 ** 53 - 2, -(2 ** 53) + 2))
+    const text = fc.oneof(fc.constantFrom('', 'é', '\ud800', 'a\udc00b', '😀\ud83d', 'x'.repeat(64) + 'é', 'é'.repeat(40) + '\ud800', 'é'.repeat(29) + '\ud800'), fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ minLength: 60, maxLength: 200 }))
+    const file = fc.record(
+      { key: text, size: long, logId: fc.option(long, { nil: undefined }), entries: fc.option(long, { nil: undefined }), checksum: fc.option(text, { nil: undefined }) },
+      { requiredKeys: ['key', 'size'] },
+    )
+    const files = fc.array(file, { maxLength: 4 })
+    const fieldBinlogs = fc.array(fc.record({ fieldId: long, files }), { maxLength: 3 })
+    const fieldIndexes = fc.array(fc.record({ fieldId: long, buildId: long, files }), { maxLength: 3 })
+    const record = fc.record({
+      id: long, collectionId: long, partitionId: long, channel: text, state: text, level: text, numRows: long,
+      binlogs: fieldBinlogs, statslogs: fieldBinlogs, deltalogs: fieldBinlogs, bm25logs: fieldBinlogs,
+      indexes: fc.array(fc.record({ indexId: long, buildId: long, files }), { maxLength: 3 }),
+      textIndexes: fieldIndexes, jsonKeyIndexes: fieldIndexes,
+    })
+    const avroFile = (f: { key: string; size: number; logId?: number; entries?: number; checksum?: string }) =>
+      ({ key: f.key, size: f.size, logId: f.logId ?? null, entries: f.entries ?? null, checksum: f.checksum ?? null })
+    const avroLists = (list: { files: Parameters<typeof avroFile>[0][] }[]) => list.map((x) => ({ ...x, files: x.files.map(avroFile) }))
+    fc.assert(
+      fc.property(record, (r) => {
+        const m = r as unknown as ManifestRecord
+        const expected = avscType.toBuffer({
+          segmentId: r.id, collectionId: r.collectionId, partitionId: r.partitionId, channel: r.channel, state: r.state, level: r.level, numRows: r.numRows,
+          binlogs: avroLists(r.binlogs), statslogs: avroLists(r.statslogs), deltalogs: avroLists(r.deltalogs), bm25logs: avroLists(r.bm25logs),
+          indexes: avroLists(r.indexes), textIndexes: avroLists(r.textIndexes), jsonKeyIndexes: avroLists(r.jsonKeyIndexes),
+        })
+        const bytes = Buffer.from(encodeManifest(m).bytes)
+        // header prefix | sync (16) | count | size | body | sync (16)
+        const size = avro.Type.forSchema('long').toBuffer(expected.length)
+        const body = bytes.subarray(bytes.length - 16 - expected.length, bytes.length - 16)
+        expect(body.equals(expected)).toBe(true)
+        expect(bytes.subarray(bytes.length - 16 - expected.length - size.length - 1, bytes.length - 16 - expected.length).equals(Buffer.concat([Buffer.from([2]), size]))).toBe(true)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('encodes manifests of any size, before and after a large one', () => {
+    const files = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `files/insert_log/1/2/7/100/${i}`, size: i, logId: i }))
+    for (const n of [1, 400, 30_000, 2]) {
+      const m = sample({ binlogs: [{ fieldId: 100, files: files(n) }] })
+      expect(decodeManifest(encodeManifest(m).bytes)).toEqual(m)
+    }
+  })
+
+  it('rejects a field that does not fit its Avro type', () => {
+    expect(() => encodeManifest(sample({ numRows: 1.5 }))).toThrow(/invalid "long"/)
+    expect(() => encodeManifest(sample({ numRows: 2 ** 60 }))).toThrow(/invalid "long"/)
+    expect(() => encodeManifest(sample({ channel: 7 as unknown as string }))).toThrow(/invalid "string"/)
+    // and leaves the writer usable
+    expect(decodeManifest(encodeManifest(sample()).bytes)).toEqual(sample())
   })
 
   it('is deterministic and hashes content', () => {

@@ -222,6 +222,16 @@ export async function snapshotProblems(meta: MetaStore, objects: ObjectStore): P
       if (owner !== r.id && (await meta.get(keys.manifestRef(k, r.id))) === undefined) problems.push(`snapshot ${r.id} reuses ${k} without a reference`)
     }
   }
+  for (const r of records) {
+    if (r.state !== 'committed') continue
+    // Sizes and hashes are recorded at commit: each must match the manifest (its hash is the sync marker, the last 16 bytes).
+    for (let i = 0; i < r.manifestKeys.length; i++) {
+      const bytes = await objects.get(r.manifestKeys[i])
+      if (bytes === undefined) continue
+      if (r.manifestSizes[i] !== bytes.byteLength) problems.push(`snapshot ${r.id} records size ${r.manifestSizes[i]} for ${r.manifestKeys[i]} of ${bytes.byteLength} bytes`)
+      if (r.manifestHashes[i] !== Buffer.from(bytes.subarray(bytes.byteLength - 16)).toString('base64url')) problems.push(`snapshot ${r.id} records a wrong hash for ${r.manifestKeys[i]}`)
+    }
+  }
   const stored = await objectKeys(objects, 'snapshots/')
   for (const k of stored) if (!referenced.has(k)) problems.push(`orphaned snapshot object ${k}`)
   for (const k of referenced) if (!stored.includes(k)) problems.push(`missing snapshot object ${k}`)
