@@ -28,7 +28,7 @@ export type {
 
 export { FsObjectStore } from './storage/fs-object-store.js'
 export type { FsObjectStoreOptions } from './storage/fs-object-store.js'
-export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions } from './storage/object-store.js'
+export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions, PutOptions } from './storage/object-store.js'
 export { layout, FILES_PREFIX, SNAPSHOTS_PREFIX } from './storage/layout.js'
 export { validateObjectKey, validatePrefix } from './storage/keys-validate.js'
 export type { Layout } from './storage/layout.js'

@@ -296,7 +296,7 @@ export async function createSnapshot(ctx: ManagerContext, purge: Purge, request:
       const encoded = w.encoded ?? encodeManifest(w.manifest)
       p.manifestSizes[w.index] = encoded.bytes.byteLength
       p.manifestHashes[w.index] = encoded.hash
-      await ctx.objects.put(w.key, encoded.bytes, { signal })
+      await ctx.objects.put(w.key, encoded.bytes, { signal, fresh: true })
     }, signal)
     throwIfAborted(signal)
     await ctx.objects.put(p.record.metadataKey, p.metadata, { signal })

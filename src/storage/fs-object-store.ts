@@ -5,7 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertKeyList, compareKeys, validateObjectKey, validatePrefix } from './keys-validate.js'
-import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities } from './object-store.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
 
 /** Options of {@link FsObjectStore}. */
 export interface FsObjectStoreOptions {
@@ -98,12 +98,17 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** {@inheritDoc ObjectStore.put} */
-  async put(key: string, body: Uint8Array, options: AbortOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<ObjectInfo> {
     const target = this.#path(key)
     assertBody(body)
     const { signal } = options
     throwIfAborted(signal)
     try {
+      if (options.fresh === true) {
+        const written = await this.#inDir(dirname(target), () => this.#writeNew(target, body))
+        if (written !== undefined) return { key, size: body.byteLength, lastModified: written }
+        // The key exists after all: replace it atomically.
+      }
       const st = await this.#viaTemp(target, (tmp) => this.#writeFile(tmp, body), signal)
       return info(key, st)
     } catch (err) {
@@ -286,6 +291,32 @@ export class FsObjectStore implements ObjectStore {
       throw err
     } finally {
       await fh.close().catch(() => undefined)
+    }
+  }
+
+  /**
+   * Writes `body` to `path` in place, creating the file (a `fresh` put). Resolves the
+   * write's time (the clock when the file was closed: its mtime to the millisecond or
+   * so, without another `stat`), or `undefined` when `path` exists. Removes the file on
+   * failure.
+   */
+  async #writeNew(path: string, body: Uint8Array): Promise<number | undefined> {
+    let fh
+    try {
+      fh = await open(path, 'wx')
+    } catch (err) {
+      if (errno(err) === 'EEXIST') return undefined
+      throw err
+    }
+    try {
+      await fh.writeFile(body)
+      if (this.#fsync) await fh.sync()
+      await fh.close()
+      return Date.now()
+    } catch (err) {
+      await fh.close().catch(() => undefined)
+      await unlink(path).catch(() => undefined)
+      throw err
     }
   }
 

@@ -1,7 +1,7 @@
 import { throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, validateObjectKey, validatePrefix } from './keys-validate.js'
-import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities } from './object-store.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
 
 /**
  * The ObjectStore the core uses: an adapter behind key validation, signal checks and
@@ -18,7 +18,7 @@ class GuardedObjectStore implements ObjectStore {
     return this.#inner.capabilities
   }
 
-  async put(key: string, body: Uint8Array, options: AbortOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<ObjectInfo> {
     validateObjectKey(key)
     assertBody(body)
     throwIfAborted(options.signal)

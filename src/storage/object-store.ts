@@ -41,6 +41,19 @@ export interface CopyOptions extends AbortOptions {
   sizeBytes?: number
 }
 
+/** Options of {@link ObjectStore.put}. */
+export interface PutOptions extends AbortOptions {
+  /**
+   * The caller promises that the key is new and that nothing reads it before `put`
+   * resolves (a manifest of a snapshot that has not committed yet). A store may then
+   * write the object in place instead of atomically (`FsObjectStore` skips its temporary
+   * file and rename), so a crash can leave a partial object under the key: the caller must
+   * be able to find and delete it (snapshot recovery deletes a pending snapshot's
+   * objects). An existing key is still replaced atomically. @default false
+   */
+  fresh?: boolean
+}
+
 /**
  * The object port: immutable blobs under relative keys.
  *
@@ -60,7 +73,7 @@ export interface CopyOptions extends AbortOptions {
  */
 export interface ObjectStore {
   readonly capabilities: ObjectStoreCapabilities
-  put(key: string, body: Uint8Array, options?: AbortOptions): Promise<ObjectInfo>
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<ObjectInfo>
   get(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
   head(key: string, options?: AbortOptions): Promise<ObjectInfo | undefined>
   list(prefix: string, options?: AbortOptions): AsyncIterable<ObjectInfo>

@@ -15,7 +15,7 @@ import {
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, isValidObjectKey, validateObjectKey, validatePrefix } from './keys-validate.js'
-import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities } from './object-store.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
 import { isS3NotFound, mapS3DeleteErrors, mapS3Error, mayBeS3CopyTooLarge } from './s3-errors.js'
 
 const GiB = 1024 ** 3
@@ -123,7 +123,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** {@inheritDoc ObjectStore.put} */
-  async put(key: string, body: Uint8Array, options: AbortOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<ObjectInfo> {
     const Key = this.#key(key)
     assertBody(body)
     const { signal } = options

@@ -148,6 +148,15 @@ export function objectStoreSuite(name: string, factory: () => Promise<ObjectStor
         expect(await listKeys(store)).toEqual(['over'])
       })
 
+      it('stores a fresh put, and a fresh put over an existing key replaces it whole', async () => {
+        const info = await store.put('fresh/new', bytes('first, longer body'), { fresh: true })
+        expect(info).toMatchObject({ key: 'fresh/new', size: 18 })
+        expectBytes(await store.get('fresh/new'), bytes('first, longer body'))
+        await store.put('fresh/new', bytes('second'), { fresh: true })
+        expectBytes(await store.get('fresh/new'), bytes('second'))
+        expect(await store.head('fresh/new')).toMatchObject({ key: 'fresh/new', size: 6 })
+      })
+
       it('keeps one whole body when puts of one key race', async () => {
         const bodies = Array.from({ length: 8 }, (_, i) => new Uint8Array(64 * 1024).fill(i + 1))
         await Promise.all(bodies.map((b) => store.put('race', b)))

@@ -8,6 +8,8 @@ import { listKeys } from '../conformance/object-store.suite.js'
 
 /** Makes `link` fail with this errno while set (e.g. EXDEV, as across devices). */
 const linkFault = vi.hoisted(() => ({ code: undefined as string | undefined }))
+/** Counts renames (a `fresh` put of a new key does none). */
+const renames = vi.hoisted(() => ({ count: 0 }))
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>()
@@ -16,6 +18,10 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     link: async (from: string, to: string) => {
       if (linkFault.code !== undefined) throw Object.assign(new Error(`${linkFault.code}: injected, link '${from}' -> '${to}'`), { code: linkFault.code })
       return actual.link(from, to)
+    },
+    rename: async (from: string, to: string) => {
+      renames.count++
+      return actual.rename(from, to)
     },
   }
 })
@@ -77,6 +83,20 @@ describe('FsObjectStore', () => {
         await writer
       }
       expect(reads).toBeGreaterThan(0)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('writes a fresh put of a new key in place, and still replaces an existing key atomically', async () => {
+      renames.count = 0
+      const info = await store.put('fresh/a', bytes('first'), { fresh: true })
+      expect(info).toMatchObject({ key: 'fresh/a', size: 5 })
+      expect(Math.abs(info.lastModified - (await stat(path('fresh/a'))).mtimeMs)).toBeLessThan(1_000)
+      expect(renames.count).toBe(0)
+      const ino = (await stat(path('fresh/a'))).ino
+      await store.put('fresh/a', bytes('second'), { fresh: true })
+      expect(renames.count).toBe(1)
+      expect((await stat(path('fresh/a'))).ino).not.toBe(ino)
+      expect(Buffer.from((await store.get('fresh/a'))!).toString()).toBe('second')
       expect(await tmpFiles()).toEqual([])
     })
 
