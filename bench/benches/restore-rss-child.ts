@@ -7,7 +7,9 @@
  * `seed` writes a collection of small one-file segments (records written directly, a
  * thousand per transaction, to keep seeding fast) and snapshots it. `restore` opens the
  * same stores in a fresh process, restores the snapshot and prints, as one JSON line,
- * the RSS after open (after a GC) and the peak RSS sampled every 20 ms while it runs.
+ * the RSS after open (after a GC) and the peak RSS sampled every 20 ms while it runs,
+ * overall and per phase: `accept` (the `restoreSnapshot` call), `tasks` (until the job is
+ * `in_progress`: the checker writes its copy tasks), `copying` (until it completed).
  */
 import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -89,6 +91,14 @@ function rssAnon(): number | undefined {
   }
 }
 
+/** Peaks of one phase of the restore (bytes) and its duration. */
+interface PhasePeak {
+  ms: number
+  peakRss: number
+  peakHeapUsed: number
+  peakHeapTotal: number
+}
+
 async function restore(): Promise<void> {
   await manager.open()
   globalThis.gc?.()
@@ -98,15 +108,36 @@ async function restore(): Promise<void> {
   let peakRss = baseRss
   let peakAnon = baseAnon
   let peakHeap = process.memoryUsage().heapTotal
+  const phases: Record<string, PhasePeak> = {}
+  let phase = 'accept'
+  let phaseStarted = performance.now()
   const sample = (): void => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss())
+    const m = process.memoryUsage()
+    peakRss = Math.max(peakRss, m.rss)
     const anon = rssAnon()
     if (anon !== undefined && peakAnon !== undefined) peakAnon = Math.max(peakAnon, anon)
-    peakHeap = Math.max(peakHeap, process.memoryUsage().heapTotal)
+    peakHeap = Math.max(peakHeap, m.heapTotal)
+    const p = (phases[phase] ??= { ms: 0, peakRss: 0, peakHeapUsed: 0, peakHeapTotal: 0 })
+    p.ms = performance.now() - phaseStarted
+    p.peakRss = Math.max(p.peakRss, m.rss)
+    p.peakHeapUsed = Math.max(p.peakHeapUsed, m.heapUsed)
+    p.peakHeapTotal = Math.max(p.peakHeapTotal, m.heapTotal)
   }
+  const enter = (next: string): void => {
+    if (next === phase) return
+    sample()
+    phase = next
+    phaseStarted = performance.now()
+    sample()
+  }
+  // The job reports `in_progress` once its tasks are written (throttled events; the first comes at once).
+  manager.on('restoreProgress', (info) => {
+    if (info.state === 'in_progress' && phase === 'tasks') enter('copying')
+  })
   const timer = setInterval(sample, 20)
   const started = performance.now()
   const jobId = await manager.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: arg ?? 'restored' })
+  enter('tasks')
   const job = await manager.waitForRestore(jobId)
   const ms = performance.now() - started
   clearInterval(timer)
@@ -114,7 +145,7 @@ async function restore(): Promise<void> {
   globalThis.gc?.()
   const liveHeapAfter = process.memoryUsage().heapUsed
   await manager.close()
-  process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: job.totalSegments, state: job.state })}\n`)
+  process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: job.totalSegments, state: job.state, phases })}\n`)
 }
 
 if (mode === 'seed') await seed(Number(arg))

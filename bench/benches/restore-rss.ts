@@ -19,6 +19,8 @@ interface RestoreFigures {
   ms: number
   segments: number
   state: string
+  /** Peaks by phase: `accept`, `tasks`, `copying` (see the child). */
+  phases?: Record<string, { ms: number; peakRss: number; peakHeapUsed: number; peakHeapTotal: number }>
 }
 
 /** Runs the child script with `args` (and extra node flags / environment); resolves its stdout. */
@@ -36,6 +38,11 @@ async function restoreRun(ctx: BenchContext, dir: string, target: string, flags:
       (out.baseAnon === undefined ? '' : `, anonymous ${(out.baseAnon / MB).toFixed(0)} → ${((out.peakAnon as number) / MB).toFixed(0)} MB`) +
       `, V8 heap peak ${(out.peakHeap / MB).toFixed(0)} MB, live heap ${(out.baseHeapUsed / MB).toFixed(1)} → ${(out.liveHeapAfter / MB).toFixed(1)} MB`,
   )
+  const phases = Object.entries(out.phases ?? {}).map(
+    ([name, p]) =>
+      `${name} ${(p.ms / 1000).toFixed(1)} s: RSS +${((p.peakRss - out.baseRss) / MB).toFixed(0)} MB, heap used ${(p.peakHeapUsed / MB).toFixed(0)} / total ${(p.peakHeapTotal / MB).toFixed(0)} MB`,
+  )
+  if (phases.length > 0) ctx.log(`    peaks by phase: ${phases.join('; ')}`)
   return out
 }
 

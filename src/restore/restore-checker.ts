@@ -152,35 +152,11 @@ export class RestoreChecker {
   async #start(job: JobRecord): Promise<void> {
     const { ctx, sources } = this.#deps
     const signal = this.#root.signal
-    const size = chunkSize(ctx.meta)
     if (job.taskCount > 0) {
-      const metadata = await sources.metadata(job, { signal })
-      if (metadata.segmentIds.length !== job.totalSegments) {
-        await this.fail(job.jobId, 'failed', `snapshot ${job.snapshotName} lists ${metadata.segmentIds.length} segments, the job expected ${job.totalSegments}`)
-        return
-      }
-      for (let from = 0; from < job.taskCount; from += size) {
-        const still = await ctx.transactor.run(async (tx) => {
-          const current = await readJob(tx, job.jobId)
-          if (current?.state !== 'pending') return false
-          for (let taskId = from; taskId < Math.min(from + size, job.taskCount); taskId++) {
-            const { first, count } = taskRange(job, taskId)
-            // Nothing runs before the job is in_progress, so rewriting a task written by an interrupted run is harmless.
-            writeTask(tx, {
-              jobId: job.jobId,
-              taskId,
-              first,
-              count,
-              segmentIds: metadata.segmentIds.slice(first, first + count),
-              manifests: metadata.manifests.slice(first, first + count),
-              state: 'pending',
-              reason: '',
-              attempts: 0,
-            })
-          }
-          return true
-        }, { signal })
-        if (!still) return
+      try {
+        if (!(await this.#writeTasks(job))) return
+      } finally {
+        sources.release(job.jobId)
       }
     }
     const running = await ctx.transactor.run(async (tx) => {
@@ -190,11 +166,56 @@ export class RestoreChecker {
       writeJob(tx, next)
       return next
     }, { signal })
-    sources.release(job.jobId)
     if (running === undefined) return
     this.#deps.onChanged(running)
     if (running.taskCount === 0) await this.#complete(running.jobId)
     else await this.#deps.inspector.schedule(running)
+  }
+
+  /**
+   * Writes the tasks of a `pending` job, a chunk of them per transaction, reading the
+   * snapshot's segment list a chunk at a time. Resolves false when the job stopped being
+   * `pending` (or its snapshot does not match it, which fails the job).
+   */
+  async #writeTasks(job: JobRecord): Promise<boolean> {
+    const { ctx, sources } = this.#deps
+    const signal = this.#root.signal
+    const size = chunkSize(ctx.meta)
+    const metadata = await sources.metadata(job, { signal })
+    if (metadata.segmentCount !== job.totalSegments) {
+      await this.fail(job.jobId, 'failed', `snapshot ${job.snapshotName} lists ${metadata.segmentCount} segments, the job expected ${job.totalSegments}`)
+      return false
+    }
+    const segments = metadata.segments()
+    for (let from = 0; from < job.taskCount; from += size) {
+      const to = Math.min(from + size, job.taskCount)
+      const base = taskRange(job, from).first
+      const last = taskRange(job, to - 1)
+      // Read before the transaction: its function may run more than once.
+      const batch = segments.next(last.first + last.count - base)
+      const still = await ctx.transactor.run(async (tx) => {
+        const current = await readJob(tx, job.jobId)
+        if (current?.state !== 'pending') return false
+        for (let taskId = from; taskId < to; taskId++) {
+          const { first, count } = taskRange(job, taskId)
+          // Nothing runs before the job is in_progress, so rewriting a task written by an interrupted run is harmless.
+          writeTask(tx, {
+            jobId: job.jobId,
+            taskId,
+            first,
+            count,
+            segmentIds: batch.segmentIds.slice(first - base, first - base + count),
+            manifests: batch.manifests.slice(first - base, first - base + count),
+            state: 'pending',
+            reason: '',
+            attempts: 0,
+          })
+        }
+        return true
+      }, { signal })
+      if (!still) return false
+    }
+    return true
   }
 
   /** `in_progress` → `completed` (collection visible, guards released) or `failed` on a row-count mismatch. */

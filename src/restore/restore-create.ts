@@ -5,11 +5,11 @@ import { collectionExists, createCollectionTx } from '../meta/catalog-collection
 import { expectObject, expectOptions, expectString, validateName } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import type { MetaTxn } from '../meta/transaction.js'
-import type { LoadedSnapshot } from '../snapshot/snapshot-store.js'
+import { toSnapshotInfo, type SnapshotRecord } from '../snapshot/snapshot-record.js'
 import type { SnapshotInfo } from '../snapshot/snapshot-types.js'
 import type { RestoreSnapshotRequest } from './job-types.js'
 import { taskCountOf, writeJob, type JobRecord } from './job-state.js'
-import type { SnapshotLoader } from './snapshot-source.js'
+import { readMetadataView, requireCommittedTx, type MetadataView } from './snapshot-reader.js'
 
 /**
  * `restoreSnapshot`: synchronous validation, then one transaction that creates the
@@ -17,12 +17,6 @@ import type { SnapshotLoader } from './snapshot-source.js'
  * writes the job record with its guards (SPEC section 6). Bad input writes nothing.
  * @internal
  */
-
-/** What accepting a restore needs from the snapshot store. */
-export interface RestoreSnapshots extends SnapshotLoader {
-  /** The committed snapshot named `name`, read inside `tx`; `NOT_FOUND` / `FAILED_PRECONDITION` otherwise. */
-  requireCommitted(tx: MetaTxn, name: string): Promise<SnapshotInfo>
-}
 
 /** Throws `ALREADY_EXISTS` when `name` is the target of an unfinished restore (the catalog checks collections). */
 async function requireNotRestoreTarget(tx: MetaTxn, name: string): Promise<void> {
@@ -43,9 +37,9 @@ function validateRequest(request: RestoreSnapshotRequest): void {
  * record (`pending`) and its guards. The job ID and the target segment IDs come from one
  * contiguous block: the job, then one target segment ID per snapshot segment, by ordinal.
  */
-async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, loaded: LoadedSnapshot, info: SnapshotInfo, targetName: string): Promise<JobRecord> {
+async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, metadata: MetadataView, info: SnapshotInfo, targetName: string): Promise<JobRecord> {
   const now = ctx.now()
-  const { collection: source, indexes, segmentIds } = loaded.metadata
+  const { collection: source, indexes, segmentCount } = metadata
   await requireNotRestoreTarget(tx, targetName)
   const collection = await createCollectionTx(tx, {
     name: targetName,
@@ -57,7 +51,7 @@ async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, loaded: LoadedSna
     state: 'restoring',
     createdAt: now,
   })
-  const total = segmentIds.length
+  const total = segmentCount
   const base = await tx.allocIds(1 + total)
   const jobId = base
   const collectionId = collection.id
@@ -94,26 +88,22 @@ async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, loaded: LoadedSna
 }
 
 /**
- * Validates a restore request and accepts it: resolves the new job and the loaded
- * snapshot. `NOT_FOUND` for an unknown snapshot, `FAILED_PRECONDITION` for one that is
- * not committed, `INVALID_ARGUMENT` / `ALREADY_EXISTS` for a bad or taken target name.
+ * Validates a restore request and accepts it: resolves the new job and the snapshot's
+ * metadata (its segment list still unparsed, see {@link MetadataView}). `NOT_FOUND` for an
+ * unknown snapshot, `FAILED_PRECONDITION` for one that is not committed,
+ * `INVALID_ARGUMENT` / `ALREADY_EXISTS` for a bad or taken target name.
  */
-export async function acceptRestore(
-  ctx: ManagerContext,
-  snapshots: RestoreSnapshots,
-  request: RestoreSnapshotRequest,
-): Promise<{ job: JobRecord; loaded: LoadedSnapshot }> {
+export async function acceptRestore(ctx: ManagerContext, request: RestoreSnapshotRequest): Promise<{ job: JobRecord; metadata: MetadataView }> {
   validateRequest(request)
   const { signal, snapshotName, targetCollectionName } = request
   throwIfAborted(signal)
-  const loaded = await snapshots.load(snapshotName, { signal })
-  throwIfAborted(signal)
+  let metadata: MetadataView | undefined
   const job = await ctx.transactor.run(async (tx) => {
-    const info = await snapshots.requireCommitted(tx, snapshotName)
-    if (info.id !== loaded.info.id) {
-      throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${snapshotName} was replaced while the restore started; retry`)
-    }
-    return writeAccepted(ctx, tx, loaded, info, targetCollectionName)
+    // The snapshot record lists every segment, so it is read once, here, where the job
+    // that pins it needs the read; the metadata it names is read in the transaction too.
+    const head = await requireCommittedTx(tx, snapshotName)
+    if (metadata?.key !== head.metadataKey) metadata = await readMetadataView(ctx.objects, head, { signal })
+    return writeAccepted(ctx, tx, metadata, toSnapshotInfo(head as SnapshotRecord), targetCollectionName)
   }, { signal })
-  return { job, loaded }
+  return { job, metadata: metadata as MetadataView }
 }

@@ -25,8 +25,14 @@ export interface RestoreInspectorDeps {
 
 /** In-memory state of one job's tasks in this process. */
 interface JobEntry {
-  /** Aborts the job's tasks (fail-fast, cancel, timeout). */
+  /**
+   * Aborts the job's tasks (fail-fast, cancel, timeout); also fires when the inspector
+   * stops. Its signal is the one the job's tasks get (one listener on the root per job:
+   * `AbortSignal.any` per task would leave a WeakRef per task on the root signal).
+   */
   controller: AbortController
+  /** Stops forwarding the root's abort to `controller`. */
+  detach(): void
   /** Tasks queued or running. */
   tasks: Set<number>
   /** Promises of the tasks that started running (queued ones exit at once once the job is aborted). */
@@ -93,7 +99,7 @@ export class RestoreInspector {
     if (signal.aborted || job.state !== 'in_progress') return
     let entry = this.#jobs.get(job.jobId)
     if (entry !== undefined && (entry.scanning || entry.tasks.size > 0 || entry.next < entry.todo.length || entry.controller.signal.aborted)) return
-    entry ??= { controller: sharedAbortController(), tasks: new Set(), running: new Set(), scanning: false, todo: [], next: 0 }
+    entry ??= this.#newEntry()
     this.#jobs.set(job.jobId, entry)
     entry.scanning = true
     const todo: number[] = []
@@ -149,8 +155,18 @@ export class RestoreInspector {
       })
   }
 
+  /** State of a job new to this process; its controller fires when the root does. */
+  #newEntry(): JobEntry {
+    const controller = sharedAbortController()
+    const root = this.#root.signal
+    const onStop = (): void => controller.abort(root.reason)
+    root.addEventListener('abort', onStop, { once: true })
+    const detach = (): void => root.removeEventListener('abort', onStop)
+    return { controller, detach, tasks: new Set(), running: new Set(), scanning: false, todo: [], next: 0 }
+  }
+
   async #run(jobId: number, entry: JobEntry, taskId: number): Promise<void> {
-    const signal = AbortSignal.any([this.#root.signal, entry.controller.signal])
+    const signal = entry.controller.signal
     if (signal.aborted) return
     try {
       await runCopyTask({ ...this.#deps, copySlots: this.#copySlots }, jobId, taskId, signal, this.#root.signal)
@@ -187,6 +203,7 @@ export class RestoreInspector {
 
   /** Forgets a finished job. */
   forget(jobId: number): void {
+    this.#jobs.get(jobId)?.detach()
     this.#jobs.delete(jobId)
   }
 }

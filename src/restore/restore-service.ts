@@ -8,15 +8,19 @@ import type { ListRestoreJobsOptions, RestoreJobInfo, RestoreSnapshotRequest, Wa
 import { isFinished, jobNotFound, mayWrite, readJobDirect, toJobInfo, type JobRecord } from './job-state.js'
 import { ProgressReporter } from './progress.js'
 import { RestoreChecker } from './restore-checker.js'
-import { acceptRestore, type RestoreSnapshots } from './restore-create.js'
+import { acceptRestore } from './restore-create.js'
 import { RestoreInspector } from './restore-inspector.js'
 import { jobTargetKeys } from './rollback.js'
 import { SourceCache } from './snapshot-source.js'
 
 /** What the restore service needs from the rest of the manager. @internal */
 export interface RestoreServiceDeps {
-  /** The snapshot store: loads committed snapshots and checks them inside a transaction. */
-  snapshots: RestoreSnapshots
+  /**
+   * The snapshot store. Unused: restore reads snapshot records and metadata itself,
+   * without their per-segment lists (see `snapshot-reader.ts`). Kept so the manager's
+   * wiring stays as it is.
+   */
+  snapshots?: unknown
 }
 
 export { isSnapshotInUse } from './snapshot-use.js'
@@ -35,16 +39,14 @@ function checkJobId(jobId: unknown): asserts jobId is number {
  */
 export class RestoreService {
   readonly #ctx: ManagerContext
-  readonly #snapshots: RestoreSnapshots
   readonly #sources: SourceCache
   readonly #reporter: ProgressReporter
   readonly #inspector: RestoreInspector
   readonly #checker: RestoreChecker
 
-  constructor(ctx: ManagerContext, deps: RestoreServiceDeps) {
+  constructor(ctx: ManagerContext, _deps: RestoreServiceDeps = {}) {
     this.#ctx = ctx
-    this.#snapshots = deps.snapshots
-    this.#sources = new SourceCache(ctx.objects, deps.snapshots)
+    this.#sources = new SourceCache(ctx.meta, ctx.objects)
     this.#reporter = new ProgressReporter(ctx)
     const onError = (err: unknown): void => {
       ctx.events.emit('loopError', err instanceof Error ? err : new Error(String(err)), { loop: 'restore' })
@@ -76,9 +78,9 @@ export class RestoreService {
    * job in one transaction, and returns the job ID. The copy runs in the background.
    */
   async restore(request: RestoreSnapshotRequest): Promise<number> {
-    const { job, loaded } = await acceptRestore(this.#ctx, this.#snapshots, request)
+    const { job, metadata } = await acceptRestore(this.#ctx, request)
     // Only the process running the loops copies; elsewhere the job waits for the runner.
-    if (this.#checker.running) this.#sources.put(job.jobId, loaded)
+    if (this.#checker.running) this.#sources.put(job.jobId, metadata)
     this.#ctx.events.emit('restoreStarted', toJobInfo(job, this.#ctx.now()))
     this.#checker.kick()
     return job.jobId

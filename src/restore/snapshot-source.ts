@@ -1,20 +1,14 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
+import type { MetaStore } from '../meta/meta-store.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { decodeManifest, toSnapshotSegment } from '../snapshot/manifest-codec.js'
-import type { SnapshotMetadata } from '../snapshot/metadata-json.js'
-import type { LoadedSnapshot } from '../snapshot/snapshot-store.js'
 import type { SnapshotSegment } from '../snapshot/snapshot-types.js'
 import type { AbortOptions } from '../types.js'
 import type { JobRecord, TaskRecord } from './job-state.js'
+import { readCommittedHead, readMetadataView, type MetadataView } from './snapshot-reader.js'
 
 /** Manifest reads in flight per task. */
 const MANIFEST_READS = 8
-
-/** What restore needs from the snapshot store. @internal */
-export interface SnapshotLoader {
-  /** Opens a committed snapshot (see `SnapshotStore.load`). */
-  load(name: string, options?: AbortOptions): Promise<LoadedSnapshot>
-}
 
 /** The part of a task that says which manifests it reads. */
 export type TaskSegments = Pick<TaskRecord, 'first' | 'count' | 'manifests' | 'segmentIds'>
@@ -32,7 +26,7 @@ export class JobSource {
   readonly sourceChannels: readonly string[]
   readonly #objects: ObjectStore
 
-  constructor(objects: ObjectStore, metadata: SnapshotMetadata) {
+  constructor(objects: ObjectStore, metadata: Pick<MetadataView, 'snapshot' | 'collection'>) {
     this.#objects = objects
     this.snapshotName = metadata.snapshot.name
     this.sourceChannels = [...(metadata.collection.channels ?? [])]
@@ -64,31 +58,31 @@ export class JobSource {
 }
 
 /**
- * The snapshots of the jobs this process works on. The full metadata (with one manifest
- * key per segment) is only held until the job's tasks are written; after that a job
- * keeps a small {@link JobSource}. A job's snapshot cannot be dropped while the job is
- * unfinished, so nothing here goes stale.
+ * The snapshots of the jobs this process works on. The metadata (whose segment list
+ * stays in the object's bytes, see {@link MetadataView}) is only held until the job's
+ * tasks are written; after that a job keeps a small {@link JobSource}. A job's snapshot
+ * cannot be dropped while the job is unfinished, so nothing here goes stale.
  * @internal
  */
 export class SourceCache {
+  readonly #meta: MetaStore
   readonly #objects: ObjectStore
-  readonly #loader: SnapshotLoader
   readonly #sources = new Map<number, Promise<JobSource>>()
-  /** Metadata `restore()` loaded, kept for the checker to write the job's tasks from. */
-  readonly #accepted = new Map<number, SnapshotMetadata>()
+  /** Metadata `restore()` read, kept for the checker to write the job's tasks from. */
+  readonly #accepted = new Map<number, MetadataView>()
 
-  constructor(objects: ObjectStore, loader: SnapshotLoader) {
+  constructor(meta: MetaStore, objects: ObjectStore) {
+    this.#meta = meta
     this.#objects = objects
-    this.#loader = loader
   }
 
-  /** Keeps what `restore()` loaded for a new job. */
-  put(jobId: number, loaded: LoadedSnapshot): void {
-    this.#accepted.set(jobId, loaded.metadata)
-    this.#sources.set(jobId, Promise.resolve(new JobSource(this.#objects, loaded.metadata)))
+  /** Keeps what `restore()` read for a new job. */
+  put(jobId: number, metadata: MetadataView): void {
+    this.#accepted.set(jobId, metadata)
+    this.#sources.set(jobId, Promise.resolve(new JobSource(this.#objects, metadata)))
   }
 
-  /** The job's source; loads the snapshot the first time. `CORRUPT` when it is not the one the job was created from. */
+  /** The job's source; reads the snapshot the first time. `CORRUPT` when it is not the one the job was created from. */
   get(job: JobRecord, options: AbortOptions = {}): Promise<JobSource> {
     let entry = this.#sources.get(job.jobId)
     if (entry === undefined) {
@@ -100,24 +94,24 @@ export class SourceCache {
   }
 
   /**
-   * The job's full metadata, for writing its tasks: what `restore()` loaded, or a fresh
-   * load (not cached). Call {@link release} once the tasks are written.
+   * The job's metadata, for writing its tasks: what `restore()` read, or a fresh read
+   * (not cached). Call {@link release} once the tasks are written.
    */
-  async metadata(job: JobRecord, options: AbortOptions = {}): Promise<SnapshotMetadata> {
+  async metadata(job: JobRecord, options: AbortOptions = {}): Promise<MetadataView> {
     return this.#accepted.get(job.jobId) ?? this.#load(job, options)
   }
 
-  /** Drops the full metadata of a job whose tasks are written. */
+  /** Drops the metadata of a job whose tasks are written. */
   release(jobId: number): void {
     this.#accepted.delete(jobId)
   }
 
-  async #load(job: JobRecord, options: AbortOptions): Promise<SnapshotMetadata> {
-    const loaded = await this.#loader.load(job.snapshotName, options)
-    if (loaded.info.id !== job.snapshotId) {
-      throw new SnapshotError('CORRUPT', `snapshot ${job.snapshotName} is no longer the one restore job ${job.jobId} reads (id ${loaded.info.id}, expected ${job.snapshotId})`)
+  async #load(job: JobRecord, options: AbortOptions): Promise<MetadataView> {
+    const head = await readCommittedHead(this.#meta, job.snapshotName, options)
+    if (head.id !== job.snapshotId) {
+      throw new SnapshotError('CORRUPT', `snapshot ${job.snapshotName} is no longer the one restore job ${job.jobId} reads (id ${head.id}, expected ${job.snapshotId})`)
     }
-    return loaded.metadata
+    return readMetadataView(this.#objects, head, options)
   }
 
   /** Drops a job's entries (it finished). */
