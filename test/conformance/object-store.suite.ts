@@ -15,12 +15,15 @@ export interface ObjectStoreFixture {
    *   that sorts before '/' (s3rver lists `a/x` before `a-b`).
    * - `abortInFlight`: the server keeps the part of an upload received before the client
    *   aborted (s3rver); real S3 discards an incomplete body.
+   * - `racingPuts`: the server writes an object in place (s3rver truncates and streams into
+   *   the object's file), so concurrent puts of one key can interleave; real S3 keeps one
+   *   whole body.
    */
   skip?: readonly ObjectStoreCheck[]
 }
 
 /** Checks of {@link objectStoreSuite} a fixture may skip; see {@link ObjectStoreFixture.skip}. */
-export type ObjectStoreCheck = 'listOrderAcrossDirectories' | 'abortInFlight'
+export type ObjectStoreCheck = 'listOrderAcrossDirectories' | 'abortInFlight' | 'racingPuts'
 
 export { collect }
 
@@ -157,7 +160,8 @@ export function objectStoreSuite(name: string, factory: () => Promise<ObjectStor
         expect(await store.head('fresh/new')).toMatchObject({ key: 'fresh/new', size: 6 })
       })
 
-      it('keeps one whole body when puts of one key race', async () => {
+      it('keeps one whole body when puts of one key race', async (ctx) => {
+        if (fx.skip?.includes('racingPuts')) ctx.skip()
         const bodies = Array.from({ length: 8 }, (_, i) => new Uint8Array(64 * 1024).fill(i + 1))
         await Promise.all(bodies.map((b) => store.put('race', b)))
         const got = await store.get('race')
