@@ -186,9 +186,11 @@ if ('skip' in server) {
         await b.campaign(rb, { candidateId: 'b' })
         const gone = Date.now()
         p.cut() // from etcd's side, like a SIGKILL: no revoke, no more keep-alives
-        await rb.when('elected', 6_000)
-        // The lease expires TTL after its last keep-alive (≤ 2 s), plus etcd's expiry check.
-        expect(rb.at('elected') - gone).toBeLessThan(3_500)
+        await rb.when('elected', 10_000)
+        // The lease expires TTL after its last keep-alive (≤ 2 s), plus etcd's expiry check;
+        // the slack is for a loaded CI box (etcd runs on the same cores). A lease of the
+        // default 10 s, or no handover without a resign, would still fail this.
+        expect(rb.at('elected') - gone).toBeLessThan(6_000)
         await b.resign()
         await a.resign()
       } finally {
