@@ -1,5 +1,5 @@
 import { removeSnapshotUse } from './snapshot-use.js'
-import { sharedAbortController } from '../util/abort.js'
+import { abortedController, sharedAbortController } from '../util/abort.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError } from '../errors.js'
 import { keys } from '../meta/keys.js'
@@ -9,13 +9,6 @@ import { chunkSize, failJob, isFinished, readJob, taskRange, writeJob, writeTask
 import type { RestoreInspector } from './restore-inspector.js'
 import { removeJob, rollbackJob } from './rollback.js'
 import type { SourceCache } from './snapshot-source.js'
-
-/** An AbortController that has fired: the state of a checker that is not running. */
-function stopped(): AbortController {
-  const controller = sharedAbortController()
-  controller.abort(new Error('the restore checker is not running'))
-  return controller
-}
 
 /** What the checker needs from the service. @internal */
 export interface RestoreCheckerDeps {
@@ -53,7 +46,7 @@ export class RestoreChecker {
    * the manager that runs the loops (see `src/cluster/`) starts it, so on the others
    * `kick`, `fail`'s rollback and `rollback` do nothing and the job waits for the runner.
    */
-  #root = stopped()
+  #root = abortedController('the restore checker is not running')
   #timer: NodeJS.Timeout | undefined
   #ticking: Promise<void> | undefined
   #again = false

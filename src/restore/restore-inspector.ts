@@ -1,4 +1,4 @@
-import { sharedAbortController } from '../util/abort.js'
+import { abortedController, sharedAbortController } from '../util/abort.js'
 import PQueue from 'p-queue'
 import type { ManagerContext } from '../context.js'
 import { keys } from '../meta/keys.js'
@@ -44,13 +44,6 @@ interface JobEntry {
   next: number
 }
 
-/** An AbortController that has fired: the state of an inspector that is not running. */
-function stopped(): AbortController {
-  const controller = sharedAbortController()
-  controller.abort(new Error('the restore inspector is not running'))
-  return controller
-}
-
 /**
  * Turns the copy tasks of running jobs into work on a p-queue of `restoreConcurrency`
  * (SPEC section 6). The first failing task fails its job and aborts the job's other
@@ -63,7 +56,7 @@ export class RestoreInspector {
   readonly #copySlots: CopySlots
   readonly #jobs = new Map<number, JobEntry>()
   /** Aborted while stopped (also before the first `start()`): nothing runs then. */
-  #root = stopped()
+  #root = abortedController('the restore inspector is not running')
 
   constructor(deps: RestoreInspectorDeps) {
     this.#deps = deps

@@ -285,10 +285,6 @@ export class FsObjectStore implements ObjectStore {
       await fh.writeFile(body)
       if (this.#fsync) await fh.sync()
       return await fh.stat()
-    } catch (err) {
-      await fh.close().catch(() => undefined)
-      await unlink(tmp).catch(() => undefined)
-      throw err
     } finally {
       await fh.close().catch(() => undefined)
     }

@@ -11,3 +11,10 @@ export function sharedAbortController(): AbortController {
   setMaxListeners(0, controller.signal)
   return controller
 }
+
+/** A shared AbortController that has already fired with `message`: the state of a loop that is not running. */
+export function abortedController(message: string): AbortController {
+  const controller = sharedAbortController()
+  controller.abort(new Error(message))
+  return controller
+}
