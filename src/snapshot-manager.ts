@@ -74,7 +74,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       now,
     }
     this.#snapshots = new SnapshotStore(ctx, { isInUse: isSnapshotInUse })
-    this.#restore = new RestoreService(ctx, { snapshots: this.#snapshots })
+    this.#restore = new RestoreService(ctx)
     this.#gc = new GcService(ctx, {
       snapshotFiles: (o) => this.#snapshots.referencedFiles(o),
       restoreKeys: (o) => this.#restore.liveKeys(o),

@@ -13,16 +13,6 @@ import { RestoreInspector } from './restore-inspector.js'
 import { jobTargetKeys } from './rollback.js'
 import { SourceCache } from './snapshot-source.js'
 
-/** What the restore service needs from the rest of the manager. @internal */
-export interface RestoreServiceDeps {
-  /**
-   * The snapshot store. Unused: restore reads snapshot records and metadata itself,
-   * without their per-segment lists (see `snapshot-reader.ts`). Kept so the manager's
-   * wiring stays as it is.
-   */
-  snapshots?: unknown
-}
-
 export { isSnapshotInUse } from './snapshot-use.js'
 
 /** Validates a job ID argument; IDs that cannot exist are simply not found. */
@@ -44,7 +34,7 @@ export class RestoreService {
   readonly #inspector: RestoreInspector
   readonly #checker: RestoreChecker
 
-  constructor(ctx: ManagerContext, _deps: RestoreServiceDeps = {}) {
+  constructor(ctx: ManagerContext) {
     this.#ctx = ctx
     this.#sources = new SourceCache(ctx.meta, ctx.objects)
     this.#reporter = new ProgressReporter(ctx)

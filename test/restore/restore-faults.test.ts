@@ -8,7 +8,6 @@ import { TypedEmitter, type SnapshotManagerEvents } from '../../src/events.js'
 import { Transactor } from '../../src/meta/transaction.js'
 import { resolveOptions } from '../../src/options.js'
 import { RestoreService } from '../../src/restore/restore-service.js'
-import { SnapshotStore } from '../../src/snapshot/snapshot-store.js'
 import { WrappedObjects, delay, expectSameFiles, flushedSegment, fsBackends, metaEntries, s3Backend, objectKeys, openManager, recordedCopies, recordedKeys, seedCollection, type Stores } from './helpers.js'
 
 /** Failures, timeouts, cancellation, the IN_USE guard and resuming after close(). */
@@ -33,7 +32,7 @@ async function liveKeys(manager: SnapshotManager, stores: Stores): Promise<Set<s
     events: new TypedEmitter<SnapshotManagerEvents>(),
     now: Date.now,
   }
-  const service = new RestoreService(ctx, { snapshots: new SnapshotStore(ctx, { isInUse: async () => false }) })
+  const service = new RestoreService(ctx)
   const out = new Set<string>()
   for await (const key of service.liveKeys()) out.add(key)
   return out
