@@ -6,14 +6,10 @@ import { prefixRange } from '../meta/meta-store.js'
 import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
-import { encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
+import { encodeManifest, type ManifestRecord } from './manifest-codec.js'
+import { ManifestWrites, type ManifestWrite } from './manifest-writes.js'
 import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
-import {
-  forEachLimit,
-  toSnapshotInfo,
-  validateSnapshotName,
-  type SnapshotRecord,
-} from './snapshot-record.js'
+import { toSnapshotInfo, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
 import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
 
 /** Manifest writes in flight during create. */
@@ -22,21 +18,14 @@ export const MANIFEST_WRITE_CONCURRENCY = 16
 /** Segment records read concurrently in phase 1 when a scan does not find them (LevelDB serves gets on the libuv pool). */
 const READ_CONCURRENCY = 64
 
+/**
+ * Segment records phase 1 reads at a time: the manifests of one chunk are being written
+ * while the next chunk is read.
+ */
+const READ_CHUNK = 500
+
 /** Committed snapshots looked at (newest first) for manifests to reuse. */
 const REUSE_CANDIDATES = 4
-
-/**
- * A manifest the new snapshot writes itself. Encoding waits for phase 2 (where it
- * overlaps the writes in flight, outside the transaction) unless phase 1 had to encode
- * it to compare it with an earlier snapshot's.
- */
-interface ManifestWrite {
-  /** Position in the record's manifest lists. */
-  index: number
-  key: string
-  manifest: ManifestRecord
-  encoded?: EncodedManifest
-}
 
 /** A manifest an earlier snapshot wrote. */
 interface PriorManifest {
@@ -50,11 +39,15 @@ interface CreatePlan {
   /** The `pending` record as phase 1 wrote it (see `SnapshotRecord.manifestSizes`), and its JSON. */
   record: SnapshotRecord
   recordJson: string
-  /** The record's manifest sizes and hashes, completed in phase 2 as the manifests are encoded. */
-  manifestSizes: number[]
-  manifestHashes: string[]
+  /** Manifests phase 1 did not hand to the writer as it went (stores whose transactions may run twice). */
   writes: ManifestWrite[]
   metadata: Uint8Array
+}
+
+/** What phase 0 reserved. */
+interface Reservation {
+  id: number
+  collectionId: number
 }
 
 /** Removes a half-made snapshot (records, pins, objects); see `purgeSnapshot`. */
@@ -110,20 +103,21 @@ function capturedBytes(m: ManifestRecord, buildIds: Set<number>): number {
 }
 
 /**
- * Like `readSegments`: every record read as a validated `tx.get` would. Segment records
- * are keyed by ID across collections, and a collection's usually lie together, so one
- * scan from its first to its last serves them (`getMany` falls back to point reads when
- * other collections' segments fill that range).
+ * Like `readSegments`, a chunk at a time: every record read as a validated `tx.get`
+ * would. Segment records are keyed by ID across collections, and a collection's usually
+ * lie together, so one scan from a chunk's first to its last serves it (`getMany` falls
+ * back to point reads when other collections' segments fill that range).
  */
-async function readSegmentsForCapture(tx: MetaTxn, collectionId: number): Promise<SegmentInfo[]> {
+async function* readSegmentsForCapture(tx: MetaTxn, collectionId: number): AsyncGenerator<SegmentInfo[]> {
   const ids = await listSegmentIds(tx, collectionId)
-  if (ids.length === 0) return []
-  const segmentKeys = ids.map((id) => keys.segment(id))
-  const scan = { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] }
-  const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
-  const out: SegmentInfo[] = []
-  for (const value of values) if (value !== undefined) out.push(JSON.parse(value) as SegmentInfo)
-  return out
+  for (let from = 0; from < ids.length; from += READ_CHUNK) {
+    const segmentKeys = ids.slice(from, from + READ_CHUNK).map((id) => keys.segment(id))
+    const scan = { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] }
+    const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
+    const out: SegmentInfo[] = []
+    for (const value of values) if (value !== undefined) out.push(JSON.parse(value) as SegmentInfo)
+    yield out
+  }
 }
 
 /**
@@ -147,30 +141,28 @@ async function priorManifests(tx: MetaTxn, collectionId: number): Promise<{ sour
   return { manifests }
 }
 
-/**
- * Phase 1, inside one transaction: reads the collection, its flushed segments and live
- * index definitions, decides which manifests to write and which to reuse, and writes the
- * `pending` record, the name key and every reference (segment, build, reused manifest).
- * Manifests of segments no earlier snapshot captured are encoded in phase 2.
- */
-async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, owner: string | undefined): Promise<CreatePlan> {
-  const { collectionName, snapshotName } = request
-  const collection = await readCollectionByName(tx, collectionName)
+/** Throws unless the collection can be snapshotted now. */
+function assertSnapshottable(collection: CollectionInfo | undefined, collectionName: string): asserts collection is CollectionInfo {
   if (collection === undefined) throw new SnapshotError('NOT_FOUND', `collection not found: ${collectionName}`)
   if (collection.state === 'restoring') {
     throw new SnapshotError('FAILED_PRECONDITION', `collection ${collectionName} is being restored into; snapshot it once the restore completes`)
   }
+}
+
+/**
+ * Phase 0, one small transaction: checks the request, allocates the snapshot ID and
+ * writes an empty `pending` record with the name key. From here on the name is taken, and
+ * a crash leaves a record that recovery removes, together with anything written under the
+ * snapshot's own manifest directory.
+ */
+async function reserve(tx: MetaTxn, request: CreateSnapshotRequest, now: number, owner: string | undefined): Promise<Reservation> {
+  const { collectionName, snapshotName } = request
+  const collection = await readCollectionByName(tx, collectionName)
+  assertSnapshottable(collection, collectionName)
   if ((await tx.get(keys.snapshotName(snapshotName))) !== undefined) {
     throw new SnapshotError('ALREADY_EXISTS', `snapshot already exists: ${snapshotName}`)
   }
-  // Segments and indexes are range reads: the version makes a concurrent change conflict (stores with shared batches).
-  await readCollectionVersion(tx, collection.id)
-  const segments = (await readSegmentsForCapture(tx, collection.id)).filter((s) => s.state === 'flushed')
-  const indexes = (await readIndexRecords(tx, collection.id)).filter((r) => r.droppedAt === undefined)
-  const liveIndexIds = new Set(indexes.map((r) => r.id))
-  const prior = await priorManifests(tx, collection.id)
   const id = await tx.allocIds(1)
-
   const record: SnapshotRecord = {
     id,
     name: snapshotName,
@@ -181,7 +173,7 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
     state: 'pending',
     segmentIds: [],
     buildIds: [],
-    segmentCount: segments.length,
+    segmentCount: 0,
     rowCount: 0,
     sizeBytes: 0,
     metadataKey: layout.snapshotMetadata(collection.id, id),
@@ -191,31 +183,69 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
     manifestHashes: [],
   }
   if (owner !== undefined) record.owner = owner
+  tx.putJson(keys.snapshot(id), record)
+  tx.put(keys.snapshotName(snapshotName), String(id))
+  tx.put(keys.collectionSnapshot(collection.id, id), '')
+  return { id, collectionId: collection.id }
+}
+
+/**
+ * Phase 1, inside one transaction: reads the collection, its flushed segments and live
+ * index definitions, decides which manifests to write and which to reuse, and turns the
+ * reserved record into the full `pending` record with every reference (segment, build,
+ * reused manifest). With `write`, each manifest to write is handed over as soon as its
+ * segment is read (so writing overlaps the rest of the phase); otherwise they are
+ * returned in `writes`.
+ */
+async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotRequest, write: ((w: ManifestWrite) => void) | undefined): Promise<CreatePlan> {
+  const { collectionName } = request
+  const { id } = reserved
+  const pending = await tx.getJson<SnapshotRecord>(keys.snapshot(id))
+  if (pending?.state !== 'pending') {
+    throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${request.snapshotName} was removed while it was being created`)
+  }
+  const found = await readCollectionByName(tx, collectionName)
+  // Dropped (and perhaps created again) since phase 0: the reserved keys name the old collection.
+  const collection = found?.id === reserved.collectionId ? found : undefined
+  assertSnapshottable(collection, collectionName)
+  // Segments and indexes are range reads: the version makes a concurrent change conflict (stores with shared batches).
+  await readCollectionVersion(tx, collection.id)
+  const indexes = (await readIndexRecords(tx, collection.id)).filter((r) => r.droppedAt === undefined)
+  const liveIndexIds = new Set(indexes.map((r) => r.id))
+  const prior = await priorManifests(tx, collection.id)
+
+  const record: SnapshotRecord = { ...pending, segmentIds: [], buildIds: [], manifestKeys: [], manifestSizes: [], manifestHashes: [] }
   const writes: ManifestWrite[] = []
   const reused = new Set<string>()
   const buildIds = new Set<number>()
-  for (const seg of segments) {
-    const m = capture(seg, liveIndexIds)
-    const index = record.segmentIds.length
-    const earlier = prior.manifests.get(seg.id)
-    // Only a manifest that an earlier one may stand for is encoded now, to compare hashes.
-    const encoded = earlier === undefined ? undefined : encodeManifest(m)
-    if (earlier !== undefined && encoded?.hash === earlier.hash) {
-      reused.add(earlier.key)
-      record.manifestKeys.push(earlier.key)
-      record.manifestSizes.push(earlier.size)
-      record.manifestHashes.push(earlier.hash)
-    } else {
-      const key = layout.snapshotManifest(collection.id, id, seg.id)
-      writes.push({ index, key, manifest: m, encoded })
-      record.manifestKeys.push(key)
-      record.manifestSizes.push(encoded?.bytes.byteLength ?? 0)
-      record.manifestHashes.push(encoded?.hash ?? '')
+  for await (const chunk of readSegmentsForCapture(tx, collection.id)) {
+    for (const seg of chunk) {
+      if (seg.state !== 'flushed') continue
+      const m = capture(seg, liveIndexIds)
+      const index = record.segmentIds.length
+      const earlier = prior.manifests.get(seg.id)
+      // Only a manifest that an earlier one may stand for is encoded now, to compare hashes.
+      const encoded = earlier === undefined ? undefined : encodeManifest(m)
+      if (earlier !== undefined && encoded?.hash === earlier.hash) {
+        reused.add(earlier.key)
+        record.manifestKeys.push(earlier.key)
+        record.manifestSizes.push(earlier.size)
+        record.manifestHashes.push(earlier.hash)
+      } else {
+        const key = layout.snapshotManifest(collection.id, id, seg.id)
+        const w: ManifestWrite = { index, key, manifest: m, encoded }
+        if (write === undefined) writes.push(w)
+        else write(w)
+        record.manifestKeys.push(key)
+        record.manifestSizes.push(encoded?.bytes.byteLength ?? 0)
+        record.manifestHashes.push(encoded?.hash ?? '')
+      }
+      record.segmentIds.push(seg.id)
+      record.rowCount += m.numRows
+      record.sizeBytes += capturedBytes(m, buildIds)
     }
-    record.segmentIds.push(seg.id)
-    record.rowCount += m.numRows
-    record.sizeBytes += capturedBytes(m, buildIds)
   }
+  record.segmentCount = record.segmentIds.length
   record.buildIds = [...buildIds].sort((a, b) => a - b)
 
   const metadata = encodeMetadata(buildMetadata(record, collection, indexes.map(toIndexInfo)))
@@ -223,8 +253,6 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
 
   const recordJson = JSON.stringify(record)
   tx.put(keys.snapshot(id), recordJson)
-  tx.put(keys.snapshotName(snapshotName), String(id))
-  tx.put(keys.collectionSnapshot(collection.id, id), '')
   for (const segId of record.segmentIds) tx.put(keys.segmentRef(segId, id), '')
   for (const buildId of record.buildIds) tx.put(keys.buildRef(buildId, id), '')
   // The writer of a manifest is known from its key; only reuse needs a reference.
@@ -233,7 +261,7 @@ async function plan(tx: MetaTxn, request: CreateSnapshotRequest, now: number, ow
     const counter = keys.snapshotReuse(prior.sourceId)
     tx.put(counter, String(Number((await tx.get(counter)) ?? '0') + 1))
   }
-  return { record, recordJson, manifestSizes: [...record.manifestSizes], manifestHashes: [...record.manifestHashes], writes, metadata }
+  return { record, recordJson, writes, metadata }
 }
 
 function buildMetadata(r: SnapshotRecord, c: CollectionInfo, indexes: SnapshotMetadata['indexes']): SnapshotMetadata {
@@ -266,44 +294,54 @@ function buildMetadata(r: SnapshotRecord, c: CollectionInfo, indexes: SnapshotMe
   }
 }
 
-/** Phase 3, inside one transaction: `pending` → `committed`. */
-async function commit(tx: MetaTxn, p: CreatePlan): Promise<SnapshotRecord> {
+/** Phase 3, inside one transaction: `pending` → `committed`, with the sizes and hashes of the manifests written. */
+async function commit(tx: MetaTxn, p: CreatePlan, written: ManifestWrites): Promise<SnapshotRecord> {
   const raw = await tx.get(keys.snapshot(p.record.id))
   // Unchanged since phase 1 (the usual case): no need to parse the record (10k segments: ~1 MB) again.
   const current = raw === p.recordJson ? p.record : raw === undefined ? undefined : (JSON.parse(raw) as SnapshotRecord)
   if (current === undefined || current.state !== 'pending') {
     throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${p.record.name} was removed while it was being created`)
   }
-  const committed: SnapshotRecord = { ...current, state: 'committed', manifestSizes: p.manifestSizes, manifestHashes: p.manifestHashes }
+  const manifestSizes = [...current.manifestSizes]
+  const manifestHashes = [...current.manifestHashes]
+  for (const [i, size] of written.sizes) manifestSizes[i] = size
+  for (const [i, hash] of written.hashes) manifestHashes[i] = hash
+  const committed: SnapshotRecord = { ...current, state: 'committed', manifestSizes, manifestHashes }
   tx.putJson(keys.snapshot(committed.id), committed)
   return committed
 }
 
 /**
- * Creates a snapshot: pin (phase 1), write manifests and metadata JSON (phase 2), commit
- * (phase 3). On failure after phase 1 it removes what it made, then rethrows; if that
- * cleanup fails too, recovery on the next `open()` finishes it.
+ * Creates a snapshot: reserve the name (phase 0), pin the segments (phase 1), write the
+ * manifests and metadata JSON (phase 2), commit (phase 3). On stores whose transactions
+ * run exactly once (no cross-process conflicts: memory, LevelDB), phase 2's manifest
+ * writes start during phase 1, as its segment reads go: a create then costs about the
+ * larger of its metadata work and its writes, not their sum. Every manifest it writes is
+ * under its own directory, which a failed create (or recovery) removes whole. On
+ * failure after phase 0 it removes what it made, then rethrows; if that cleanup fails
+ * too, recovery on the next `open()` finishes it.
  */
 export async function createSnapshot(ctx: ManagerContext, purge: Purge, request: CreateSnapshotRequest): Promise<SnapshotInfo> {
   validateRequest(request)
   const { signal } = request
   throwIfAborted(signal)
-  const p = await ctx.transactor.run((tx) => plan(tx, request, ctx.now(), ctx.instanceId), { signal })
+  const reserved = await ctx.transactor.run((tx) => reserve(tx, request, ctx.now(), ctx.instanceId), { signal })
+  const writer = new ManifestWrites(ctx.objects, MANIFEST_WRITE_CONCURRENCY, signal)
+  // A transaction that may run again (a conflict on a shared store) must have no side effects.
+  const early = !ctx.transactor.store.capabilities.sharedConditionalBatch
   let committed: SnapshotRecord
   try {
-    throwIfAborted(signal)
-    await forEachLimit(p.writes, MANIFEST_WRITE_CONCURRENCY, async (w) => {
-      const encoded = w.encoded ?? encodeManifest(w.manifest)
-      p.manifestSizes[w.index] = encoded.bytes.byteLength
-      p.manifestHashes[w.index] = encoded.hash
-      await ctx.objects.put(w.key, encoded.bytes, { signal, fresh: true })
-    }, signal)
+    const p = await ctx.transactor.run((tx) => plan(tx, reserved, request, early ? (w) => writer.add(w) : undefined), { signal })
+    for (const w of p.writes) writer.add(w)
+    await writer.finish()
     throwIfAborted(signal)
     await ctx.objects.put(p.record.metadataKey, p.metadata, { signal })
     throwIfAborted(signal)
-    committed = await ctx.transactor.run((tx) => commit(tx, p), { signal })
+    committed = await ctx.transactor.run((tx) => commit(tx, p, writer), { signal })
   } catch (err) {
-    await purge(p.record.id).catch(() => undefined)
+    // Nothing may land after the cleanup deleted the snapshot's objects.
+    await writer.stop()
+    await purge(reserved.id).catch(() => undefined)
     throw err
   }
   const info = toSnapshotInfo(committed)

@@ -3,6 +3,7 @@ import { SnapshotError, throwIfAborted } from '../errors.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
+import { layout } from '../storage/layout.js'
 import type { AbortOptions } from '../types.js'
 import { manifestOwner, readRecordByNameTx, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
 
@@ -13,7 +14,8 @@ import { manifestOwner, readRecordByNameTx, validateSnapshotName, type SnapshotR
  * 1. mark: the record becomes `deleting` and records `deleteKeys`, its metadata JSON plus
  *    every manifest no other live (pending or committed) snapshot lists. Creates reuse
  *    manifests only of committed snapshots, so none can start pointing at an object about
- *    to go.
+ *    to go. A snapshot that never committed also records `deletePrefix`, its own manifest
+ *    directory.
  * 2. delete the objects (idempotent, so a crash here is finished on the next `open()`).
  * 3. remove: the record, its name key and every reference it held, in one batch.
  */
@@ -91,8 +93,22 @@ export async function markDeleting(tx: MetaTxn, r: SnapshotRecord, now: number):
     if (!(await listers.listedByOthers(key))) deleteKeys.push(key)
   }
   const marked: SnapshotRecord = { ...r, state: 'deleting', deleteKeys, deletingAt: now }
+  if (r.state === 'pending') marked.deletePrefix = layout.snapshotManifestDir(r.collectionId, r.id)
   tx.putJson(keys.snapshot(r.id), marked)
   return marked
+}
+
+/** Deletes every object under `prefix`, a chunk at a time. */
+async function deletePrefix(ctx: ManagerContext, prefix: string, signal: AbortSignal | undefined): Promise<void> {
+  let chunk: string[] = []
+  for await (const info of ctx.objects.list(prefix, { signal })) {
+    chunk.push(info.key)
+    if (chunk.length >= DELETE_CHUNK) {
+      await ctx.objects.delete(chunk, { signal })
+      chunk = []
+    }
+  }
+  if (chunk.length > 0) await ctx.objects.delete(chunk, { signal })
 }
 
 /**
@@ -106,6 +122,7 @@ export async function finishDeleting(ctx: ManagerContext, r: SnapshotRecord, opt
     throwIfAborted(signal)
     await ctx.objects.delete(toDelete.slice(i, i + DELETE_CHUNK), { signal })
   }
+  if (r.deletePrefix !== undefined) await deletePrefix(ctx, r.deletePrefix, signal)
   return ctx.transactor.run(async (tx) => {
     const current = await tx.getJson<SnapshotRecord>(keys.snapshot(r.id))
     if (current === undefined) return false

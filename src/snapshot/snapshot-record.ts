@@ -44,6 +44,12 @@ export interface SnapshotRecord {
   manifestHashes: string[]
   /** Once `deleting`: the objects this snapshot removes (its metadata and the manifests no other snapshot lists). */
   deleteKeys?: string[]
+  /**
+   * Once `deleting` a snapshot that never committed: its own manifest directory, deleted
+   * whole (a create writes manifests before its record lists them, and no other snapshot
+   * reuses a manifest of an uncommitted one).
+   */
+  deletePrefix?: string
   /** When the record entered `deleting`. */
   deletingAt?: number
   /**

@@ -84,6 +84,10 @@ export const layout = Object.freeze({
   snapshotMetadata(collectionId: number, snapshotId: number): string {
     return `${SNAPSHOTS_PREFIX}${id('collectionId', collectionId)}/metadata/${id('snapshotId', snapshotId)}.json`
   },
+  /** `snapshots/{collectionId}/manifests/{snapshotId}/`: the manifests a snapshot wrote itself. */
+  snapshotManifestDir(collectionId: number, snapshotId: number): string {
+    return `${SNAPSHOTS_PREFIX}${id('collectionId', collectionId)}/manifests/${id('snapshotId', snapshotId)}/`
+  },
   /** `snapshots/{collectionId}/manifests/{snapshotId}/{segmentId}.avro` */
   snapshotManifest(collectionId: number, snapshotId: number, segmentId: number): string {
     return `${SNAPSHOTS_PREFIX}${id('collectionId', collectionId)}/manifests/${id('snapshotId', snapshotId)}/${id('segmentId', segmentId)}.avro`
