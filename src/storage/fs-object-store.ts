@@ -4,7 +4,7 @@ import { copyFile, link, lstat, mkdir, open, readFile, readdir, rename, rmdir, s
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
-import { assertBody, assertCopyMode, assertKeyList, compareKeys, validateObjectKey, validatePrefix } from './keys-validate.js'
+import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, compareKeys, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
 
 /** Options of {@link FsObjectStore}. */
@@ -58,7 +58,8 @@ interface WalkItem {
  *   temporary files and removes those a crashed writer left more than an hour ago.
  * - `copy` hard-links where it can (mode `auto` or `link`; objects are immutable and a
  *   later `put` replaces the file rather than writing into it): a link appears whole, so a
- *   new target is linked in place with no temporary file. It falls back to a byte copy (a
+ *   new target is linked in place with no temporary file (and not `stat`ed when the caller
+ *   passes `sizeBytes`: it reports the hint). It falls back to a byte copy (a
  *   reflink where the filesystem supports it, through a temporary file) across devices or
  *   on filesystems without links; mode `copy` always copies bytes.
  * - No key segment may start with `.vecsnap-tmp` (reserved for temporary files).
@@ -161,6 +162,7 @@ export class FsObjectStore implements ObjectStore {
     const src = this.#path(fromKey)
     const dst = this.#path(toKey)
     assertCopyMode(options.mode)
+    assertCopySizeHint(options.sizeBytes)
     const { signal } = options
     throwIfAborted(signal)
     if (fromKey === toKey) {
@@ -170,7 +172,8 @@ export class FsObjectStore implements ObjectStore {
     }
     try {
       if (options.mode !== 'copy') {
-        const linked = await this.#linkTo(src, dst, fromKey, signal)
+        const linked = await this.#linkTo(src, dst, fromKey, signal, options.sizeBytes !== undefined)
+        if (linked === 'linked') return { key: toKey, size: options.sizeBytes as number, lastModified: Date.now() }
         if (linked !== undefined) return info(toKey, linked)
       }
       const st = await this.#viaTemp(dst, (tmp) => this.#copyBytes(src, tmp, fromKey), signal)
@@ -327,13 +330,13 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * Hard-links `src` at `dst`. Resolves the stats of the new link, or `undefined` when
-   * links are not possible here (the caller copies bytes). A new `dst` is linked in
-   * place; an existing one is replaced through a temporary link, unless it already is
-   * this file.
+   * Hard-links `src` at `dst`. Resolves the stats of the new link (`'linked'` instead, with
+   * `sized`, for a new `dst`: the caller knows the size, so no `stat`), or `undefined` when
+   * links are not possible here (the caller copies bytes). A new `dst` is linked in place;
+   * an existing one is replaced through a temporary link, unless it already is this file.
    */
-  async #linkTo(src: string, dst: string, key: string, signal: AbortSignal | undefined): Promise<Stats | undefined> {
-    const linkAt = async (path: string): Promise<Stats | 'exists' | undefined> => {
+  async #linkTo(src: string, dst: string, key: string, signal: AbortSignal | undefined, sized = false): Promise<Stats | 'linked' | undefined> {
+    const linkAt = async (path: string, statNew: boolean): Promise<Stats | 'linked' | 'exists' | undefined> => {
       try {
         await link(src, path)
       } catch (err) {
@@ -344,9 +347,9 @@ export class FsObjectStore implements ObjectStore {
         if (NO_LINK.has(code)) return undefined
         throw err
       }
-      return stat(path)
+      return statNew ? stat(path) : 'linked'
     }
-    const direct = await this.#inDir(dirname(dst), () => linkAt(dst))
+    const direct = await this.#inDir(dirname(dst), () => linkAt(dst, !sized))
     if (direct !== 'exists') return direct
     const [have, want] = await Promise.all([stat(dst).catch(() => undefined), this.#assertSource(src, key)])
     if (have !== undefined && have.ino === want.ino && have.dev === want.dev) return have
@@ -354,7 +357,7 @@ export class FsObjectStore implements ObjectStore {
     return this.#viaTemp(
       dst,
       async (tmp) => {
-        const made = await linkAt(tmp)
+        const made = await linkAt(tmp, true)
         if (made === undefined) throw NO_LINKS
         return made as Stats // a fresh temporary name never exists
       },

@@ -31,10 +31,12 @@ export interface CopyOptions extends AbortOptions {
    * The source's size in bytes, when the caller knows it (a restore knows it from the
    * snapshot's manifest). A store may use it to skip a metadata request: `S3ObjectStore`
    * then sends CopyObject without a HeadObject first, for hints up to its multipart
-   * threshold. A hint is not checked against the source: a store that skips the request
-   * reports this value as the result's `size` (stores that read the size anyway, such as
-   * `FsObjectStore`, report what they copied). A wrong hint never makes a copy fail or
-   * copy less: it only makes that `size` wrong.
+   * threshold; `FsObjectStore` does not `stat` a new hard link (a link is the source's
+   * own file). A hint is not checked against the source: a store that skips the request
+   * reports this value as the result's `size` (and the time of the copy as its
+   * `lastModified`); stores that read the size anyway (`FsObjectStore` for byte copies)
+   * report what they copied. A wrong hint never makes a copy fail or copy less: it only
+   * makes that `size` wrong.
    *
    * Must be a non-negative safe integer; anything else throws a `TypeError`.
    */

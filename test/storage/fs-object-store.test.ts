@@ -178,6 +178,20 @@ describe('FsObjectStore', () => {
       expect((await stat(path('dst'))).nlink).toBe(1)
     })
 
+    it('reports the sizeBytes hint for a new link without reading the file, and the copied size otherwise', async () => {
+      // 'src' holds 6 bytes; a hint of 4 shows which size was reported.
+      const before = Date.now()
+      const linked = await store.copy('src', 'hinted/link', { mode: 'link', sizeBytes: 4 })
+      expect(linked).toEqual({ key: 'hinted/link', size: 4, lastModified: expect.any(Number) })
+      expect(linked.lastModified).toBeGreaterThanOrEqual(before)
+      expect((await stat(path('hinted/link'))).ino).toBe((await stat(path('src'))).ino)
+      // A byte copy, and a link over an existing target, report what is there.
+      expect(await store.copy('src', 'hinted/bytes', { mode: 'copy', sizeBytes: 4 })).toMatchObject({ size: 6 })
+      expect(await store.copy('src', 'hinted/link', { mode: 'link', sizeBytes: 4 })).toMatchObject({ size: 6 })
+      await expect(store.copy('src', 'hinted/bad', { sizeBytes: -1 })).rejects.toThrow(TypeError)
+      expect(await store.head('hinted/bad')).toBeUndefined()
+    })
+
     it('links a new target in place, and replaces an existing other object whole', async () => {
       await store.put('other', bytes('other'))
       await store.copy('src', 'deep/new/dst', { mode: 'link' })
