@@ -53,7 +53,7 @@ async function writePlain(root: string, files: readonly { key: string; bytes: Ui
 async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<BenchResult[]> {
   const segments = ctx.quick ? 1_000 : 10_000
   const added = ctx.quick ? 10 : 100
-  const rounds = ctx.quick ? 2 : 3
+  const rounds = ctx.quick ? 2 : 5
   const dir = await ctx.tmpDir(`create-${metaKind}`)
   const counter = new PutCounter()
   const meta: MetaStore = metaKind === 'level' ? new LevelMetaStore({ location: join(dir, 'meta') }) : new MemoryMetaStore()
