@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { constants, type Dirent, type Stats } from 'node:fs'
-import { copyFile, link, lstat, mkdir, open, readFile, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { constants, readFile as readFileCallback, type Dirent, type Stats } from 'node:fs'
+import { copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
@@ -38,6 +38,17 @@ const NO_LINKS = Symbol('no links')
 const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR'])
 /** `link` errors after which a byte copy is tried instead. */
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'])
+
+/**
+ * Reads a whole file. The callback `readFile` does its open, stat, reads and close in
+ * native code: about half the cost of `fs/promises`' `readFile` for the small manifests a
+ * restore reads by the thousand.
+ */
+function readWhole(path: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    readFileCallback(path, { signal }, (err, data) => (err === null ? resolve(data) : reject(err)))
+  })
+}
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code
 const info = (key: string, st: Stats): ObjectInfo => ({ key, size: st.size, lastModified: Math.floor(st.mtimeMs) })
@@ -122,7 +133,7 @@ export class FsObjectStore implements ObjectStore {
     const path = this.#path(key)
     throwIfAborted(options.signal)
     try {
-      return await readFile(path, { signal: options.signal })
+      return await readWhole(path, options.signal)
     } catch (err) {
       if (ABSENT.has(errno(err)!)) return undefined
       throw toIoError(err, `get ${JSON.stringify(key)}`, options.signal)
