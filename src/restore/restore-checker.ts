@@ -5,7 +5,7 @@ import { SnapshotError } from '../errors.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { readCollectionById, writeCollection } from '../meta/records.js'
-import { chunkSize, failJob, isFinished, readJob, taskRange, writeJob, writeTask, type JobRecord } from './job-state.js'
+import { chunkSize, failJob, isFinished, readJob, readJobDirect, taskRange, writeJob, writeTask, type JobRecord } from './job-state.js'
 import type { RestoreInspector } from './restore-inspector.js'
 import { removeJob, rollbackJob } from './rollback.js'
 import type { SourceCache } from './snapshot-source.js'
@@ -50,6 +50,10 @@ export class RestoreChecker {
   #timer: NodeJS.Timeout | undefined
   #ticking: Promise<void> | undefined
   #again = false
+  /** The next tick looks at every job (else only at `#targets`). */
+  #full = false
+  /** Jobs the next tick looks at. */
+  readonly #targets = new Set<number>()
 
   constructor(deps: RestoreCheckerDeps) {
     this.#deps = deps
@@ -78,9 +82,15 @@ export class RestoreChecker {
     await Promise.allSettled([...this.#busy.values()])
   }
 
-  /** Runs a tick now (or right after the one under way). */
-  kick(): void {
+  /**
+   * Runs a tick now (or right after the one under way): over every job, or with `jobId`
+   * over that job only (a task of it settled; with many finished jobs retained, a tick
+   * per task over all of them would cost more than the tasks).
+   */
+  kick(jobId?: number): void {
     if (this.#root.signal.aborted) return
+    if (jobId === undefined) this.#full = true
+    else this.#targets.add(jobId)
     if (this.#ticking !== undefined) {
       this.#again = true
       return
@@ -110,8 +120,19 @@ export class RestoreChecker {
   async #tick(): Promise<void> {
     const { ctx } = this.#deps
     const signal = this.#root.signal
+    const full = this.#full
+    const targets = [...this.#targets]
+    this.#full = false
+    this.#targets.clear()
     const jobs: JobRecord[] = []
-    for await (const [, value] of ctx.meta.iterate(prefixRange(keys.restoreJobPrefix), { signal })) jobs.push(JSON.parse(value) as JobRecord)
+    if (full) {
+      for await (const [, value] of ctx.meta.iterate(prefixRange(keys.restoreJobPrefix), { signal })) jobs.push(JSON.parse(value) as JobRecord)
+    } else {
+      for (const jobId of targets) {
+        const job = await readJobDirect(ctx.meta, jobId, { signal })
+        if (job !== undefined) jobs.push(job)
+      }
+    }
     for (const job of jobs) {
       if (signal.aborted) return
       try {

@@ -45,10 +45,10 @@ export class RestoreService {
       ctx,
       sources: this.#sources,
       onProgress: (job) => this.#reporter.changed(job),
-      onTaskSettled: () => this.#checker.kick(),
+      onTaskSettled: (jobId) => this.#checker.kick(jobId),
       onJobFailed: (job) => {
         this.#reporter.changed(job)
-        this.#checker.kick()
+        this.#checker.kick(job.jobId)
       },
       onError,
     })
@@ -72,7 +72,7 @@ export class RestoreService {
     // Only the process running the loops copies; elsewhere the job waits for the runner.
     if (this.#checker.running) this.#sources.put(job.jobId, metadata)
     this.#ctx.events.emit('restoreStarted', toJobInfo(job, this.#ctx.now()))
-    this.#checker.kick()
+    this.#checker.kick(job.jobId)
     return job.jobId
   }
 

@@ -247,3 +247,42 @@ describe.each([...fsBackends, s3])('restore on $name', (backend) => {
     expect((await metaEntries(stores.meta, `r/task/`)).length).toBe(6)
   })
 })
+
+describe('restore checker ticks', () => {
+  it('looks at the one job whose task settled, not at every retained job', async () => {
+    const { MemoryMetaStore } = await import('../../src/meta/memory-meta-store.js')
+    const { keys } = await import('../../src/meta/keys.js')
+    const { prefixRange } = await import('../../src/meta/meta-store.js')
+    const jobScan = prefixRange(keys.restoreJobPrefix)
+    /** Counts range reads over every job record. */
+    class CountingMeta extends MemoryMetaStore {
+      jobScans = 0
+      override iterate(range?: Parameters<MemoryMetaStore['iterate']>[0], options?: Parameters<MemoryMetaStore['iterate']>[1]) {
+        if (range?.gte === jobScan.gte && range?.lt === jobScan.lt) this.jobScans++
+        return super.iterate(range, options)
+      }
+    }
+    const stores = await fsBackends[0].make()
+    const meta = new CountingMeta()
+    // No interval tick during the test: only the start() tick scans every job.
+    let manager = await openManager(meta, stores.objects, { checkIntervalMs: 3_600_000, maxSegmentsPerCopyTask: 1, restoreConcurrency: 2 })
+    try {
+      const coll = await seedCollection(manager, 'docs')
+      for (let i = 0; i < 12; i++) await flushedSegment(manager, stores.objects, coll)
+      await manager.createSnapshot({ collectionName: 'docs', snapshotName: 'snap' })
+      for (let i = 0; i < 3; i++) await manager.waitForRestore(await manager.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: `r${i}` }))
+      await manager.close()
+      manager = await openManager(meta, stores.objects, { checkIntervalMs: 3_600_000, maxSegmentsPerCopyTask: 1, restoreConcurrency: 2 })
+      meta.jobScans = 0
+      // 12 tasks settle; with a full scan per settled task this would be 12 or more.
+      const job = await manager.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: 'last' })
+      await manager.waitForRestore(job)
+      expect((await manager.getRestoreState(job)).state).toBe('completed')
+      expect((await manager.listRestoreJobs()).length).toBe(4)
+      expect(meta.jobScans).toBeLessThanOrEqual(1)
+    } finally {
+      await manager.close()
+      await stores.dispose()
+    }
+  })
+})
