@@ -1,5 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SnapshotError } from '../../src/errors.js'
+import { keys } from '../../src/meta/keys.js'
+import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
+import { prefixRange, type MetaRange } from '../../src/meta/meta-store.js'
+import type { AbortOptions } from '../../src/types.js'
 import type { RestoreJobInfo } from '../../src/restore/job-types.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
 import { layout } from '../../src/storage/layout.js'
@@ -250,14 +254,11 @@ describe.each([...fsBackends, s3])('restore on $name', (backend) => {
 
 describe('restore checker ticks', () => {
   it('looks at the one job whose task settled, not at every retained job', async () => {
-    const { MemoryMetaStore } = await import('../../src/meta/memory-meta-store.js')
-    const { keys } = await import('../../src/meta/keys.js')
-    const { prefixRange } = await import('../../src/meta/meta-store.js')
     const jobScan = prefixRange(keys.restoreJobPrefix)
     /** Counts range reads over every job record. */
     class CountingMeta extends MemoryMetaStore {
       jobScans = 0
-      override iterate(range?: Parameters<MemoryMetaStore['iterate']>[0], options?: Parameters<MemoryMetaStore['iterate']>[1]) {
+      override iterate(range?: MetaRange, options?: AbortOptions) {
         if (range?.gte === jobScan.gte && range?.lt === jobScan.lt) this.jobScans++
         return super.iterate(range, options)
       }
