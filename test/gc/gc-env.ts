@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { mkdtemp, rm, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +9,7 @@ import type { MetaStore } from '../../src/meta/meta-store.js'
 import { segmentFiles, type FileClass } from '../../src/meta/segment-files.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
+import { newSegment, seedDocsCollection, seededBytes, type LogKind } from '../helpers/seed.js'
 
 /**
  * A test clock: the real time plus an offset (so files written now are not in its
@@ -75,35 +75,15 @@ export async function gcEnv(options: Partial<SnapshotManagerOptions> = {}): Prom
   return env
 }
 
-/** Deterministic bytes of a file: depend on the key. */
-export function bytesOf(key: string, size = 32): Uint8Array {
-  const out = Buffer.alloc(size)
-  const seed = createHash('sha256').update(key).digest()
-  for (let i = 0; i < size; i++) out[i] = seed[i % seed.length] ^ (i & 0xff)
-  return out
-}
-
 /** Writes a file through the object store and returns its catalog entry. */
 export async function put(objects: ObjectStore, key: string, size = 32): Promise<SegmentFile> {
-  await objects.put(key, bytesOf(key, size))
+  await objects.put(key, seededBytes(key, size))
   return { key, size }
 }
 
 /** Creates `name` with pk / vec / text / meta fields and an index `vec_idx` on `vec`. */
 export async function collection(manager: SnapshotManager, name = 'docs'): Promise<CollectionInfo> {
-  await manager.catalog.createCollection({
-    name,
-    schema: {
-      fields: [
-        { name: 'pk', dataType: 'Int64', isPrimaryKey: true },
-        { name: 'vec', dataType: 'FloatVector', dim: 4 },
-        { name: 'text', dataType: 'VarChar', maxLength: 64 },
-        { name: 'meta', dataType: 'JSON' },
-      ],
-    },
-  })
-  await manager.catalog.createIndex(name, { fieldName: 'vec', indexName: 'vec_idx', params: { index_type: 'HNSW' } })
-  return manager.catalog.getCollection(name)
+  return seedDocsCollection(manager.catalog, name, { dim: 4 })
 }
 
 let hostBuild = 1_000_000
@@ -121,11 +101,9 @@ export interface SegmentOptions {
  */
 export async function segment(manager: SnapshotManager, objects: ObjectStore, c: CollectionInfo, o: SegmentOptions = {}): Promise<SegmentInfo> {
   const { catalog } = manager
-  const seg = await catalog.allocSegment({ collection: c.name })
-  const ids = { collectionId: c.id, partitionId: seg.partitionId, segmentId: seg.id }
-  const [pk, vec, text, meta] = c.schema.fields.map((f) => f.fieldId)
-  let logId = 0
-  const log = (kind: 'insertLog' | 'statsLog' | 'deltaLog' | 'bm25Log', fieldId: number) => put(objects, catalog.layout[kind]({ ...ids, fieldId, logId: ++logId }))
+  const { seg, fieldIds, nextLog } = await newSegment(catalog, c)
+  const [pk, vec, text] = fieldIds
+  const log = (kind: LogKind, fieldId: number) => put(objects, nextLog(kind, fieldId).key)
   const binlogs: FieldBinlog[] = [
     { fieldId: pk, files: [await log('insertLog', pk)] },
     { fieldId: vec, files: [await log('insertLog', vec)] },

@@ -1,6 +1,7 @@
 import type { MetaBatchOptions, MetaOperation, MetaStore } from '../../src/meta/meta-store.js'
 import type { CopyOptions, ObjectStore } from '../../src/storage/object-store.js'
 import type { AbortOptions } from '../../src/types.js'
+import { DelegatingMetaStore } from './delegating-meta-store.js'
 
 /** What a crash plan counts. `batch` is the only MetaStore write; the rest are ObjectStore writes. */
 export type WriteKind = 'batch' | 'put' | 'copy' | 'delete'
@@ -69,24 +70,21 @@ export class CrashPlan {
   }
 }
 
+/** A MetaStore whose `batch` counts as a write of `plan`. Reads pass through. */
+class CrashingMetaStore extends DelegatingMetaStore {
+  constructor(inner: MetaStore, readonly plan: CrashPlan) {
+    super(inner)
+  }
+
+  override async batch(ops: readonly MetaOperation[], o?: MetaBatchOptions): Promise<void> {
+    this.plan.before('batch', `${ops.length} ops`)
+    return this.inner.batch(ops, o)
+  }
+}
+
 /** Wraps a MetaStore so that `batch` counts as a write of `plan`. Reads pass through. */
 export function crashingMetaStore(inner: MetaStore, plan: CrashPlan): MetaStore {
-  return {
-    get capabilities() {
-      return inner.capabilities
-    },
-    get status() {
-      return inner.status
-    },
-    open: (o?: AbortOptions) => inner.open(o),
-    close: () => inner.close(),
-    get: (key: string, o?: AbortOptions) => inner.get(key, o),
-    iterate: (range, o) => inner.iterate(range, o),
-    async batch(ops: readonly MetaOperation[], o?: MetaBatchOptions) {
-      plan.before('batch', `${ops.length} ops`)
-      return inner.batch(ops, o)
-    },
-  }
+  return new CrashingMetaStore(inner, plan)
 }
 
 /** Wraps an ObjectStore so that `put`, `copy` and `delete` count as writes of `plan`. */

@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { expect } from 'vitest'
+import { afterEach, beforeEach, expect } from 'vitest'
 import { Catalog } from '../../src/meta/catalog.js'
 import type { CollectionInfo, CreateCollectionRequest, FieldBinlog, SegmentFile } from '../../src/meta/catalog-types.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
-import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore } from '../../src/meta/meta-store.js'
-import type { AbortOptions } from '../../src/types.js'
+import type { MetaBatchOptions, MetaOperation, MetaStore } from '../../src/meta/meta-store.js'
+import { DelegatingMetaStore } from '../helpers/delegating-meta-store.js'
 
 /** A MetaStore under test, with a way to reopen it (a new instance over the same data). */
 export interface TestStore {
@@ -67,6 +67,30 @@ export class Clock {
   now = (): number => ++this.t
 }
 
+/** A fresh store, a {@link Clock} and a Catalog over the store. */
+export interface CatalogEnv {
+  store: TestStore
+  clock: Clock
+  catalog: Catalog
+}
+
+/**
+ * Builds a fresh {@link CatalogEnv} on `backend` before each test of the enclosing
+ * `describe`, and disposes its store after. The returned object is refilled before each test.
+ */
+export function catalogPerTest(backend: { make(): Promise<TestStore> }): CatalogEnv {
+  const env = {} as CatalogEnv
+  beforeEach(async () => {
+    env.store = await backend.make()
+    env.clock = new Clock()
+    env.catalog = Catalog.over(env.store.meta, { now: env.clock.now })
+  })
+  afterEach(async () => {
+    await env.store.dispose()
+  })
+  return env
+}
+
 /** Every `[key, value]` in the store. */
 export async function dump(meta: MetaStore): Promise<[string, string][]> {
   const out: [string, string][] = []
@@ -92,43 +116,14 @@ export async function rejectsCleanly(meta: MetaStore, fn: () => Promise<unknown>
 }
 
 /** A MetaStore wrapper that counts batches (and the operations of the last one). */
-export class CountingStore implements MetaStore {
-  readonly inner: MetaStore
+export class CountingStore extends DelegatingMetaStore {
   batches = 0
   lastOps: readonly MetaOperation[] = []
 
-  constructor(inner: MetaStore) {
-    this.inner = inner
-  }
-
-  get capabilities() {
-    return this.inner.capabilities
-  }
-
-  get status() {
-    return this.inner.status
-  }
-
-  open(o?: AbortOptions) {
-    return this.inner.open(o)
-  }
-
-  close() {
-    return this.inner.close()
-  }
-
-  get(key: string, o?: AbortOptions) {
-    return this.inner.get(key, o)
-  }
-
-  batch(ops: readonly MetaOperation[], o?: MetaBatchOptions) {
+  override batch(ops: readonly MetaOperation[], o?: MetaBatchOptions): Promise<void> {
     this.batches++
     this.lastOps = ops
     return this.inner.batch(ops, o)
-  }
-
-  iterate(range?: MetaRange, o?: AbortOptions) {
-    return this.inner.iterate(range, o)
   }
 }
 

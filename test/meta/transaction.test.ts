@@ -1,36 +1,27 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { keys } from '../../src/meta/keys.js'
-import type { MetaRange, MetaStore } from '../../src/meta/meta-store.js'
+import type { MetaRange } from '../../src/meta/meta-store.js'
 import { MetaTxn, Transactor } from '../../src/meta/transaction.js'
 import type { AbortOptions } from '../../src/types.js'
+import { DelegatingMetaStore } from '../helpers/delegating-meta-store.js'
 import { backends, type TestStore } from './catalog-env.js'
 
 /** Counts the point reads and scanned entries that reach `inner`. */
-function counting(inner: MetaStore): MetaStore & { gets: number; scanned: number } {
-  const store = {
-    gets: 0,
-    scanned: 0,
-    get capabilities() {
-      return inner.capabilities
-    },
-    get status() {
-      return inner.status
-    },
-    open: (o?: AbortOptions) => inner.open(o),
-    close: () => inner.close(),
-    batch: inner.batch.bind(inner),
-    get(key: string, o?: AbortOptions) {
-      store.gets++
-      return inner.get(key, o)
-    },
-    async *iterate(range?: MetaRange, o?: AbortOptions) {
-      for await (const entry of inner.iterate(range, o)) {
-        store.scanned++
-        yield entry
-      }
-    },
+class CountingReads extends DelegatingMetaStore {
+  gets = 0
+  scanned = 0
+
+  override get(key: string, o?: AbortOptions): Promise<string | undefined> {
+    this.gets++
+    return this.inner.get(key, o)
   }
-  return store
+
+  override async *iterate(range?: MetaRange, o?: AbortOptions): AsyncGenerator<[string, string]> {
+    for await (const entry of this.inner.iterate(range, o)) {
+      this.scanned++
+      yield entry
+    }
+  }
 }
 
 const segmentKeys = (ids: number[]): string[] => ids.map((id) => keys.segment(id))
@@ -65,7 +56,7 @@ describe.each(backends)('MetaTxn.getMany on $name', ({ make }) => {
   })
 
   it('serves keys from one scan of a range that holds them, and records them as reads', async () => {
-    const meta = counting(store.meta)
+    const meta = new CountingReads(store.meta)
     const tx = new MetaTxn(meta)
     const ids = Array.from({ length: 50 }, (_, i) => 2 * i + 1) // 1, 3, …, 99
     const values = await tx.getMany(segmentKeys(ids), { scan: { gte: keys.segment(1), lte: keys.segment(99) } })
@@ -77,7 +68,7 @@ describe.each(backends)('MetaTxn.getMany on $name', ({ make }) => {
   })
 
   it('reads what the scan does not find with gets, whatever the range (absent keys, keys outside it, repeats)', async () => {
-    const meta = counting(store.meta)
+    const meta = new CountingReads(store.meta)
     const tx = new MetaTxn(meta)
     const wanted = segmentKeys([2, 4, 4, 150, 60, 2])
     const values = await tx.getMany(wanted, { scan: { gte: keys.segment(1), lte: keys.segment(10) } })
@@ -88,7 +79,7 @@ describe.each(backends)('MetaTxn.getMany on $name', ({ make }) => {
 
   it('stops a scan that reads far more entries than it looks for', async () => {
     await store.meta.batch(Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: keys.segment(1000 + i), value: 'other' })))
-    const meta = counting(store.meta)
+    const meta = new CountingReads(store.meta)
     const tx = new MetaTxn(meta)
     const values = await tx.getMany(segmentKeys([1, 5000]), { scan: { gte: keys.segment(1), lte: keys.segment(5000) } })
     expect(values).toEqual(['seg-1', undefined])

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { expect } from 'vitest'
 import { SnapshotError } from '../../src/errors.js'
 import type { FileClass } from '../../src/meta/segment-files.js'
+import { createDocsCollection } from '../helpers/seed.js'
 import { bytesFor, checkInvariants, checkNoLeak, hashOf, resync, type BuildModel, type CollModel, type FileModel, type Model, type Real, type SegModel } from './harness.js'
 
 /**
@@ -53,17 +54,7 @@ class CreateCollection extends Step {
   async act(m: Model, r: Real): Promise<void> {
     const name = pickOf(COLLECTION_NAMES.filter((n) => !m.colls.has(n)), this.pick)
     const { catalog } = r.manager
-    await catalog.createCollection({
-      name,
-      schema: {
-        fields: [
-          { name: 'pk', dataType: 'Int64', isPrimaryKey: true },
-          { name: 'vec', dataType: 'FloatVector', dim: 4 },
-          { name: 'text', dataType: 'VarChar', maxLength: 64 },
-          { name: 'meta', dataType: 'JSON' },
-        ],
-      },
-    })
+    await createDocsCollection(catalog, name, { dim: 4 })
     const ix = await catalog.createIndex(name, { fieldName: 'vec', indexName: 'vec_idx', params: {} })
     m.colls.set(name, m.collFromInfo(await catalog.getCollection(name), ix))
   }

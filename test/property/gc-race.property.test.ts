@@ -5,11 +5,13 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { CollectionInfo, SegmentInfo } from '../../src/meta/catalog-types.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
-import type { MetaStore } from '../../src/meta/meta-store.js'
+import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore } from '../../src/meta/meta-store.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
+import type { AbortOptions } from '../../src/types.js'
+import { DelegatingMetaStore } from '../helpers/delegating-meta-store.js'
 import { bytesFor, hashOf } from './harness.js'
 
 /**
@@ -31,29 +33,7 @@ class Scheduled {
   }
 
   meta(inner: MetaStore): MetaStore {
-    const self = this
-    return {
-      get capabilities() {
-        return inner.capabilities
-      },
-      get status() {
-        return inner.status
-      },
-      open: (o) => inner.open(o),
-      close: () => inner.close(),
-      async get(k, o) {
-        await self.gate(`meta.get ${k}`)
-        return inner.get(k, o)
-      },
-      async batch(ops, o) {
-        await self.gate(`meta.batch ${ops.length}`)
-        return inner.batch(ops, o)
-      },
-      async *iterate(range, o) {
-        await self.gate(`meta.iterate ${range?.gte ?? range?.gt ?? ''}`)
-        yield* inner.iterate(range, o)
-      },
-    }
+    return new ScheduledMetaStore(inner, this)
   }
 
   objects(inner: ObjectStore): ObjectStore {
@@ -85,6 +65,28 @@ class Scheduled {
         return inner.delete(k, o)
       },
     }
+  }
+}
+
+/** A MetaStore whose reads and batches wait for `scheduled` to let them start. */
+class ScheduledMetaStore extends DelegatingMetaStore {
+  constructor(inner: MetaStore, readonly scheduled: Scheduled) {
+    super(inner)
+  }
+
+  override async get(k: string, o?: AbortOptions): Promise<string | undefined> {
+    await this.scheduled.gate(`meta.get ${k}`)
+    return this.inner.get(k, o)
+  }
+
+  override async batch(ops: readonly MetaOperation[], o?: MetaBatchOptions): Promise<void> {
+    await this.scheduled.gate(`meta.batch ${ops.length}`)
+    return this.inner.batch(ops, o)
+  }
+
+  override async *iterate(range?: MetaRange, o?: AbortOptions): AsyncGenerator<[string, string]> {
+    await this.scheduled.gate(`meta.iterate ${range?.gte ?? range?.gt ?? ''}`)
+    yield* this.inner.iterate(range, o)
   }
 }
 

@@ -16,6 +16,7 @@ import { S3ObjectStore } from '../../src/storage/s3-object-store.js'
 import { startS3rver, type S3rverServer } from '../helpers/s3rver.js'
 import type { CopyOptions, ObjectInfo, ObjectStore } from '../../src/storage/object-store.js'
 import type { AbortOptions } from '../../src/types.js'
+import { newSegment, seedDocsCollection, seededBytes, type LogKind } from '../helpers/seed.js'
 
 /** A MetaStore and an ObjectStore that outlive the managers opened over them. */
 export interface Stores {
@@ -165,16 +166,8 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-/** Deterministic bytes of a seeded file. */
-export function fileBytes(key: string, size: number): Uint8Array {
-  const out = Buffer.alloc(size)
-  const seed = createHash('sha256').update(key).digest()
-  for (let i = 0; i < size; i++) out[i] = seed[i % seed.length] ^ (i & 0xff)
-  return out
-}
-
 async function putFile(objects: ObjectStore, key: string, size: number, logId?: number): Promise<SegmentFile> {
-  const bytes = fileBytes(key, size)
+  const bytes = seededBytes(key, size)
   await objects.put(key, bytes)
   const file: SegmentFile = { key, size, entries: 10, checksum: `sha256:${createHash('sha256').update(bytes).digest('hex')}` }
   if (logId !== undefined) file.logId = logId
@@ -183,24 +176,17 @@ async function putFile(objects: ObjectStore, key: string, size: number, logId?: 
 
 /** `docs`-like collection: pk / vec / text / meta fields, partitions `_default` and `p1`, an index on `vec` and one on `text`. */
 export async function seedCollection(manager: SnapshotManager, name: string): Promise<CollectionInfo> {
-  await manager.catalog.createCollection({
-    name,
+  return seedDocsCollection(manager.catalog, name, {
+    dim: 8,
+    description: 'restore test',
     shardsNum: 2,
     partitionNames: ['_default', 'p1'],
     properties: { 'collection.ttl.seconds': '60' },
-    schema: {
-      description: 'restore test',
-      fields: [
-        { name: 'pk', dataType: 'Int64', isPrimaryKey: true },
-        { name: 'vec', dataType: 'FloatVector', dim: 8 },
-        { name: 'text', dataType: 'VarChar', maxLength: 64 },
-        { name: 'meta', dataType: 'JSON' },
-      ],
-    },
+    indexes: [
+      { fieldName: 'vec', indexName: 'vec_idx', params: { index_type: 'HNSW', metric_type: 'L2' } },
+      { fieldName: 'text', indexName: 'text_idx', params: { index_type: 'INVERTED' } },
+    ],
   })
-  await manager.catalog.createIndex(name, { fieldName: 'vec', indexName: 'vec_idx', params: { index_type: 'HNSW', metric_type: 'L2' } })
-  await manager.catalog.createIndex(name, { fieldName: 'text', indexName: 'text_idx', params: { index_type: 'INVERTED' } })
-  return manager.catalog.getCollection(name)
 }
 
 /** Options of {@link flushedSegment}. */
@@ -222,13 +208,11 @@ let hostSeq = 0
  */
 export async function flushedSegment(manager: SnapshotManager, objects: ObjectStore, collection: CollectionInfo, o: SegmentOptions = {}): Promise<SegmentInfo> {
   const { catalog } = manager
-  const seg = await catalog.allocSegment({ collection: collection.name, partition: o.partition })
-  const ids = { collectionId: collection.id, partitionId: seg.partitionId, segmentId: seg.id }
-  const [pk, vec, text, meta] = collection.schema.fields.map((f) => f.fieldId)
-  let logId = 0
-  const log = (kind: 'insertLog' | 'statsLog' | 'deltaLog' | 'bm25Log', fieldId: number, size: number) => {
-    const id = ++logId
-    return putFile(objects, catalog.layout[kind]({ ...ids, fieldId, logId: id }), size, id)
+  const { seg, fieldIds, nextLog } = await newSegment(catalog, collection, o.partition)
+  const [pk, vec, text, meta] = fieldIds
+  const log = (kind: LogKind, fieldId: number, size: number) => {
+    const { key, logId } = nextLog(kind, fieldId)
+    return putFile(objects, key, size, logId)
   }
   const host = `files/host/${++hostSeq}-${seg.id}`
   const binlogs: FieldBinlog[] = [

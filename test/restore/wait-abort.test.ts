@@ -1,24 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
-import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore } from '../../src/meta/meta-store.js'
 import type { AbortOptions } from '../../src/types.js'
 import { SnapshotError } from '../../src/errors.js'
+import { DelegatingMetaStore } from '../helpers/delegating-meta-store.js'
 import { delay, flushedSegment, fsBackends, openManager, seedCollection, WrappedObjects, type Stores } from './helpers.js'
 
 /** A MemoryMetaStore whose reads can be slowed down, so a signal can fire mid-read. */
-class SlowReads implements MetaStore {
-  readonly inner = new MemoryMetaStore()
+class SlowReads extends DelegatingMetaStore {
   slowMs = 0
-  get capabilities() { return this.inner.capabilities }
-  get status() { return this.inner.status }
-  open(o?: AbortOptions) { return this.inner.open(o) }
-  close() { return this.inner.close() }
-  async get(key: string, o?: AbortOptions) {
+  constructor() { super(new MemoryMetaStore()) }
+  override async get(key: string, o?: AbortOptions) {
     if (this.slowMs > 0) await delay(this.slowMs)
     return this.inner.get(key, o)
   }
-  batch(ops: readonly MetaOperation[], o?: MetaBatchOptions) { return this.inner.batch(ops, o) }
-  iterate(range?: MetaRange, o?: AbortOptions) { return this.inner.iterate(range, o) }
 }
 
 describe('waitForRestore aborted while it reads the job', () => {

@@ -11,6 +11,7 @@ import {
   type ManifestRecord,
 } from '../../src/snapshot/manifest-codec.js'
 import { decodeMetadata, encodeMetadata } from '../../src/snapshot/metadata-json.js'
+import { manifestRecord } from '../helpers/seed.js'
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -18,23 +19,7 @@ const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${nam
 const goldenRecord = JSON.parse(fixture('manifest-v1.expected.json').toString()) as ManifestRecord
 
 function sample(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  return {
-    id: 7,
-    collectionId: 1,
-    partitionId: 2,
-    channel: 'ch_0',
-    state: 'flushed',
-    level: 'L1',
-    numRows: 10,
-    binlogs: [{ fieldId: 100, files: [{ key: 'files/insert_log/1/2/7/100/1', size: 40, logId: 1, entries: 10 }] }],
-    statslogs: [],
-    deltalogs: [],
-    bm25logs: [],
-    indexes: [],
-    textIndexes: [],
-    jsonKeyIndexes: [],
-    ...overrides,
-  }
+  return { ...manifestRecord(7, 10), ...overrides }
 }
 
 /** Builds an Avro container file by hand, with any schema and header metadata. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { expect } from 'vitest'
+import { afterEach, beforeEach, expect } from 'vitest'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import type { SnapshotManagerOptions } from '../../src/options.js'
 import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../../src/meta/catalog-types.js'
@@ -18,6 +18,7 @@ import { resolveOptions } from '../../src/options.js'
 import type { ManagerContext } from '../../src/context.js'
 import { SnapshotStore } from '../../src/snapshot/snapshot-store.js'
 import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
+import { newSegment, seedDocsCollection, type LogKind } from '../helpers/seed.js'
 
 /** A MetaStore and an ObjectStore that outlive the managers opened over them. */
 export interface Stores {
@@ -107,23 +108,13 @@ export async function putFile(objects: ObjectStore, key: string, size: number, c
 
 /** Creates `name` with pk / vec / text / meta fields, two partitions and an index on `vec`. */
 export async function seedCollection(manager: SnapshotManager, name: string): Promise<CollectionInfo> {
-  await manager.catalog.createCollection({
-    name,
+  return seedDocsCollection(manager.catalog, name, {
+    dim: 8,
+    description: 'test collection',
     shardsNum: 2,
     partitionNames: ['_default', 'p1'],
     properties: { 'collection.ttl.seconds': '0' },
-    schema: {
-      description: 'test collection',
-      fields: [
-        { name: 'pk', dataType: 'Int64', isPrimaryKey: true },
-        { name: 'vec', dataType: 'FloatVector', dim: 8 },
-        { name: 'text', dataType: 'VarChar', maxLength: 64 },
-        { name: 'meta', dataType: 'JSON' },
-      ],
-    },
   })
-  await manager.catalog.createIndex(name, { fieldName: 'vec', indexName: 'vec_idx', params: { index_type: 'HNSW' } })
-  return manager.catalog.getCollection(name)
 }
 
 /** Options of {@link flushedSegment}. */
@@ -137,12 +128,9 @@ export interface SegmentOptions {
 /** Allocates and flushes a segment with real files (binlogs, statslog, deltalog, bm25 log, and indexes). */
 export async function flushedSegment(manager: SnapshotManager, objects: ObjectStore, collection: CollectionInfo, o: SegmentOptions = {}): Promise<SegmentInfo> {
   const { catalog } = manager
-  const seg = await catalog.allocSegment({ collection: collection.name, partition: o.partition })
-  const ids = { collectionId: collection.id, partitionId: seg.partitionId, segmentId: seg.id }
-  const [pk, vec, text, meta] = collection.schema.fields.map((f) => f.fieldId)
-  let logId = 0
-  const log = (kind: 'insertLog' | 'statsLog' | 'deltaLog' | 'bm25Log', fieldId: number, size: number, sum: 'sha256' | 'md5' | 'crc32c' | 'none' = 'sha256') =>
-    putFile(objects, catalog.layout[kind]({ ...ids, fieldId, logId: ++logId }), size, sum)
+  const { seg, fieldIds, nextLog } = await newSegment(catalog, collection, o.partition)
+  const [pk, vec, text, meta] = fieldIds
+  const log = (kind: LogKind, fieldId: number, size: number, sum: 'sha256' | 'md5' | 'crc32c' | 'none' = 'sha256') => putFile(objects, nextLog(kind, fieldId).key, size, sum)
   const binlogs: FieldBinlog[] = [
     { fieldId: pk, files: [await log('insertLog', pk, 64), await log('insertLog', pk, 32, 'md5')] },
     { fieldId: vec, files: [await log('insertLog', vec, 256, 'none')] },
@@ -259,6 +247,24 @@ export async function makeWorld(backend: { make(): Promise<Stores> }): Promise<W
     await flushedSegment(manager, stores.objects, coll, { numRows: 7, indexes: false }),
   ]
   return { stores, clock, manager, coll, segs }
+}
+
+/**
+ * Builds a fresh {@link World} on `backend` before each test of the enclosing `describe`,
+ * and closes its manager and disposes its stores after. The returned object is refilled
+ * before each test; a test that opens another manager assigns it to `manager`, so the
+ * teardown closes that one.
+ */
+export function worldPerTest(backend: { make(): Promise<Stores> }): World {
+  const w = {} as World
+  beforeEach(async () => {
+    Object.assign(w, await makeWorld(backend))
+  })
+  afterEach(async () => {
+    await w.manager.close()
+    await w.stores.dispose()
+  })
+  return w
 }
 
 /** Matches a SnapshotError with `code`. */

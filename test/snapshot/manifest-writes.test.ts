@@ -3,26 +3,12 @@ import { SnapshotError } from '../../src/errors.js'
 import { decodeManifest, encodeManifest, type ManifestRecord } from '../../src/snapshot/manifest-codec.js'
 import { ManifestWrites, type ManifestWrite } from '../../src/snapshot/manifest-writes.js'
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/storage/object-store.js'
+import { manifestRecord } from '../helpers/seed.js'
 
 /** The ManifestWrites queue of createSnapshot: concurrency, failure and stop. */
 
 function manifest(id: number): ManifestRecord {
-  return {
-    id,
-    collectionId: 1,
-    partitionId: 2,
-    channel: 'ch_0',
-    state: 'flushed',
-    level: 'L1',
-    numRows: id,
-    binlogs: [{ fieldId: 100, files: [{ key: `files/insert_log/1/2/${id}/100/1`, size: 40, logId: 1, entries: id }] }],
-    statslogs: [],
-    deltalogs: [],
-    bm25logs: [],
-    indexes: [],
-    textIndexes: [],
-    jsonKeyIndexes: [],
-  }
+  return manifestRecord(id, id)
 }
 
 const write = (i: number): ManifestWrite => ({ index: i, key: `snapshots/1/manifests/9/${i + 1}.avro`, manifest: manifest(i + 1) })
