@@ -1,6 +1,7 @@
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { CollectionInfo, SegmentInfo } from '../meta/catalog-types.js'
+import { expectString } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
@@ -55,10 +56,9 @@ export type Purge = (snapshotId: number) => Promise<void>
 
 function validateRequest(request: CreateSnapshotRequest): void {
   if (typeof request !== 'object' || request === null) throw new TypeError(`Expected \`request\` to be an object, got \`${request === null ? 'null' : typeof request}\``)
-  if (typeof request.collectionName !== 'string' || request.collectionName === '') {
-    throw new SnapshotError('INVALID_ARGUMENT', '`collectionName` must be a non-empty string')
-  }
-  validateSnapshotName(request.snapshotName)
+  expectString(request.collectionName, 'collectionName')
+  if (request.collectionName === '') throw new SnapshotError('INVALID_ARGUMENT', '`collectionName` must be a non-empty string')
+  validateSnapshotName(request.snapshotName, 'snapshotName')
   if (request.description !== undefined && typeof request.description !== 'string') {
     throw new TypeError(`Expected \`description\` to be a string, got \`${typeof request.description}\``)
   }

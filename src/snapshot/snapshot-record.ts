@@ -1,4 +1,5 @@
 import { SnapshotError, abortError } from '../errors.js'
+import { expectString } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
@@ -72,13 +73,18 @@ export function manifestOwner(manifestKey: string): number | undefined {
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/
 
-/** Throws `INVALID_ARGUMENT` unless `name` is a valid snapshot name (SPEC section 5). */
-export function validateSnapshotName(name: unknown, what = 'snapshot name'): asserts name is string {
-  if (typeof name !== 'string' || !NAME_RE.test(name) || name.includes('..')) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name) : typeof name
+/**
+ * Throws unless `name` is a valid snapshot name (SPEC section 5): a `TypeError` for a
+ * non-string (misuse, as in the catalog; `param` names the argument), `INVALID_ARGUMENT`
+ * for a string that breaks the naming rule.
+ */
+export function validateSnapshotName(name: unknown, param = 'name'): asserts name is string {
+  expectString(name, param)
+  if (!NAME_RE.test(name) || name.includes('..')) {
+    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name)
     throw new SnapshotError(
       'INVALID_ARGUMENT',
-      `invalid ${what} ${shown}: use 1–255 characters of letters, digits, '_', '.' and '-', starting with a letter, digit or '_', without '..'`,
+      `invalid snapshot name ${shown}: use 1–255 characters of letters, digits, '_', '.' and '-', starting with a letter, digit or '_', without '..'`,
     )
   }
 }
