@@ -43,12 +43,17 @@ export interface GcEnv {
   dispose(): Promise<void>
 }
 
-/** Opens a manager with every grace at 0 and the GC loop off, unless told otherwise. */
-export async function gcEnv(options: Partial<SnapshotManagerOptions> = {}): Promise<GcEnv> {
+/**
+ * Opens a manager with every grace at 0 and the GC loop off, unless told otherwise, over
+ * a FsObjectStore in a temporary directory (`wrap` may put a counting or gating store in
+ * front of it). `dispose()` removes the directory.
+ */
+export async function gcEnv(options: Partial<SnapshotManagerOptions> = {}, wrap?: (objects: ObjectStore) => ObjectStore): Promise<GcEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'vecsnap-gc-'))
   const root = join(dir, 'objects')
   const meta = new MemoryMetaStore()
-  const objects = options.objects ?? new FsObjectStore({ root })
+  const fsObjects = new FsObjectStore({ root })
+  const objects = wrap === undefined ? fsObjects : wrap(fsObjects)
   const clock = new Clock()
   const make = async (o: Partial<SnapshotManagerOptions>): Promise<SnapshotManager> => {
     const m = new SnapshotManager({ meta, objects, gcIntervalMs: 0, dropGraceMs: 0, orphanGraceMs: 0, checkIntervalMs: 20, now: clock.now, ...options, ...o })

@@ -155,8 +155,6 @@ describe('GC guards, dry run and the loop', () => {
     let release: () => void = () => undefined
     let reached: () => void = () => undefined
     const atGate = new Promise<void>((resolve) => (reached = resolve))
-    const base = await gcEnv()
-    const inner = base.objects
     const gateOn = (armed: boolean): Promise<void> | undefined => {
       if (!armed || hold === undefined) return undefined
       const h = hold
@@ -164,7 +162,7 @@ describe('GC guards, dry run and the loop', () => {
       reached()
       return h
     }
-    const store: ObjectStore = {
+    env = await gcEnv({}, (inner): ObjectStore => ({
       capabilities: inner.capabilities,
       put: (k, b, o) => inner.put(k, b, o),
       async get(k, o) {
@@ -178,9 +176,7 @@ describe('GC guards, dry run and the loop', () => {
       list: (p, o) => inner.list(p, o),
       copy: (a, b, o) => inner.copy(a, b, o),
       delete: (k, o) => inner.delete(k, o),
-    }
-    env = await gcEnv({ objects: store })
-    await base.dispose()
+    }))
     const { manager } = env
     const c = await collection(manager)
     const seg = await segment(manager, env.objects, c)
@@ -201,8 +197,8 @@ describe('GC guards, dry run and the loop', () => {
   })
 
   it('keeps a segment a pending snapshot pinned, even after it is dropped mid-create', async () => {
-    const gated = gatedStore((await gcEnv()).objects)
-    env = await gcEnv({ objects: gated.store })
+    let gated!: ReturnType<typeof gatedStore>
+    env = await gcEnv({}, (inner) => (gated = gatedStore(inner)).store)
     const { manager } = env
     const c = await collection(manager)
     const seg = await segment(manager, env.objects, c)
@@ -221,12 +217,10 @@ describe('GC guards, dry run and the loop', () => {
   })
 
   it('never deletes what an unfinished restore job writes, even with a zero orphan grace', async () => {
-    const base = await gcEnv()
     let release: () => void = () => undefined
     const gate = new Promise<void>((resolve) => (release = resolve))
     let copies = 0
-    const inner = base.objects
-    const slow: ObjectStore = {
+    env = await gcEnv({}, (inner): ObjectStore => ({
       capabilities: inner.capabilities,
       put: (k, b, o) => inner.put(k, b, o),
       get: (k, o) => inner.get(k, o),
@@ -238,9 +232,7 @@ describe('GC guards, dry run and the loop', () => {
         return info
       },
       delete: (k, o) => inner.delete(k, o),
-    }
-    env = await gcEnv({ objects: slow })
-    await base.dispose()
+    }))
     const { manager } = env
     const c = await collection(manager)
     const segs = [await segment(manager, env.objects, c), await segment(manager, env.objects, c)]

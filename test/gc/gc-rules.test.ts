@@ -1,8 +1,6 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { keys } from '../../src/meta/keys.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
@@ -225,9 +223,7 @@ describe('GC rules', () => {
   it('deletes in batches of at most 1000 keys', async () => {
     await env.dispose()
     const calls: number[] = []
-    const root = join(await mkdtemp(join(tmpdir(), 'vecsnap-gc-batch-')), 'o')
-    const inner = new FsObjectStore({ root })
-    const counting: ObjectStore = {
+    env = await gcEnv({}, (inner): ObjectStore => ({
       capabilities: inner.capabilities,
       put: (k, b, o) => inner.put(k, b, o),
       get: (k, o) => inner.get(k, o),
@@ -238,9 +234,7 @@ describe('GC rules', () => {
         calls.push(ks.length)
         return inner.delete(ks, o)
       },
-    }
-    env = await gcEnv({ objects: counting })
-    env.root = root
+    }))
     manager = env.manager
     const c = await collection(manager)
     const seg = await manager.catalog.allocSegment({ collection: c.name })
