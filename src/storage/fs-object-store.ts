@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { constants, readFile as readFileCallback, type Dirent, type Stats } from 'node:fs'
-import { copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { constants, type Dirent, type Stats } from 'node:fs'
+import { copyFile, link, lstat, mkdirp, readdir, readFile, rename, rmdir, stat, unlink, writeNew } from './fs-calls.js'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
@@ -38,17 +38,6 @@ const NO_LINKS = Symbol('no links')
 const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR'])
 /** `link` errors after which a byte copy is tried instead. */
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'])
-
-/**
- * Reads a whole file. The callback `readFile` does its open, stat, reads and close in
- * native code: about half the cost of `fs/promises`' `readFile` for the small manifests a
- * restore reads by the thousand.
- */
-function readWhole(path: string, signal: AbortSignal | undefined): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    readFileCallback(path, { signal }, (err, data) => (err === null ? resolve(data) : reject(err)))
-  })
-}
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code
 const info = (key: string, st: Stats): ObjectInfo => ({ key, size: st.size, lastModified: Math.floor(st.mtimeMs) })
@@ -133,7 +122,7 @@ export class FsObjectStore implements ObjectStore {
     const path = this.#path(key)
     throwIfAborted(options.signal)
     try {
-      return await readWhole(path, options.signal)
+      return await readFile(path, options.signal)
     } catch (err) {
       if (ABSENT.has(errno(err)!)) return undefined
       throw toIoError(err, `get ${JSON.stringify(key)}`, options.signal)
@@ -237,7 +226,7 @@ export class FsObjectStore implements ObjectStore {
     if (this.#knownDirs.has(dir)) return undefined
     let making = this.#makingDirs.get(dir)
     if (making === undefined) {
-      making = mkdir(dir, { recursive: true }).then(
+      making = mkdirp(dir).then(
         () => {
           this.#makingDirs.delete(dir)
           if (this.#knownDirs.size >= KNOWN_DIRS) this.#knownDirs.clear()
@@ -293,39 +282,21 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /** Writes `body` to the new file `tmp`; resolves its stats. */
-  async #writeFile(tmp: string, body: Uint8Array): Promise<Stats> {
-    const fh = await open(tmp, 'wx')
-    try {
-      await fh.writeFile(body)
-      if (this.#fsync) await fh.sync()
-      return await fh.stat()
-    } finally {
-      await fh.close().catch(() => undefined)
-    }
+  #writeFile(tmp: string, body: Uint8Array): Promise<Stats> {
+    return writeNew(tmp, body, { fsync: this.#fsync, stats: true })
   }
 
   /**
    * Writes `body` to `path` in place, creating the file (a `fresh` put). Resolves the
-   * write's time (the clock when the file was closed: its mtime to the millisecond or
-   * so, without another `stat`), or `undefined` when `path` exists. Removes the file on
-   * failure.
+   * write's time (the clock when the file was closed: its mtime to the millisecond or so,
+   * without a `stat`), or `undefined` when `path` exists. Removes the file on failure.
    */
   async #writeNew(path: string, body: Uint8Array): Promise<number | undefined> {
-    let fh
     try {
-      fh = await open(path, 'wx')
-    } catch (err) {
-      if (errno(err) === 'EEXIST') return undefined
-      throw err
-    }
-    try {
-      await fh.writeFile(body)
-      if (this.#fsync) await fh.sync()
-      await fh.close()
+      await writeNew(path, body, { fsync: this.#fsync, removeOnError: true })
       return Date.now()
     } catch (err) {
-      await fh.close().catch(() => undefined)
-      await unlink(path).catch(() => undefined)
+      if (errno(err) === 'EEXIST') return undefined
       throw err
     }
   }
@@ -423,7 +394,7 @@ export class FsObjectStore implements ObjectStore {
     const dir = dirKey === '' ? this.root : join(this.root, dirKey)
     let entries: Dirent[]
     try {
-      entries = await readdir(dir, { withFileTypes: true })
+      entries = await readdir(dir)
     } catch (err) {
       if (ABSENT.has(errno(err)!)) return
       throw err

@@ -11,8 +11,8 @@ const linkFault = vi.hoisted(() => ({ code: undefined as string | undefined }))
 /** Counts renames (a `fresh` put of a new key does none). */
 const renames = vi.hoisted(() => ({ count: 0 }))
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>()
+vi.mock('../../src/storage/fs-calls.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../src/storage/fs-calls.js')>()
   return {
     ...actual,
     link: async (from: string, to: string) => {
