@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { CollectionInfo, SegmentInfo } from '../meta/catalog-types.js'
@@ -24,6 +25,9 @@ const READ_CONCURRENCY = 64
  * while the next chunk is read.
  */
 const READ_CHUNK = 500
+
+/** Segments phase 1 plans between turns of the event loop while manifests are being written. */
+const YIELD_EVERY = 32
 
 /** Committed snapshots looked at (newest first) for manifests to reuse. */
 const REUSE_CANDIDATES = 4
@@ -218,8 +222,14 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
   const writes: ManifestWrite[] = []
   const reused = new Set<string>()
   const buildIds = new Set<number>()
+  let sinceYield = 0
   for await (const chunk of readSegmentsForCapture(tx, collection.id)) {
     for (const seg of chunk) {
+      // Let finished writes start the next ones (their callbacks need the event loop).
+      if (write !== undefined && ++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0
+        await yieldToEventLoop()
+      }
       if (seg.state !== 'flushed') continue
       const m = capture(seg, liveIndexIds)
       const index = record.segmentIds.length
