@@ -22,12 +22,14 @@ interface Args {
   merge: boolean
   list: boolean
   strict: boolean
+  /** Where benches put their data (default: the OS temp directory). */
+  dir: string
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { filters: [], quick: false, out: join(here, 'results.json'), merge: false, list: false, strict: false }
+  const args: Args = { filters: [], quick: false, out: join(here, 'results.json'), merge: false, list: false, strict: false, dir: tmpdir() }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -41,8 +43,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--strict') args.strict = true
     else if (a === '--filter' || a.startsWith('--filter=')) args.filters.push(...value().split(',').filter(Boolean))
     else if (a === '--out' || a.startsWith('--out=')) args.out = resolve(value())
+    else if (a === '--dir' || a.startsWith('--dir=')) args.dir = resolve(value())
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--filter <name>] [--quick] [--out <file>] [--merge] [--strict] [--list]')
+      console.log('usage: npm run bench -- [--filter <name>] [--quick] [--dir <data dir>] [--out <file>] [--merge] [--strict] [--list]')
       process.exit(0)
     } else throw new TypeError(`Unknown argument \`${a}\``)
   }
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = {
     quick: args.quick,
     async tmpDir(label) {
-      const dir = await mkdtemp(join(tmpdir(), `vecsnap-bench-${label.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
+      const dir = await mkdtemp(join(args.dir, `vecsnap-bench-${label.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
       dirs.push(dir)
       return dir
     },
