@@ -57,15 +57,17 @@ export async function writeNew(path: string, body: Uint8Array, options: WriteNew
 export async function writeNew(path: string, body: Uint8Array, options: WriteNewOptions & { stats?: boolean }): Promise<Stats | undefined> {
   const fd = await open(path, 'wx')
   let st: Stats | undefined
+  let closed = false
   try {
     for (let done = 0; done < body.byteLength; ) done += await write(fd, body, done)
     if (options.fsync) await fsync(fd)
     if (options.stats === true) st = await fstat(fd)
+    closed = true
+    await close(fd)
   } catch (err) {
-    await close(fd).catch(() => undefined)
+    if (!closed) await close(fd).catch(() => undefined)
     if (options.removeOnError === true) await unlink(path).catch(() => undefined)
     throw err
   }
-  await close(fd)
   return st
 }
