@@ -26,13 +26,13 @@ export class ManifestWrites {
   readonly #queue: ManifestWrite[] = []
   #next = 0
   #active = 0
-  #closed = false
   #stopped = false
   #failure: { err: unknown } | undefined
+  /** Callers of `finish()` / `stop()` waiting for {@link idle}. */
+  readonly #waiters: (() => void)[] = []
   /** Size and hash of each written manifest, by `index`. */
   readonly sizes = new Map<number, number>()
   readonly hashes = new Map<number, string>()
-  #settle: (() => void) | undefined
 
   constructor(objects: ObjectStore, concurrency: number, signal?: AbortSignal) {
     this.#objects = objects
@@ -49,7 +49,6 @@ export class ManifestWrites {
 
   /** Resolves once every queued write landed; rejects with the first failure. No `add` after this. */
   async finish(): Promise<void> {
-    this.#closed = true
     await this.#idle()
     if (this.#failure !== undefined) throw this.#failure.err
   }
@@ -60,15 +59,14 @@ export class ManifestWrites {
     await this.#idle()
   }
 
+  /** Nothing in flight, and nothing more will start. */
+  get #isIdle(): boolean {
+    return this.#active === 0 && (this.#stopped || this.#failure !== undefined || this.#next >= this.#queue.length)
+  }
+
   #idle(): Promise<void> {
-    if (this.#active === 0 && (this.#stopped || this.#failure !== undefined || this.#next >= this.#queue.length)) return Promise.resolve()
-    return new Promise((resolve) => {
-      const previous = this.#settle
-      this.#settle = () => {
-        previous?.()
-        resolve()
-      }
-    })
+    if (this.#isIdle) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.push(resolve))
   }
 
   #pump(): void {
@@ -90,12 +88,7 @@ export class ManifestWrites {
   #done(): void {
     this.#active--
     this.#pump()
-    const drained = this.#stopped || this.#failure !== undefined || this.#next >= this.#queue.length
-    if (this.#active === 0 && drained && (this.#closed || this.#stopped || this.#failure !== undefined)) {
-      const settle = this.#settle
-      this.#settle = undefined
-      settle?.()
-    }
+    if (this.#isIdle) for (const wake of this.#waiters.splice(0)) wake()
   }
 
   async #write(w: ManifestWrite): Promise<void> {
