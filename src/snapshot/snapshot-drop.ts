@@ -98,17 +98,26 @@ export async function markDeleting(tx: MetaTxn, r: SnapshotRecord, now: number):
   return marked
 }
 
-/** Deletes every object under `prefix`, a chunk at a time. */
-async function deletePrefix(ctx: ManagerContext, prefix: string, signal: AbortSignal | undefined): Promise<void> {
+/** Deletes `keys`, `DELETE_CHUNK` per `ObjectStore.delete` call. */
+async function deleteInChunks(ctx: ManagerContext, keys: Iterable<string> | AsyncIterable<string>, signal: AbortSignal | undefined): Promise<void> {
   let chunk: string[] = []
-  for await (const info of ctx.objects.list(prefix, { signal })) {
-    chunk.push(info.key)
+  for await (const key of keys) {
+    chunk.push(key)
     if (chunk.length >= DELETE_CHUNK) {
+      throwIfAborted(signal)
       await ctx.objects.delete(chunk, { signal })
       chunk = []
     }
   }
-  if (chunk.length > 0) await ctx.objects.delete(chunk, { signal })
+  if (chunk.length > 0) {
+    throwIfAborted(signal)
+    await ctx.objects.delete(chunk, { signal })
+  }
+}
+
+/** The keys of every object under `prefix`. */
+async function* keysUnder(ctx: ManagerContext, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  for await (const info of ctx.objects.list(prefix, { signal })) yield info.key
 }
 
 /**
@@ -117,12 +126,8 @@ async function deletePrefix(ctx: ManagerContext, prefix: string, signal: AbortSi
  */
 export async function finishDeleting(ctx: ManagerContext, r: SnapshotRecord, options: AbortOptions = {}): Promise<boolean> {
   const { signal } = options
-  const toDelete = r.deleteKeys ?? []
-  for (let i = 0; i < toDelete.length; i += DELETE_CHUNK) {
-    throwIfAborted(signal)
-    await ctx.objects.delete(toDelete.slice(i, i + DELETE_CHUNK), { signal })
-  }
-  if (r.deletePrefix !== undefined) await deletePrefix(ctx, r.deletePrefix, signal)
+  await deleteInChunks(ctx, r.deleteKeys ?? [], signal)
+  if (r.deletePrefix !== undefined) await deleteInChunks(ctx, keysUnder(ctx, r.deletePrefix, signal), signal)
   return ctx.transactor.run(async (tx) => {
     const current = await tx.getJson<SnapshotRecord>(keys.snapshot(r.id))
     if (current === undefined) return false
