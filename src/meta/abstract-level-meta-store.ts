@@ -12,6 +12,12 @@ const UTF8 = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
 const CAPABILITIES: MetaStoreCapabilities = Object.freeze({ sharedConditionalBatch: false, maxBatchOps: Infinity })
 const PAGE_SIZE = 256
 
+/** Keys whose last written value the store keeps for `get` (see `AbstractLevelMetaStore.get`). */
+const RECENT_KEYS = 2048
+
+/** Longer values are not kept (a write of one forgets the key). */
+const RECENT_VALUE_CHARS = 16 * 1024
+
 /**
  * Writes `operations` as one chained batch (atomic, like an array batch). Cheaper per
  * operation than `db.batch(array)`: no copy of each operation object with the batch
@@ -56,6 +62,14 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
   /** `sharedConditionalBatch: false`, `maxBatchOps: Infinity`. */
   readonly capabilities: MetaStoreCapabilities = CAPABILITIES
   readonly #mutex = new Mutex()
+  /**
+   * The value (or absence) each recently written key got from this store's last batch that
+   * wrote it, oldest first. Only batches fill it, never reads, so it cannot hold a value
+   * older than the database's. It holds because this instance is the database's only writer
+   * while open (what `sharedConditionalBatch: false` already assumes); it is emptied on
+   * every `open()`, as another process may write the database while it is closed.
+   */
+  readonly #recent = new Map<string, string | undefined>()
   #db: AnyAbstractLevel | undefined
   #status: StoreStatus = 'closed'
   #opening: Promise<void> | undefined
@@ -100,6 +114,7 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
 
   async #doOpen(): Promise<void> {
     this.#status = 'opening'
+    this.#recent.clear()
     try {
       this.#db ??= this.createDb()
       await this.#db.open()
@@ -149,10 +164,15 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
     return toIoError(err, `${what} on ${this.description}`, signal)
   }
 
-  /** Reads one key; `undefined` when absent. */
+  /**
+   * Reads one key; `undefined` when absent. A key this store wrote lately (job and task
+   * records, ID counters, collection versions) is answered from memory, without a read
+   * that would queue behind file copies on libuv's thread pool.
+   */
   async get(key: string, options: AbortOptions = {}): Promise<string | undefined> {
     throwIfAborted(options.signal)
     const db = this.#ensureOpen()
+    if (this.#recent.has(key)) return this.#recent.get(key)
     try {
       const value: unknown = await db.get(key, UTF8)
       return value === undefined || value === null ? undefined : String(value)
@@ -187,10 +207,33 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
         }
         if (operations.length === 0) return
         await writeChained(db, operations)
+        this.#remember(operations)
       } catch (err) {
+        // The batch may or may not have landed: forget what it touched.
+        for (const op of operations) this.#recent.delete(op.key)
         throw this.#mapError(err, `batch of ${operations.length} operations`, signal)
       }
     })
+  }
+
+  /** Records what a batch that landed wrote (see `#recent`). */
+  #remember(operations: readonly MetaOperation[]): void {
+    const recent = this.#recent
+    if (operations.length > RECENT_KEYS / 2) {
+      // A bulk write (a snapshot's reference index): forget its keys rather than churn through them.
+      for (const op of operations) recent.delete(op.key)
+      return
+    }
+    for (const op of operations) {
+      recent.delete(op.key)
+      if (op.type === 'del') recent.set(op.key, undefined)
+      else if (op.value.length <= RECENT_VALUE_CHARS) recent.set(op.key, op.value)
+    }
+    if (recent.size <= RECENT_KEYS) return
+    for (const key of recent.keys()) {
+      recent.delete(key)
+      if (recent.size <= RECENT_KEYS) return
+    }
   }
 
   /**

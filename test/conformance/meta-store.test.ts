@@ -103,6 +103,53 @@ describe('AbstractLevelMetaStore', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+  describe('recently written keys', () => {
+    const put = (key: string, value: string) => ({ type: 'put' as const, key, value })
+
+    it('reads what another process wrote while the store was closed', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-meta-'))
+      try {
+        const store = new LevelMetaStore({ location: dir })
+        await store.open()
+        await store.batch([put('k', 'mine')])
+        expect(await store.get('k')).toBe('mine')
+        await store.close()
+        const other = new LevelMetaStore({ location: dir })
+        await other.open()
+        await other.batch([put('k', 'theirs'), put('gone', 'x')])
+        await other.batch([{ type: 'del', key: 'gone' }])
+        await other.close()
+        await store.open()
+        expect(await store.get('k')).toBe('theirs')
+        expect(await store.get('gone')).toBeUndefined()
+        await store.close()
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+
+    it('answers with the latest write after deletes, long values and bulk batches', async () => {
+      const store = new MemoryMetaStore()
+      await store.open()
+      await store.batch([put('a', '1'), put('b', '1'), put('c', '1')])
+      await store.batch([{ type: 'del', key: 'a' }])
+      expect(await store.get('a')).toBeUndefined()
+      // Too long to keep: the write must still replace the kept '1'.
+      const long = 'x'.repeat(100_000)
+      await store.batch([put('b', long)])
+      expect(await store.get('b')).toBe(long)
+      // A bulk batch forgets the keys it writes instead of keeping them.
+      await store.batch([put('c', '2'), ...Array.from({ length: 5_000 }, (_, i) => put(`bulk/${i}`, ''))])
+      expect(await store.get('c')).toBe('2')
+      expect(await store.get('bulk/4999')).toBe('')
+      // Many small batches: the oldest keys are dropped, reads still see the database.
+      for (let i = 0; i < 3_000; i++) await store.batch([put(`many/${i}`, String(i))])
+      expect(await store.get('many/0')).toBe('0')
+      expect(await store.get('many/2999')).toBe('2999')
+      await store.close()
+    })
+  })
+
 })
 
 describe('guardMetaStore', () => {
