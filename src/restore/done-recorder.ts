@@ -3,6 +3,14 @@ import { keys } from '../meta/keys.js'
 import { JobStoppedError, chunkSize, readJob, writeJob, type JobRecord } from './job-state.js'
 import type { FileCopy, PlannedSegment } from './target-plan.js'
 
+/**
+ * Least time between two commits of one recorder while nobody waits for them: records
+ * gather in the meantime, so a task writes a few batches instead of one per segment
+ * (each is a transaction, serialized with every other one of the process). A crash loses
+ * at most this much of recorded work, which the resumed task copies again.
+ */
+export const COMMIT_INTERVAL_MS = 25
+
 /** One batch of completion records and the callers waiting for it. */
 interface Batch {
   files: FileCopy[]
@@ -38,17 +46,29 @@ function newBatch(): Batch {
  * @internal
  */
 export class DoneRecorder {
-  readonly #ctx: ManagerContext
+  readonly #ctx: Pick<ManagerContext, 'meta' | 'transactor'>
   readonly #jobId: number
   readonly #signal: AbortSignal
   readonly #onProgress: (job: JobRecord) => void
   readonly #limit: number
+  readonly #intervalMs: number
   readonly #queue: Batch[] = []
-  #draining: Promise<void> | undefined
+  /** The drain under way, if `#drainRunning`. */
+  #draining: Promise<void> = Promise.resolve()
+  /** Cleared in the same turn the drain's loop finds the queue empty, so no `add` is left behind. */
+  #drainRunning = false
   #failure: unknown
+  /** When the last commit started (`performance.now()`). */
+  #lastCommit = -Infinity
+  /** Set by `flushed()`: commit what is queued without waiting for the interval. */
+  #urgent = false
+  /** Ends the wait between two commits early. */
+  #wake: (() => void) | undefined
 
-  constructor(ctx: ManagerContext, jobId: number, signal: AbortSignal, onProgress: (job: JobRecord) => void) {
+  /** @param intervalMs See {@link COMMIT_INTERVAL_MS}. */
+  constructor(ctx: Pick<ManagerContext, 'meta' | 'transactor'>, jobId: number, signal: AbortSignal, onProgress: (job: JobRecord) => void, intervalMs = COMMIT_INTERVAL_MS) {
     this.#ctx = ctx
+    this.#intervalMs = intervalMs
     this.#jobId = jobId
     this.#signal = signal
     this.#onProgress = onProgress
@@ -68,36 +88,67 @@ export class DoneRecorder {
     if (segment === undefined) batch.files.push(...files)
     else batch.segments.push(segment)
     batch.ops += ops
-    this.#draining ??= this.#drain().finally(() => {
-      this.#draining = undefined
-    })
+    if (!this.#drainRunning) {
+      this.#drainRunning = true
+      this.#draining = this.#drain()
+    }
     return batch.promise
   }
 
   /** Resolves when everything added so far is durable (or rejects with the first failure). */
   async flushed(): Promise<void> {
-    while (this.#draining !== undefined) await this.#draining
+    this.#urgent = true
+    this.#wake?.()
+    while (this.#drainRunning) await this.#draining
     if (this.#failure !== undefined) throw this.#failure
   }
 
   /** Commits queued batches in order; after a failure, rejects the rest. Never rejects itself. */
   async #drain(): Promise<void> {
-    for (let batch = this.#queue.shift(); batch !== undefined; batch = this.#queue.shift()) {
-      if (this.#failure !== undefined) {
-        batch.reject(this.#failure)
-        continue
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#failure === undefined) await this.#gather()
+        const batch = this.#queue.shift() as Batch
+        if (this.#failure !== undefined) {
+          batch.reject(this.#failure)
+          continue
+        }
+        try {
+          await this.#commit(batch)
+          batch.resolve()
+        } catch (err) {
+          this.#failure = err
+          batch.reject(err)
+        }
       }
-      try {
-        await this.#commit(batch)
-        batch.resolve()
-      } catch (err) {
-        this.#failure = err
-        batch.reject(err)
-      }
+    } finally {
+      this.#drainRunning = false
     }
   }
 
+  /**
+   * Waits until the commit interval passed since the last commit (records added meanwhile
+   * join the first queued batch), unless the batch is full, someone waits in `flushed()`,
+   * or the job stopped.
+   */
+  async #gather(): Promise<void> {
+    const wait = this.#lastCommit + this.#intervalMs - performance.now()
+    if (wait <= 0 || this.#urgent || this.#signal.aborted || this.#queue.length > 1) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.#signal.removeEventListener('abort', done)
+        this.#wake = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, wait)
+      this.#signal.addEventListener('abort', done, { once: true })
+      this.#wake = done
+    })
+  }
+
   async #commit(batch: Batch): Promise<void> {
+    this.#lastCommit = performance.now()
     const jobId = this.#jobId
     const updated = await this.#ctx.transactor.run(async (tx) => {
       const job = await readJob(tx, jobId)
