@@ -6,6 +6,7 @@ import { keys } from '../meta/keys.js'
 import { prefixRange, type MetaStore } from '../meta/meta-store.js'
 import type { DroppedBuildRecord, DroppedCollectionRecord } from '../meta/records.js'
 import { segmentFiles } from '../meta/segment-files.js'
+import { readPins, type PinnedIds } from '../meta/snapshot-refs.js'
 import type { AbortOptions } from '../types.js'
 
 /**
@@ -160,25 +161,6 @@ export async function markCatalog(catalog: Catalog, options: AbortOptions = {}):
   return { liveKeys, knownKeys, units: [...segmentUnits, ...indexUnits, ...replacedUnits], droppedIndexes, indexHolders, droppedCollections }
 }
 
-/** Segment and build IDs pinned by snapshots in any state, from the reference index. */
-export interface PinnedIds {
-  segmentIds: Set<number>
-  buildIds: Set<number>
-}
-
-/** Reads the whole reference index (`s/ref-seg/…`, `s/ref-build/…`). */
-export async function readPins(meta: MetaStore, options: AbortOptions = {}): Promise<PinnedIds> {
-  const { signal } = options
-  throwIfAborted(signal)
-  const segmentIds = new Set<number>()
-  const buildIds = new Set<number>()
-  for (const [prefix, into] of [[keys.segmentRefAllPrefix, segmentIds], [keys.buildRefAllPrefix, buildIds]] as const) {
-    for await (const [key] of meta.iterate(prefixRange(prefix), { signal })) {
-      into.add(Number(key.slice(prefix.length, key.indexOf('/', prefix.length))))
-    }
-  }
-  return { segmentIds, buildIds }
-}
 
 /** What snapshots and restore jobs reference. */
 export interface ReferenceMark {

@@ -4,6 +4,7 @@ import { forgetDroppedBuildsTx, forgetDroppedCollectionTx, forgetSegmentsTx } fr
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { readSegment, writeSegment, type IndexRecord } from '../meta/records.js'
+import { pinsAnyBuild, pinsSegment } from '../meta/snapshot-refs.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { FILES_PREFIX, SNAPSHOTS_PREFIX } from '../storage/layout.js'
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js'
@@ -82,8 +83,8 @@ async function hasAny(tx: MetaTxn, prefix: string): Promise<boolean> {
  */
 async function forgetUnit(tx: MetaTxn, c: UnitCollection): Promise<boolean> {
   const u = c.unit
-  if (u.kind === 'segment' && (await hasAny(tx, keys.segmentRefPrefix(u.segmentId)))) return false
-  for (const b of u.buildIds) if (await hasAny(tx, keys.buildRefPrefix(b))) return false
+  if (u.kind === 'segment' && (await pinsSegment(tx, u.segmentId))) return false
+  if (await pinsAnyBuild(tx, u.segmentId, u.buildIds)) return false
   if (u.kind === 'segment') {
     const s = await readSegment(tx, u.segmentId)
     if (s === undefined || s.state !== 'dropped') return false

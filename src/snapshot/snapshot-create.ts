@@ -5,6 +5,7 @@ import type { CollectionInfo, SegmentInfo } from '../meta/catalog-types.js'
 import { expectString } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
+import { REF_INDEX_FORMAT, segmentRefValue } from '../meta/snapshot-refs.js'
 import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
@@ -90,16 +91,16 @@ function capture(seg: SegmentInfo, liveIndexIds: ReadonlySet<number>): ManifestR
 
 /**
  * Summed size of every file of a captured segment (what `segmentBytes` sums, without a
- * generator per segment); adds the builds it holds to `buildIds` on the way.
+ * generator per segment); pushes the builds it holds to `builds` on the way.
  */
-function capturedBytes(m: ManifestRecord, buildIds: Set<number>): number {
+function capturedBytes(m: ManifestRecord, builds: number[]): number {
   let total = 0
   for (const lists of [m.binlogs, m.statslogs, m.deltalogs, m.bm25logs]) {
     for (const fb of lists) for (const f of fb.files) total += f.size
   }
   for (const lists of [m.indexes, m.textIndexes, m.jsonKeyIndexes]) {
     for (const built of lists) {
-      buildIds.add(built.buildId)
+      builds.push(built.buildId)
       for (const f of built.files) total += f.size
     }
   }
@@ -218,10 +219,12 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
   const liveIndexIds = new Set(indexes.map((r) => r.id))
   const prior = await priorManifests(tx, collection.id)
 
-  const record: SnapshotRecord = { ...pending, segmentIds: [], buildIds: [], manifestKeys: [], manifestSizes: [], manifestHashes: [] }
+  const record: SnapshotRecord = { ...pending, segmentIds: [], buildIds: [], refIndex: REF_INDEX_FORMAT, manifestKeys: [], manifestSizes: [], manifestHashes: [] }
   const writes: ManifestWrite[] = []
   const reused = new Set<string>()
   const buildIds = new Set<number>()
+  /** The reference index entry of each captured segment (see `segmentRefValue`). */
+  const refValues: string[] = []
   let sinceYield = 0
   for await (const chunk of readSegmentsForCapture(tx, collection.id)) {
     for (const seg of chunk) {
@@ -252,7 +255,10 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
       }
       record.segmentIds.push(seg.id)
       record.rowCount += m.numRows
-      record.sizeBytes += capturedBytes(m, buildIds)
+      const builds: number[] = []
+      record.sizeBytes += capturedBytes(m, builds)
+      for (const b of builds) buildIds.add(b)
+      refValues.push(segmentRefValue(builds))
     }
   }
   record.segmentCount = record.segmentIds.length
@@ -263,8 +269,7 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
 
   const recordJson = JSON.stringify(record)
   tx.put(keys.snapshot(id), recordJson)
-  for (const segId of record.segmentIds) tx.put(keys.segmentRef(segId, id), '')
-  for (const buildId of record.buildIds) tx.put(keys.buildRef(buildId, id), '')
+  for (let i = 0; i < record.segmentIds.length; i++) tx.put(keys.segmentRef(record.segmentIds[i], id), refValues[i])
   // The writer of a manifest is known from its key; only reuse needs a reference.
   for (const key of reused) tx.put(keys.manifestRef(key, id), '')
   if (reused.size > 0 && prior.sourceId !== undefined) {

@@ -2,6 +2,7 @@ import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
+import { REF_INDEX_FORMAT } from '../meta/snapshot-refs.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
 import type { AbortOptions } from '../types.js'
@@ -135,7 +136,8 @@ export async function finishDeleting(ctx: ManagerContext, r: SnapshotRecord, opt
     const nameKey = keys.snapshotName(r.name)
     if ((await tx.get(nameKey)) === String(r.id)) tx.del(nameKey)
     for (const segId of current.segmentIds) tx.del(keys.segmentRef(segId, r.id))
-    for (const buildId of current.buildIds) tx.del(keys.buildRef(buildId, r.id))
+    // Records from before the builds moved into the segment references have a key per build.
+    if (current.refIndex !== REF_INDEX_FORMAT) for (const buildId of current.buildIds) tx.del(keys.buildRef(buildId, r.id))
     tx.del(keys.collectionSnapshot(current.collectionId, r.id))
     tx.del(keys.snapshotReuse(r.id))
     for (const key of new Set(current.manifestKeys)) if (manifestOwner(key) !== r.id) tx.del(keys.manifestRef(key, r.id))

@@ -24,6 +24,12 @@ export interface SnapshotRecord {
   segmentIds: number[]
   /** Index, text-index and JSON-key-index builds the snapshot pins, ascending. */
   buildIds: number[]
+  /**
+   * `2` (`REF_INDEX_FORMAT`): the reference index lists the builds in the values of the
+   * segment references. Absent from records written before: those have a build reference
+   * key per build (see `meta/snapshot-refs.ts`).
+   */
+  refIndex?: 2
   segmentCount: number
   rowCount: number
   sizeBytes: number

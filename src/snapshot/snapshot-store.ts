@@ -4,6 +4,7 @@ import type { SegmentInfo } from '../meta/catalog-types.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { segmentFiles } from '../meta/segment-files.js'
+import { readPins, type PinnedIds } from '../meta/snapshot-refs.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { AbortOptions } from '../types.js'
 import { toSnapshotSegment } from './manifest-codec.js'
@@ -49,12 +50,6 @@ export interface SnapshotFileRef {
   state: SnapshotState
   /** `data`: a segment or index file (under `files/` for catalog-built keys); `snapshot`: its metadata JSON or a manifest. */
   kind: 'data' | 'snapshot'
-}
-
-/** Segment and build IDs pinned by snapshots in any state. */
-export interface PinnedIds {
-  segmentIds: Set<number>
-  buildIds: Set<number>
 }
 
 /** A committed snapshot opened for reading (restore). */
@@ -223,17 +218,8 @@ export class SnapshotStore {
   }
 
   /** Segment and build IDs pinned by snapshots in any state, from the reference index. */
-  async pinnedIds(options: AbortOptions = {}): Promise<PinnedIds> {
-    const { signal } = options
-    throwIfAborted(signal)
-    const segmentIds = new Set<number>()
-    const buildIds = new Set<number>()
-    for (const [prefix, into] of [[keys.segmentRefAllPrefix, segmentIds], [keys.buildRefAllPrefix, buildIds]] as const) {
-      for await (const [key] of this.#ctx.meta.iterate(prefixRange(prefix), { signal })) {
-        into.add(Number(key.slice(prefix.length, key.indexOf('/', prefix.length))))
-      }
-    }
-    return { segmentIds, buildIds }
+  pinnedIds(options: AbortOptions = {}): Promise<PinnedIds> {
+    return readPins(this.#ctx.meta, options)
   }
 
   async #committed(name: string, options: AbortOptions): Promise<SnapshotRecord> {

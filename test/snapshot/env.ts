@@ -187,9 +187,11 @@ export async function snapshotProblems(meta: MetaStore, objects: ObjectStore): P
     if (!byId.has(Number(value))) problems.push(`name key ${key} points at missing snapshot ${value}`)
   }
   for (const [prefix, list] of [[keys.segmentRefAllPrefix, 'segmentIds'], [keys.buildRefAllPrefix, 'buildIds']] as const) {
-    for (const [key] of await metaEntries(meta, prefix)) {
+    for (const [key, value] of await metaEntries(meta, prefix)) {
       const [id, snap] = key.slice(prefix.length).split('/').map(Number)
       if (!byId.get(snap)?.[list].includes(id)) problems.push(`stale ref ${key}`)
+      // A segment reference lists the segment's builds the snapshot pins.
+      for (const b of value === '' ? [] : value.split(',').map(Number)) if (!byId.get(snap)?.buildIds.includes(b)) problems.push(`ref ${key} lists unpinned build ${b}`)
     }
   }
   for (const [key] of await metaEntries(meta, keys.manifestRefAllPrefix)) {
