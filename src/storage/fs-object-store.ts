@@ -214,11 +214,10 @@ export class FsObjectStore implements ObjectStore {
     if (key.startsWith(TMP_PREFIX) || key.includes(`/${TMP_PREFIX}`)) {
       throw new SnapshotError('INVALID_ARGUMENT', `invalid object key ${JSON.stringify(key)}: segments starting with '${TMP_PREFIX}' are reserved`, { details: { key } })
     }
-    const path = join(this.root, key)
-    if (!path.startsWith(this.#rootSlash)) {
-      throw new SnapshotError('INVALID_ARGUMENT', `invalid object key ${JSON.stringify(key)}: it resolves outside the store`, { details: { key } })
-    }
-    return path
+    // A valid key is relative with no empty, '.' or '..' segment and no backslash: appended
+    // to the resolved root it is already normal (what `join` would make of it, at a fraction
+    // of the cost of normalizing, which every call of a restore paid twice).
+    return this.#rootSlash + key
   }
 
   /** Creates `dir` (and its parents) unless this store knows it exists; one `mkdir` per directory at a time. */
