@@ -36,9 +36,10 @@ function newBatch(): Batch {
  * Records a task's copies durably with group commit: per-file completion
  * (`keys.restoreFileDone`) for the files of segments still being copied and, once all
  * files of a segment are in, the segment marker (`keys.restoreSegmentDone`) together with
- * the job's progress counters, in the same batch. While a batch commits, new records gather into the next one, so a task writes
- * one batch per segment when copies are slow and fewer when they are fast. Batches stay
- * within the MetaStore's operation limit.
+ * the job's progress counters, in the same batch. Records gather while a batch commits
+ * and for up to `COMMIT_INTERVAL_MS` after the last commit started, so a task writes a
+ * batch per segment only when copies are slower than that. Batches stay within the
+ * MetaStore's operation limit.
  *
  * A segment is counted exactly once: its marker and its share of the counters commit
  * together, a task runs in one place at a time (the loop runner), and a resumed task
