@@ -25,6 +25,7 @@ export const rename = (from: string, to: string): Promise<void> => call<void>((c
 export const unlink = (path: string): Promise<void> => call<void>((cb) => fs.unlink(path, (err) => cb(err, undefined)))
 export const rmdir = (path: string): Promise<void> => call<void>((cb) => fs.rmdir(path, (err) => cb(err, undefined)))
 export const mkdirp = (path: string): Promise<void> => call<void>((cb) => fs.mkdir(path, { recursive: true }, (err) => cb(err, undefined)))
+export const mkdir = (path: string): Promise<void> => call<void>((cb) => fs.mkdir(path, (err) => cb(err, undefined)))
 export const copyFile = (from: string, to: string, mode: number): Promise<void> => call<void>((cb) => fs.copyFile(from, to, mode, (err) => cb(err, undefined)))
 export const readdir = (path: string): Promise<Dirent[]> => call((cb) => fs.readdir(path, { withFileTypes: true }, cb))
 export const readFile = (path: string, signal: AbortSignal | undefined): Promise<Buffer> => call((cb) => fs.readFile(path, { signal }, cb))

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { constants, type Dirent, type Stats } from 'node:fs'
-import { copyFile, link, lstat, mkdirp, readdir, readFile, rename, rmdir, stat, unlink, writeNew } from './fs-calls.js'
+import { copyFile, link, lstat, mkdir, mkdirp, readdir, readFile, rename, rmdir, stat, unlink, writeNew } from './fs-calls.js'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
@@ -225,7 +225,7 @@ export class FsObjectStore implements ObjectStore {
     if (this.#knownDirs.has(dir)) return undefined
     let making = this.#makingDirs.get(dir)
     if (making === undefined) {
-      making = mkdirp(dir).then(
+      making = this.#makeDir(dir).then(
         () => {
           this.#makingDirs.delete(dir)
           if (this.#knownDirs.size >= KNOWN_DIRS) this.#knownDirs.clear()
@@ -239,6 +239,26 @@ export class FsObjectStore implements ObjectStore {
       this.#makingDirs.set(dir, making)
     }
     return making
+  }
+
+  /**
+   * Creates `dir` below the root: its parent first (through `#ensureDir`, so the sibling
+   * directories of a new segment share one `mkdir` of it), then `dir` alone. A recursive
+   * `mkdir` would instead fail on the missing parent first, then create it, then retry, for
+   * every new directory.
+   */
+  async #makeDir(dir: string): Promise<void> {
+    const parent = dirname(dir)
+    if (parent === dir || !parent.startsWith(this.#rootSlash)) return mkdirp(dir)
+    await this.#ensureDir(parent)
+    try {
+      await mkdir(dir)
+    } catch (err) {
+      const code = errno(err)
+      // The parent was removed meanwhile (an emptied directory pruned by a delete).
+      if (code === 'ENOENT') return mkdirp(dir)
+      if (code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw err
+    }
   }
 
   /**

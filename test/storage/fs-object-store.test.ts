@@ -144,6 +144,16 @@ describe('FsObjectStore', () => {
       }
       expect(await listKeys(store, 'race/')).toEqual(['race/d/39'])
     })
+
+    it('creates directories again under parents a delete pruned after the store created them', async () => {
+      await store.put('a/b/c/x', bytes('x'))
+      await store.delete(['a/b/c/x'])
+      // The store created a, a/b and a/b/c; the delete removed all three.
+      await store.put('a/b/d/y', bytes('y'), { fresh: true })
+      await store.put('a/b/c/z', bytes('z'))
+      await store.copy('a/b/d/y', 'a/e/f/y', { sizeBytes: 1 })
+      expect(await listKeys(store, 'a/')).toEqual(['a/b/c/z', 'a/b/d/y', 'a/e/f/y'])
+    })
   })
 
   describe('copy', () => {
