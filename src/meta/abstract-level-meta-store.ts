@@ -15,8 +15,8 @@ const PAGE_SIZE = 256
 /** Keys whose last written value the store keeps for `get` (see `AbstractLevelMetaStore.get`). */
 const RECENT_KEYS = 2048
 
-/** Longer values are not kept (a write of one forgets the key). */
-const RECENT_VALUE_CHARS = 16 * 1024
+/** Longer values are not kept (a write of one forgets the key); with `RECENT_KEYS`, at most 8 MB are kept. */
+const RECENT_VALUE_CHARS = 4096
 
 /**
  * Writes `operations` as one chained batch (atomic, like an array batch). Cheaper per
