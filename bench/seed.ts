@@ -18,7 +18,7 @@ export interface SeedCollectionOptions {
 
 /** Creates `{ pk Int64, vec FloatVector, text VarChar }` with an HNSW index `vec_idx` on `vec`. */
 export async function seedCollection(catalog: Catalog, o: SeedCollectionOptions): Promise<CollectionInfo> {
-  const collection = await catalog.createCollection({
+  await catalog.createCollection({
     name: o.name,
     shardsNum: o.shardsNum ?? 2,
     schema: {

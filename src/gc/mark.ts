@@ -2,8 +2,7 @@ import { throwIfAborted } from '../errors.js'
 import type { Catalog } from '../meta/catalog.js'
 import type { SegmentFile, SegmentInfo } from '../meta/catalog-types.js'
 import type { DroppedIndexRecord } from '../meta/catalog-gc.js'
-import { keys } from '../meta/keys.js'
-import { prefixRange, type MetaStore } from '../meta/meta-store.js'
+import type { MetaStore } from '../meta/meta-store.js'
 import type { DroppedBuildRecord, DroppedCollectionRecord } from '../meta/records.js'
 import { segmentFiles } from '../meta/segment-files.js'
 import { readPins, type PinnedIds } from '../meta/snapshot-refs.js'
@@ -160,7 +159,6 @@ export async function markCatalog(catalog: Catalog, options: AbortOptions = {}):
   const droppedCollections = await catalog.listDroppedCollections({ signal })
   return { liveKeys, knownKeys, units: [...segmentUnits, ...indexUnits, ...replacedUnits], droppedIndexes, indexHolders, droppedCollections }
 }
-
 
 /** What snapshots and restore jobs reference. */
 export interface ReferenceMark {
