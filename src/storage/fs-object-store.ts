@@ -254,27 +254,28 @@ export class FsObjectStore implements ObjectStore {
     try {
       await mkdir(dir)
     } catch (err) {
-      const code = errno(err)
-      // The parent was removed meanwhile (an emptied directory pruned by a delete).
-      if (code === 'ENOENT') return mkdirp(dir)
-      if (code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw err
+      if (errno(err) !== 'EEXIST') throw err
+      // Made by someone else; a file there is an error.
+      if (!(await stat(dir)).isDirectory()) throw err
     }
   }
 
   /**
    * Runs `write` (which creates a file in `dir`) in an existing `dir`: creates it first,
-   * and again when `write` fails with ENOENT because a concurrent delete removed it.
+   * and again (forgetting it and its parents) when creating it or `write` fails with
+   * ENOENT because a concurrent delete removed it.
    * `write` must tell a missing source apart itself (by throwing `NOT_FOUND`).
    */
   async #inDir<T>(dir: string, write: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const making = this.#ensureDir(dir)
-      if (making !== undefined) await making
       try {
+        const making = this.#ensureDir(dir)
+        if (making !== undefined) await making
         return await write()
       } catch (err) {
+        // A delete pruned `dir` or a parent the store believed in (before or during the mkdir).
         if (errno(err) !== 'ENOENT' || attempt >= DIR_ATTEMPTS) throw err
-        this.#knownDirs.delete(dir)
+        for (let d = dir; d.startsWith(this.#rootSlash); d = dirname(d)) this.#knownDirs.delete(d)
       }
     }
   }

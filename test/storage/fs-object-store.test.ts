@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -10,6 +10,8 @@ import { listKeys } from '../conformance/object-store.suite.js'
 const linkFault = vi.hoisted(() => ({ code: undefined as string | undefined }))
 /** Counts renames (a `fresh` put of a new key does none). */
 const renames = vi.hoisted(() => ({ count: 0 }))
+/** Runs once before the next `stat` of this path (e.g. a delete pruning it just then). */
+const beforeStat = vi.hoisted(() => ({ path: undefined as string | undefined, run: undefined as (() => Promise<void>) | undefined }))
 
 vi.mock('../../src/storage/fs-calls.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../../src/storage/fs-calls.js')>()
@@ -22,6 +24,14 @@ vi.mock('../../src/storage/fs-calls.js', async (importOriginal) => {
     rename: async (from: string, to: string) => {
       renames.count++
       return actual.rename(from, to)
+    },
+    stat: async (path: string) => {
+      const run = path === beforeStat.path ? beforeStat.run : undefined
+      if (run !== undefined) {
+        beforeStat.run = undefined
+        await run()
+      }
+      return actual.stat(path)
     },
   }
 })
@@ -153,6 +163,20 @@ describe('FsObjectStore', () => {
       await store.put('a/b/c/z', bytes('z'))
       await store.copy('a/b/d/y', 'a/e/f/y', { sizeBytes: 1 })
       expect(await listKeys(store, 'a/')).toEqual(['a/b/c/z', 'a/b/d/y', 'a/e/f/y'])
+    })
+
+    it('makes a directory again when a delete prunes it just after another writer made it', async () => {
+      await store.put('p/q/one', bytes('1'))
+      await store.delete(['p/q/one'])
+      await store.put('p/keep', bytes('k'))
+      // The store still believes in p/q: creating p/q/r meets EEXIST from a concurrent writer's
+      // p/q/r, which a delete prunes before the store can look at it.
+      await mkdir(join(root, 'p/q/r'), { recursive: true })
+      beforeStat.path = join(root, 'p/q/r')
+      beforeStat.run = () => rm(join(root, 'p/q'), { recursive: true })
+      await store.put('p/q/r/two', bytes('2'), { fresh: true })
+      expect(beforeStat.run).toBeUndefined()
+      expect(await listKeys(store, 'p/')).toEqual(['p/keep', 'p/q/r/two'])
     })
   })
 
