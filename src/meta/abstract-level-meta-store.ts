@@ -18,6 +18,9 @@ const RECENT_KEYS = 2048
 /** Longer values are not kept (a write of one forgets the key); with `RECENT_KEYS`, at most 8 MB are kept. */
 const RECENT_VALUE_CHARS = 4096
 
+/** Any UTF-16 surrogate (see `#remember`). */
+const SURROGATE = /[\uD800-\uDFFF]/
+
 /**
  * Writes `operations` as one chained batch (atomic, like an array batch). Cheaper per
  * operation than `db.batch(array)`: no copy of each operation object with the batch
@@ -210,24 +213,31 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
         this.#remember(operations)
       } catch (err) {
         // The batch may or may not have landed: forget what it touched.
-        for (const op of operations) this.#recent.delete(op.key)
+        this.#forget(operations)
         throw this.#mapError(err, `batch of ${operations.length} operations`, signal)
       }
     })
   }
 
+  /**
+   * Forgets what `operations` wrote. UTF-8 turns a lone surrogate into U+FFFD, so a key
+   * with one may be another key in the database (one the cache holds): then it forgets all.
+   */
+  #forget(operations: readonly MetaOperation[]): void {
+    if (operations.some((op) => SURROGATE.test(op.key))) return this.#recent.clear()
+    for (const op of operations) this.#recent.delete(op.key)
+  }
+
   /** Records what a batch that landed wrote (see `#recent`). */
   #remember(operations: readonly MetaOperation[]): void {
+    // A bulk write (a snapshot's reference index) is forgotten rather than churned through.
+    if (operations.length > RECENT_KEYS / 2 || operations.some((op) => SURROGATE.test(op.key))) return this.#forget(operations)
     const recent = this.#recent
-    if (operations.length > RECENT_KEYS / 2) {
-      // A bulk write (a snapshot's reference index): forget its keys rather than churn through them.
-      for (const op of operations) recent.delete(op.key)
-      return
-    }
     for (const op of operations) {
       recent.delete(op.key)
       if (op.type === 'del') recent.set(op.key, undefined)
-      else if (op.value.length <= RECENT_VALUE_CHARS) recent.set(op.key, op.value)
+      // A value with a lone surrogate reads back changed: not kept.
+      else if (op.value.length <= RECENT_VALUE_CHARS && !SURROGATE.test(op.value)) recent.set(op.key, op.value)
     }
     if (recent.size <= RECENT_KEYS) return
     for (const key of recent.keys()) {

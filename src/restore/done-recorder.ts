@@ -85,7 +85,11 @@ export class DoneRecorder {
   add(files: readonly FileCopy[], segment?: PlannedSegment): Promise<void> {
     const ops = segment === undefined ? files.length : 1
     let batch = this.#queue.at(-1)
-    if (batch === undefined || (batch.ops > 0 && batch.ops + ops > this.#limit)) this.#queue.push((batch = newBatch()))
+    if (batch === undefined || (batch.ops > 0 && batch.ops + ops > this.#limit)) {
+      this.#queue.push((batch = newBatch()))
+      // A full batch waiting for the interval goes now.
+      if (this.#queue.length > 1) this.#wake?.()
+    }
     if (segment === undefined) batch.files.push(...files)
     else batch.segments.push(segment)
     batch.ops += ops

@@ -128,6 +128,24 @@ describe('AbstractLevelMetaStore', () => {
       }
     })
 
+    it('reads what LevelDB holds for keys and values with lone surrogates (UTF-8 makes them U+FFFD)', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-meta-'))
+      try {
+        const store = new LevelMetaStore({ location: dir })
+        await store.open()
+        await store.batch([put('k\uFFFD', 'one')])
+        await store.batch([put('k\uD800', 'two'), put('v', 'a\uD800')])
+        expect(await store.get('k\uFFFD')).toBe('two')
+        const stored = await store.get('v')
+        await store.close()
+        await store.open()
+        expect(await store.get('v')).toBe(stored)
+        await store.close()
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+
     it('answers with the latest write after deletes, long values and bulk batches', async () => {
       const store = new MemoryMetaStore()
       await store.open()
