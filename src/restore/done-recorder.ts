@@ -59,8 +59,11 @@ export class DoneRecorder {
   /** Cleared in the same turn the drain's loop finds the queue empty, so no `add` is left behind. */
   #drainRunning = false
   #failure: unknown
-  /** When the last commit started (`performance.now()`). */
-  #lastCommit = -Infinity
+  /**
+   * When the last commit started (`performance.now()`); at first, when the recorder was
+   * made, so a task that copies its files within the interval commits them once, at its end.
+   */
+  #lastCommit = performance.now()
   /** Set by `flushed()`: commit what is queued without waiting for the interval. */
   #urgent = false
   /** Ends the wait between two commits early. */
