@@ -103,14 +103,25 @@ describe('AbstractLevelMetaStore', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
   describe('recently written keys', () => {
     const put = (key: string, value: string) => ({ type: 'put' as const, key, value })
 
-    it('reads what another process wrote while the store was closed', async () => {
+    /** Runs `fn` with an open LevelMetaStore in a fresh directory, and removes the directory. */
+    async function withLevelStore(fn: (store: LevelMetaStore, dir: string) => Promise<void>): Promise<void> {
       const dir = await mkdtemp(join(tmpdir(), 'vecsnap-meta-'))
+      const store = new LevelMetaStore({ location: dir })
       try {
-        const store = new LevelMetaStore({ location: dir })
         await store.open()
+        await fn(store, dir)
+      } finally {
+        await store.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
+
+    it('reads what another process wrote while the store was closed', async () => {
+      await withLevelStore(async (store, dir) => {
         await store.batch([put('k', 'mine')])
         expect(await store.get('k')).toBe('mine')
         await store.close()
@@ -122,17 +133,11 @@ describe('AbstractLevelMetaStore', () => {
         await store.open()
         expect(await store.get('k')).toBe('theirs')
         expect(await store.get('gone')).toBeUndefined()
-        await store.close()
-      } finally {
-        await rm(dir, { recursive: true, force: true })
-      }
+      })
     })
 
     it('reads what LevelDB holds for keys and values with lone surrogates (UTF-8 makes them U+FFFD)', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-meta-'))
-      try {
-        const store = new LevelMetaStore({ location: dir })
-        await store.open()
+      await withLevelStore(async (store) => {
         await store.batch([put('k\uFFFD', 'one')])
         await store.batch([put('k\uD800', 'two'), put('v', 'a\uD800')])
         expect(await store.get('k\uFFFD')).toBe('two')
@@ -140,10 +145,7 @@ describe('AbstractLevelMetaStore', () => {
         await store.close()
         await store.open()
         expect(await store.get('v')).toBe(stored)
-        await store.close()
-      } finally {
-        await rm(dir, { recursive: true, force: true })
-      }
+      })
     })
 
     it('answers with the latest write after deletes, long values and bulk batches', async () => {
