@@ -2,9 +2,8 @@ import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import { forgetDroppedBuildsTx, forgetDroppedCollectionTx, forgetSegmentsTx } from '../meta/catalog-gc.js'
 import { keys } from '../meta/keys.js'
-import { prefixRange } from '../meta/meta-store.js'
 import { readSegment, writeSegment, type IndexRecord } from '../meta/records.js'
-import { pinsAnyBuild, pinsSegment } from '../meta/snapshot-refs.js'
+import { pinsAnyBuild } from '../meta/snapshot-refs.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { FILES_PREFIX, SNAPSHOTS_PREFIX } from '../storage/layout.js'
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js'
@@ -71,11 +70,6 @@ export function missingError(missing: readonly string[]): SnapshotError {
   })
 }
 
-async function hasAny(tx: MetaTxn, prefix: string): Promise<boolean> {
-  for await (const _ of tx.iterate({ ...prefixRange(prefix), limit: 1 })) return true
-  return false
-}
-
 /**
  * Inside `tx`: re-checks that nothing pins the unit and that the catalog still holds it
  * as dropped, then forgets its record (a dropped segment, a dropped index's build on its
@@ -83,7 +77,7 @@ async function hasAny(tx: MetaTxn, prefix: string): Promise<boolean> {
  */
 async function forgetUnit(tx: MetaTxn, c: UnitCollection): Promise<boolean> {
   const u = c.unit
-  if (u.kind === 'segment' && (await pinsSegment(tx, u.segmentId))) return false
+  if (u.kind === 'segment' && (await tx.hasPrefix(keys.segmentRefPrefix(u.segmentId)))) return false
   if (await pinsAnyBuild(tx, u.segmentId, u.buildIds)) return false
   if (u.kind === 'segment') {
     const s = await readSegment(tx, u.segmentId)
@@ -171,7 +165,7 @@ export async function forgetDefinitions(ctx: ManagerContext, mark: CatalogMark, 
   for (const c of mark.droppedCollections) {
     throwIfAborted(signal)
     await ctx.transactor.run(async (tx) => {
-      if (await hasAny(tx, keys.collectionSegmentPrefix(c.id))) return
+      if (await tx.hasPrefix(keys.collectionSegmentPrefix(c.id))) return
       await forgetDroppedCollectionTx(tx, c.id)
     }, { signal })
   }

@@ -50,12 +50,6 @@ export async function readPins(meta: MetaStore, options: AbortOptions = {}): Pro
   return { segmentIds, buildIds }
 }
 
-/** Inside `tx`: whether any snapshot pins segment `segmentId`. */
-export async function pinsSegment(tx: MetaTxn, segmentId: number): Promise<boolean> {
-  for await (const _ of tx.iterate({ ...prefixRange(keys.segmentRefPrefix(segmentId)), limit: 1 })) return true
-  return false
-}
-
 /** Inside `tx`: whether any snapshot pins one of `buildIds`, which are builds of segment `segmentId`. */
 export async function pinsAnyBuild(tx: MetaTxn, segmentId: number, buildIds: readonly number[]): Promise<boolean> {
   if (buildIds.length === 0) return false
@@ -63,8 +57,6 @@ export async function pinsAnyBuild(tx: MetaTxn, segmentId: number, buildIds: rea
   for await (const [, value] of tx.iterate(prefixRange(keys.segmentRefPrefix(segmentId)))) {
     if (refBuilds(value).some((b) => wanted.has(b))) return true
   }
-  for (const b of buildIds) {
-    for await (const _ of tx.iterate({ ...prefixRange(keys.buildRefPrefix(b)), limit: 1 })) return true
-  }
+  for (const b of buildIds) if (await tx.hasPrefix(keys.buildRefPrefix(b))) return true
   return false
 }

@@ -1,7 +1,7 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { Mutex } from '../util/mutex.js'
-import { isMetaConflict, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
+import { isMetaConflict, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
 import { keys } from './keys.js'
 
 /** Point reads in flight in {@link MetaTxn.getMany}, by default. */
@@ -113,6 +113,12 @@ export class MetaTxn {
   /** Iterates the store (not this transaction's pending writes) over a range. */
   iterate(range: MetaRange): AsyncIterable<[string, string]> {
     return this.#store.iterate(range, { signal: this.signal })
+  }
+
+  /** Whether the store holds any key starting with `prefix` (a range read, like `iterate`). */
+  async hasPrefix(prefix: string): Promise<boolean> {
+    for await (const _ of this.iterate({ ...prefixRange(prefix), limit: 1 })) return true
+    return false
   }
 
   put(key: string, value: string): void {
