@@ -31,7 +31,10 @@ export const keys = Object.freeze({
   indexAllPrefix: 'c/index/',
   segment: (id: number) => `c/seg/${pad(id)}`,
   segmentPrefix: 'c/seg/',
-  /** Secondary index: collection → its segments (value is empty). */
+  /**
+   * Secondary index: collection → its segments. The value is what a snapshot captures of
+   * the segment (`storedCapture` in snapshot/segment-capture.ts), or empty (older versions).
+   */
   collectionSegment: (collectionId: number, segmentId: number) => `c/coll-seg/${pad(collectionId)}/${pad(segmentId)}`,
   collectionSegmentPrefix: (collectionId: number) => `c/coll-seg/${pad(collectionId)}/`,
   /** Dropped collections kept for GC (value: `{ id, name, droppedAt }`). */

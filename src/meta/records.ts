@@ -3,6 +3,7 @@ import type { CollectionInfo, IndexInfo, SegmentFile, SegmentInfo } from './cata
 import { keys, idFromKey } from './keys.js'
 import { prefixRange } from './meta-store.js'
 import type { MetaTxn } from './transaction.js'
+import { storedCapture } from '../snapshot/segment-capture.js'
 
 /**
  * Record-level reads and writes of the catalog inside a {@link MetaTxn}. The Catalog's
@@ -50,9 +51,10 @@ export async function readSegment(tx: MetaTxn, id: number): Promise<SegmentInfo 
   return tx.getJson<SegmentInfo>(keys.segment(id))
 }
 
+/** Writes a segment record, and its collection index entry with what a snapshot captures of it (see `storedCapture`). */
 export function writeSegment(tx: MetaTxn, s: SegmentInfo): void {
   tx.putJson(keys.segment(s.id), s)
-  tx.put(keys.collectionSegment(s.collectionId, s.id), '')
+  tx.put(keys.collectionSegment(s.collectionId, s.id), storedCapture(s))
 }
 
 /** Removes a segment record entirely (GC, after its files are gone). */

@@ -23,6 +23,17 @@ export interface GetManyOptions {
   concurrency?: number
 }
 
+/** Options of {@link MetaTxn.iterate}. */
+export interface TxnIterateOptions {
+  /**
+   * Record every entry read, as `get` does, so that on stores with cross-process
+   * conditional batches the commit checks that none of them changed (a key added to the
+   * range meanwhile still goes unnoticed). Other stores keep nothing: there the
+   * transactor's lock already keeps every writer out.
+   */
+  validate?: boolean
+}
+
 /**
  * A read-modify-write transaction over a MetaStore. Point reads are recorded; on commit,
  * all writes go in one atomic batch that (on stores with cross-process conditional batches)
@@ -111,8 +122,17 @@ export class MetaTxn {
   }
 
   /** Iterates the store (not this transaction's pending writes) over a range. */
-  iterate(range: MetaRange): AsyncIterable<[string, string]> {
-    return this.#store.iterate(range, { signal: this.signal })
+  iterate(range: MetaRange, options: TxnIterateOptions = {}): AsyncIterable<[string, string]> {
+    const entries = this.#store.iterate(range, { signal: this.signal })
+    if (options.validate !== true || !this.#store.capabilities.sharedConditionalBatch) return entries
+    return this.#recording(entries)
+  }
+
+  async *#recording(entries: AsyncIterable<[string, string]>): AsyncGenerator<[string, string]> {
+    for await (const entry of entries) {
+      if (!this.#reads.has(entry[0]) && !this.#writes.has(entry[0])) this.#reads.set(entry[0], entry[1])
+      yield entry
+    }
   }
 
   /** Whether the store holds any key starting with `prefix` (a range read, like `iterate`). */

@@ -7,8 +7,9 @@ export interface ManifestWrite {
   /** Position in the record's manifest lists. */
   index: number
   key: string
-  manifest: ManifestRecord
-  /** Present when the planner already encoded it (to compare it with an earlier snapshot's). */
+  /** The record to encode; absent when `encoded` is given. */
+  manifest?: ManifestRecord
+  /** Present when the planner has the bytes already (a stored capture, or encoded to compare it with an earlier snapshot's). */
   encoded?: EncodedManifest
 }
 
@@ -93,7 +94,7 @@ export class ManifestWrites {
 
   async #write(w: ManifestWrite): Promise<void> {
     if (this.#signal?.aborted === true) throw abortError(this.#signal)
-    const encoded = w.encoded ?? encodeManifest(w.manifest)
+    const encoded = w.encoded ?? encodeManifest(w.manifest as ManifestRecord)
     this.sizes.set(w.index, encoded.bytes.byteLength)
     this.hashes.set(w.index, encoded.hash)
     await this.#objects.put(w.key, encoded.bytes, { signal: this.#signal, fresh: true })

@@ -3,15 +3,16 @@ import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { CollectionInfo, SegmentInfo } from '../meta/catalog-types.js'
 import { expectString } from '../meta/catalog-validate.js'
-import { keys } from '../meta/keys.js'
+import { idFromKey, keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { REF_INDEX_FORMAT, segmentRefValue } from '../meta/snapshot-refs.js'
-import { listSegmentIds, readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
+import { readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
-import { encodeManifest, type ManifestRecord } from './manifest-codec.js'
+import { encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
 import { ManifestWrites, type ManifestWrite } from './manifest-writes.js'
 import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
+import { captureSegment, capturedBytes, readCapture, type SegmentCapture } from './segment-capture.js'
 import { toSnapshotInfo, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
 import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
 
@@ -69,60 +70,59 @@ function validateRequest(request: CreateSnapshotRequest): void {
   }
 }
 
-/** The segment as a snapshot captures it: only index files of live index definitions. */
-function capture(seg: SegmentInfo, liveIndexIds: ReadonlySet<number>): ManifestRecord {
-  return {
-    id: seg.id,
-    collectionId: seg.collectionId,
-    partitionId: seg.partitionId,
-    channel: seg.channel,
-    state: seg.state,
-    level: seg.level,
-    numRows: seg.numRows,
-    binlogs: seg.binlogs ?? [],
-    statslogs: seg.statslogs ?? [],
-    deltalogs: seg.deltalogs ?? [],
-    bm25logs: seg.bm25logs ?? [],
-    indexes: (seg.indexes ?? []).filter((ix) => liveIndexIds.has(ix.indexId)),
-    textIndexes: seg.textIndexes ?? [],
-    jsonKeyIndexes: seg.jsonKeyIndexes ?? [],
-  }
-}
+/** A segment phase 1 captures: its stored capture, or its record where that is not usable. */
+type CaptureSource = { id: number; capture: NonNullable<SegmentCapture['flushed']>; seg?: undefined } | { id: number; seg: SegmentInfo; capture?: undefined }
 
 /**
- * Summed size of every file of a captured segment (what `segmentBytes` sums, without a
- * generator per segment); pushes the builds it holds to `builds` on the way.
+ * Turns a chunk of the collection's segment index into what phase 1 captures: stored
+ * captures where every index they include is live, and otherwise the segment records, read
+ * as a validated `tx.get` would. Segments the index says are not flushed are left out.
+ * Segment records are keyed by ID across collections, and a collection's usually lie
+ * together, so one scan from the first to the last record needed serves them (`getMany`
+ * falls back to point reads when other collections' segments fill that range).
  */
-function capturedBytes(m: ManifestRecord, builds: number[]): number {
-  let total = 0
-  for (const lists of [m.binlogs, m.statslogs, m.deltalogs, m.bm25logs]) {
-    for (const fb of lists) for (const f of fb.files) total += f.size
-  }
-  for (const lists of [m.indexes, m.textIndexes, m.jsonKeyIndexes]) {
-    for (const built of lists) {
-      builds.push(built.buildId)
-      for (const f of built.files) total += f.size
+async function resolveChunk(tx: MetaTxn, entries: readonly (readonly [number, string])[], liveIndexIds: ReadonlySet<number>): Promise<CaptureSource[]> {
+  const out: (CaptureSource | undefined)[] = []
+  /** Segments to read the record of: position in `out`, ID. */
+  const missing: [number, number][] = []
+  for (const [id, value] of entries) {
+    const stored = readCapture(value)
+    if (stored !== undefined && stored.flushed === undefined) continue
+    if (stored?.flushed !== undefined && stored.flushed.indexIds.every((ix) => liveIndexIds.has(ix))) {
+      out.push({ id, capture: stored.flushed })
+    } else {
+      missing.push([out.length, id])
+      out.push(undefined)
     }
   }
-  return total
+  if (missing.length > 0) {
+    const segmentKeys = missing.map(([, id]) => keys.segment(id))
+    const scan = { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] }
+    const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
+    for (let j = 0; j < missing.length; j++) {
+      const value = values[j]
+      const [at, id] = missing[j]
+      if (value !== undefined) out[at] = { id, seg: JSON.parse(value) as SegmentInfo }
+    }
+  }
+  return out.filter((c) => c !== undefined)
 }
 
 /**
- * Like `readSegments`, a chunk at a time: every record read as a validated `tx.get`
- * would. Segment records are keyed by ID across collections, and a collection's usually
- * lie together, so one scan from a chunk's first to its last serves it (`getMany` falls
- * back to point reads when other collections' segments fill that range).
+ * The collection's segments, `READ_CHUNK` at a time, in ID order, from one scan of its
+ * segment index (validated on stores with shared batches: its values change with the
+ * records they summarize).
  */
-async function* readSegmentsForCapture(tx: MetaTxn, collectionId: number): AsyncGenerator<SegmentInfo[]> {
-  const ids = await listSegmentIds(tx, collectionId)
-  for (let from = 0; from < ids.length; from += READ_CHUNK) {
-    const segmentKeys = ids.slice(from, from + READ_CHUNK).map((id) => keys.segment(id))
-    const scan = { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] }
-    const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
-    const out: SegmentInfo[] = []
-    for (const value of values) if (value !== undefined) out.push(JSON.parse(value) as SegmentInfo)
-    yield out
+async function* readSegmentsForCapture(tx: MetaTxn, collectionId: number, liveIndexIds: ReadonlySet<number>): AsyncGenerator<CaptureSource[]> {
+  let chunk: (readonly [number, string])[] = []
+  for await (const [key, value] of tx.iterate(prefixRange(keys.collectionSegmentPrefix(collectionId)), { validate: true })) {
+    chunk.push([idFromKey(key), value])
+    if (chunk.length >= READ_CHUNK) {
+      yield await resolveChunk(tx, chunk, liveIndexIds)
+      chunk = []
+    }
   }
+  if (chunk.length > 0) yield await resolveChunk(tx, chunk, liveIndexIds)
 }
 
 /**
@@ -226,26 +226,45 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
   /** The reference index entry of each captured segment (see `segmentRefValue`). */
   const refValues: string[] = []
   let sinceYield = 0
-  for await (const chunk of readSegmentsForCapture(tx, collection.id)) {
-    for (const seg of chunk) {
+  for await (const chunk of readSegmentsForCapture(tx, collection.id, liveIndexIds)) {
+    for (const source of chunk) {
       // Let finished writes start the next ones (their callbacks need the event loop).
       if (write !== undefined && ++sinceYield >= YIELD_EVERY) {
         sinceYield = 0
         await yieldToEventLoop()
       }
-      if (seg.state !== 'flushed') continue
-      const m = capture(seg, liveIndexIds)
+      const { id: segmentId, capture: stored } = source
+      let m: ManifestRecord | undefined
+      let rows: number
+      let bytes: number
+      let builds: number[]
+      /** Present once known: from the stored capture, or by encoding to compare with an earlier manifest. */
+      let encoded: EncodedManifest | undefined
+      let hash: string | undefined
+      if (stored !== undefined) {
+        ;({ rows, bytes, builds, hash } = stored)
+      } else {
+        if (source.seg.state !== 'flushed') continue
+        m = captureSegment(source.seg, liveIndexIds)
+        builds = []
+        bytes = capturedBytes(m, builds)
+        rows = m.numRows
+      }
       const index = record.segmentIds.length
-      const earlier = prior.manifests.get(seg.id)
+      const earlier = prior.manifests.get(segmentId)
       // Only a manifest that an earlier one may stand for is encoded now, to compare hashes.
-      const encoded = earlier === undefined ? undefined : encodeManifest(m)
-      if (earlier !== undefined && encoded?.hash === earlier.hash) {
+      if (earlier !== undefined && m !== undefined) {
+        encoded = encodeManifest(m)
+        hash = encoded.hash
+      }
+      if (earlier !== undefined && hash === earlier.hash) {
         reused.add(earlier.key)
         record.manifestKeys.push(earlier.key)
         record.manifestSizes.push(earlier.size)
         record.manifestHashes.push(earlier.hash)
       } else {
-        const key = layout.snapshotManifest(collection.id, id, seg.id)
+        if (stored !== undefined) encoded = { bytes: Buffer.from(stored.manifest, 'base64'), hash: stored.hash }
+        const key = layout.snapshotManifest(collection.id, id, segmentId)
         const w: ManifestWrite = { index, key, manifest: m, encoded }
         if (write === undefined) writes.push(w)
         else write(w)
@@ -253,10 +272,9 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
         record.manifestSizes.push(encoded?.bytes.byteLength ?? 0)
         record.manifestHashes.push(encoded?.hash ?? '')
       }
-      record.segmentIds.push(seg.id)
-      record.rowCount += m.numRows
-      const builds: number[] = []
-      record.sizeBytes += capturedBytes(m, builds)
+      record.segmentIds.push(segmentId)
+      record.rowCount += rows
+      record.sizeBytes += bytes
       for (const b of builds) buildIds.add(b)
       refValues.push(segmentRefValue(builds))
     }

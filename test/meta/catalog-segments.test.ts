@@ -2,6 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Catalog } from '../../src/meta/catalog.js'
 import type { CollectionInfo, FieldBinlog, FlushSegmentRequest, SegmentInfo } from '../../src/meta/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
+import { segmentBytes } from '../../src/meta/segment-files.js'
+import { encodeManifest } from '../../src/snapshot/manifest-codec.js'
+import { captureSegment, readCapture } from '../../src/snapshot/segment-capture.js'
 import {
   backends,
   Clock,
@@ -347,9 +350,19 @@ describe.each(backends)('Catalog segments on $name', (backend) => {
       await expect(catalog.listSegments('nope')).rejects.toEqual(code('NOT_FOUND'))
     })
 
-    it('keeps the collection → segment index in step with the records', async () => {
+    it('keeps the collection → segment index in step with the records, with what a snapshot captures', async () => {
+      const entry = async (id: number) => readCapture((await store.meta.get(keys.collectionSegment(coll.id, id))) as string)
+      const g = await catalog.allocSegment({ collection: 'docs' })
+      expect(await entry(g.id)).toEqual({ state: 'growing' })
       const a = await flushed(catalog, 'docs', 'a')
-      expect(await store.meta.get(keys.collectionSegment(coll.id, a.id))).toBe('')
+      const captured = captureSegment(a)
+      const manifest = encodeManifest(captured)
+      expect(await entry(a.id)).toEqual({
+        state: 'flushed',
+        flushed: { rows: a.numRows, bytes: segmentBytes(a), builds: [], indexIds: [], hash: manifest.hash, manifest: Buffer.from(manifest.bytes).toString('base64') },
+      })
+      await catalog.dropSegment(a.id)
+      expect(await entry(a.id)).toEqual({ state: 'dropped' })
     })
   })
 })
