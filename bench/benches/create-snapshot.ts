@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
@@ -13,9 +13,13 @@ import { median, result, timeMs, type Bench, type BenchContext, type BenchResult
 /** Same write concurrency as the snapshot store's manifest writer. */
 const BASELINE_CONCURRENCY = 16
 
-/** Counts manifest puts going through the manager. */
+/**
+ * Counts manifest puts going through the manager, and (while `keepObjects` is set) turns
+ * deletes into no-ops, so that resetting between rounds removes no files (see `runOne`).
+ */
 class PutCounter {
   manifests = 0
+  keepObjects = false
   wrap(inner: ObjectStore): ObjectStore {
     const self = this
     return {
@@ -26,7 +30,9 @@ class PutCounter {
       head: (k: string, o?: AbortOptions) => inner.head(k, o),
       list: (p: string, o?: AbortOptions) => inner.list(p, o),
       copy: (a: string, b: string, o?: AbortOptions) => inner.copy(a, b, o),
-      delete: (k: readonly string[], o?: AbortOptions) => inner.delete(k, o),
+      delete: async (k: readonly string[], o?: AbortOptions) => {
+        if (!self.keepObjects) await inner.delete(k, o)
+      },
       put(k: string, body: Uint8Array, o?: AbortOptions) {
         if (k.endsWith('.avro')) self.manifests++
         return inner.put(k, body, o)
@@ -66,9 +72,12 @@ async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<
     await seedSegments(manager.catalog, { collection, count: segments, onProgress: (n) => ctx.log(`  seeded ${n}/${segments}`) })
     ctx.log(`  [${metaKind}] seeded ${segments} segments in ${((performance.now() - t) / 1000).toFixed(1)} s`)
 
-    // Each round writes (and then removes) the same manifests twice: through createSnapshot
-    // (then dropSnapshot) and as plain files (then rm), alternating which goes first, so
-    // both see the same filesystem churn and load.
+    // Each round writes the same manifests twice: through createSnapshot (then
+    // dropSnapshot, so that the next create does not reuse them) and as plain files,
+    // alternating which goes first, each into a directory of its own. Nothing is deleted
+    // until the end: on a disk mounted with `discard` (like this project's VMs), creating
+    // files right after deleting thousands is several times slower for seconds, and
+    // whichever side followed a delete paid for it (10k plain writes took 0.3–7 s).
     const createMs: number[] = []
     const plainMs: number[] = []
     let files: { key: string; bytes: Uint8Array }[] = []
@@ -85,19 +94,22 @@ async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<
         }
       }
       if (written !== segments || files.length !== segments) throw new Error(`expected ${segments} manifests, wrote ${written}, read ${files.length}`)
-      if (round < rounds) await manager.dropSnapshot(name)
+      if (round < rounds) {
+        counter.keepObjects = true
+        await manager.dropSnapshot(name)
+        counter.keepObjects = false
+      }
     }
-    const plain = async (): Promise<void> => {
-      const root = join(dir, 'plain')
+    const plain = async (round: number): Promise<void> => {
+      const root = join(dir, `plain-${round}`)
       plainMs.push(await timeMs(() => writePlain(root, files)))
-      await rm(root, { recursive: true, force: true })
     }
     for (let round = 1; round <= rounds; round++) {
       if (round % 2 === 1 || files.length === 0) {
         await create(round)
-        await plain()
+        await plain(round)
       } else {
-        await plain()
+        await plain(round)
         await create(round)
       }
       ctx.log(`  [${metaKind}] round ${round}: create ${createMs.at(-1)?.toFixed(0)} ms, plain write ${plainMs.at(-1)?.toFixed(0)} ms`)
