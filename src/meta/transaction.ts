@@ -23,22 +23,12 @@ export interface GetManyOptions {
   concurrency?: number
 }
 
-/** Options of {@link MetaTxn.iterate}. */
-export interface TxnIterateOptions {
-  /**
-   * Record every entry read, as `get` does, so that on stores with cross-process
-   * conditional batches the commit checks that none of them changed (a key added to the
-   * range meanwhile still goes unnoticed). Other stores keep nothing: there the
-   * transactor's lock already keeps every writer out.
-   */
-  validate?: boolean
-}
-
 /**
  * A read-modify-write transaction over a MetaStore. Point reads are recorded; on commit,
  * all writes go in one atomic batch that (on stores with cross-process conditional batches)
  * also asserts every recorded read is unchanged, so no update is lost. Range reads are not
- * validated: callers `get` every record whose value their decision depends on.
+ * validated: callers `get` every record whose value their decision depends on, or note
+ * what a range gave them with `noteRead`.
  */
 export class MetaTxn {
   readonly #store: MetaStore
@@ -122,17 +112,19 @@ export class MetaTxn {
   }
 
   /** Iterates the store (not this transaction's pending writes) over a range. */
-  iterate(range: MetaRange, options: TxnIterateOptions = {}): AsyncIterable<[string, string]> {
-    const entries = this.#store.iterate(range, { signal: this.signal })
-    if (options.validate !== true || !this.#store.capabilities.sharedConditionalBatch) return entries
-    return this.#recording(entries)
+  iterate(range: MetaRange): AsyncIterable<[string, string]> {
+    return this.#store.iterate(range, { signal: this.signal })
   }
 
-  async *#recording(entries: AsyncIterable<[string, string]>): AsyncGenerator<[string, string]> {
-    for await (const entry of entries) {
-      if (!this.#reads.has(entry[0]) && !this.#writes.has(entry[0])) this.#reads.set(entry[0], entry[1])
-      yield entry
-    }
+  /**
+   * Records `value`, which a range read gave for `key`, as read: on stores with
+   * cross-process conditional batches the commit then checks that `key` still holds it, as
+   * for a `get`. Other stores keep nothing (the transactor's lock already keeps every
+   * writer out). A key this transaction read or wrote before keeps what it had.
+   */
+  noteRead(key: string, value: string): void {
+    if (!this.#store.capabilities.sharedConditionalBatch || this.#reads.has(key) || this.#writes.has(key)) return
+    this.#reads.set(key, value)
   }
 
   /** Whether the store holds any key starting with `prefix` (a range read, like `iterate`). */

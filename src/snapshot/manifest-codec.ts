@@ -207,6 +207,20 @@ const HASH_PREFIX = Buffer.from(`v${MANIFEST_VERSION}:`)
 /** The block's object count, 1, as an Avro long. */
 const ONE = 2
 
+/** The Avro container file around `body`, with `sync` (the first bytes of the content hash) as its marker. */
+function assemble(body: Uint8Array, sync: Uint8Array): Buffer {
+  // header (fixed prefix + sync) | count | size | body | sync
+  const bytes = Buffer.allocUnsafe(headerPrefix.length + SYNC_SIZE + 1 + longLength(body.byteLength) + body.byteLength + SYNC_SIZE)
+  let pos = headerPrefix.copy(bytes, 0)
+  bytes.set(sync, pos)
+  pos += SYNC_SIZE
+  bytes[pos++] = ONE
+  pos = writeLongAt(bytes, pos, body.byteLength)
+  bytes.set(body, pos)
+  bytes.set(sync, pos + body.byteLength)
+  return bytes
+}
+
 /**
  * Encodes one segment as an Avro container file. The output is deterministic (the sync
  * marker is derived from the content), so equal segments give equal bytes.
@@ -214,16 +228,34 @@ const ONE = 2
 export function encodeManifest(m: ManifestRecord): EncodedManifest {
   const hashed = bodyWriter.encode(m, HASH_PREFIX)
   const digest = sha256(hashed)
-  const bodyLength = hashed.length - HASH_PREFIX.length
-  // header (fixed prefix + sync) | count | size | body | sync
-  const bytes = Buffer.allocUnsafe(headerPrefix.length + SYNC_SIZE + 1 + longLength(bodyLength) + bodyLength + SYNC_SIZE)
-  let pos = headerPrefix.copy(bytes, 0)
-  pos += digest.copy(bytes, pos, 0, SYNC_SIZE)
-  bytes[pos++] = ONE
-  pos = writeLongAt(bytes, pos, bodyLength)
-  pos += hashed.copy(bytes, pos, HASH_PREFIX.length)
-  digest.copy(bytes, pos, 0, SYNC_SIZE)
-  return { bytes, hash: digest.toString('base64url', 0, SYNC_SIZE) }
+  return { bytes: assemble(hashed.subarray(HASH_PREFIX.length), digest.subarray(0, SYNC_SIZE)), hash: digest.toString('base64url', 0, SYNC_SIZE) }
+}
+
+/** A manifest without its file header: what {@link assembleManifest} turns back into the file. */
+export interface ManifestBody {
+  /** The Avro record body, base64. */
+  body: string
+  /** {@link EncodedManifest.hash}; its bytes are the file's sync marker. */
+  hash: string
+}
+
+/**
+ * Encodes one segment's manifest body, to keep and turn into the file later with
+ * {@link assembleManifest} (the header, ~1.6 KB of schema, is the same for every manifest).
+ */
+export function encodeManifestBody(m: ManifestRecord): ManifestBody {
+  const hashed = bodyWriter.encode(m, HASH_PREFIX)
+  return { body: hashed.toString('base64', HASH_PREFIX.length), hash: sha256(hashed).toString('base64url', 0, SYNC_SIZE) }
+}
+
+/** Whether `hash` has the form {@link EncodedManifest.hash} takes (16 bytes, base64url). */
+export function isManifestHash(hash: unknown): hash is string {
+  return typeof hash === 'string' && /^[A-Za-z0-9_-]{22}$/.test(hash)
+}
+
+/** The manifest file {@link encodeManifest} gives for the record that {@link encodeManifestBody} encoded as `m`. */
+export function assembleManifest(m: ManifestBody): EncodedManifest {
+  return { bytes: assemble(Buffer.from(m.body, 'base64'), Buffer.from(m.hash, 'base64url')), hash: m.hash }
 }
 
 function corrupt(key: string, why: string, cause?: unknown): SnapshotError {

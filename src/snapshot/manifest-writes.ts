@@ -2,16 +2,12 @@ import { abortError } from '../errors.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
 
-/** A manifest a new snapshot writes itself. */
-export interface ManifestWrite {
+/** A manifest a new snapshot writes itself: a record to encode, or bytes the planner has already. */
+export type ManifestWrite = {
   /** Position in the record's manifest lists. */
   index: number
   key: string
-  /** The record to encode; absent when `encoded` is given. */
-  manifest?: ManifestRecord
-  /** Present when the planner has the bytes already (a stored capture, or encoded to compare it with an earlier snapshot's). */
-  encoded?: EncodedManifest
-}
+} & ({ manifest: ManifestRecord; encoded?: undefined } | { encoded: EncodedManifest; manifest?: undefined })
 
 /**
  * The manifest writes of one create, `concurrency` at a time, fed while the create is
@@ -94,7 +90,7 @@ export class ManifestWrites {
 
   async #write(w: ManifestWrite): Promise<void> {
     if (this.#signal?.aborted === true) throw abortError(this.#signal)
-    const encoded = w.encoded ?? encodeManifest(w.manifest as ManifestRecord)
+    const encoded = w.encoded ?? encodeManifest(w.manifest)
     this.sizes.set(w.index, encoded.bytes.byteLength)
     this.hashes.set(w.index, encoded.hash)
     await this.#objects.put(w.key, encoded.bytes, { signal: this.#signal, fresh: true })

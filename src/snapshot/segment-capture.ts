@@ -1,13 +1,14 @@
 import type { SegmentInfo, SegmentState } from '../meta/catalog-types.js'
-import { encodeManifest, MANIFEST_VERSION, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
+import { encodeManifestBody, isManifestHash, MANIFEST_VERSION, type ManifestBody, type ManifestRecord } from './manifest-codec.js'
 
 /**
  * What a snapshot records of a segment, computed when the segment is written.
  *
  * A flushed segment does not change until compaction drops it, and every snapshot of it
- * writes the same manifest. So `writeSegment` stores, next to the segment, its manifest
- * file (as a snapshot would write it, with every index it has) and the figures a snapshot
- * sums (rows, bytes, index builds), in the value of the segment's entry in the
+ * writes the same manifest. So `writeSegment` stores, next to the segment, its manifest's
+ * Avro body and hash (the manifest a snapshot writes while every index the segment has is
+ * live; the file header around it is the same for every manifest) and the figures a
+ * snapshot sums (rows, bytes, index builds), in the value of the segment's entry in the
  * collection's segment index (`c/coll-seg/{collection}/{segment}`, empty before). A
  * create then reads one range of small values instead of parsing every segment record and
  * encoding and hashing every manifest: ~10 µs a segment instead of ~50.
@@ -31,10 +32,8 @@ export interface SegmentCapture {
     builds: number[]
     /** Segment index definitions the manifest includes files of. */
     indexIds: number[]
-    /** The manifest's content hash (`EncodedManifest.hash`). */
-    hash: string
-    /** The manifest file, base64 (decoded only when a create writes it). */
-    manifest: string
+    /** The manifest's body and hash (`assembleManifest` makes the file, only when a create writes it). */
+    manifest: ManifestBody
   }
 }
 
@@ -48,8 +47,8 @@ interface StoredCapture {
   builds?: number[]
   indexIds?: number[]
   hash?: string
-  /** The manifest file, base64. */
-  manifest?: string
+  /** The manifest's Avro body, base64 (the file header is the same for every manifest). */
+  body?: string
 }
 
 /** The segment as a snapshot captures it: only index files of live index definitions (all of them without `liveIndexIds`). */
@@ -98,27 +97,27 @@ export function capturedBytes(m: ManifestRecord, builds: number[]): number {
  */
 export function storedCapture(seg: SegmentInfo): string {
   if (seg.state !== 'flushed') return JSON.stringify({ v: CAPTURE_FORMAT, state: seg.state } satisfies StoredCapture)
-  let manifest: EncodedManifest
-  const m = captureSegment(seg)
   try {
-    manifest = encodeManifest(m)
+    const m = captureSegment(seg)
+    const { body, hash } = encodeManifestBody(m)
+    const builds: number[] = []
+    const bytes = capturedBytes(m, builds)
+    const stored: StoredCapture = {
+      v: CAPTURE_FORMAT,
+      state: seg.state,
+      manifestVersion: MANIFEST_VERSION,
+      rows: seg.numRows,
+      bytes,
+      builds,
+      indexIds: m.indexes.map((ix) => ix.indexId),
+      hash,
+      body,
+    }
+    return JSON.stringify(stored)
   } catch {
+    // A record the manifest encoder refuses (a create then fails on it, as it always did).
     return ''
   }
-  const builds: number[] = []
-  const bytes = capturedBytes(m, builds)
-  const stored: StoredCapture = {
-    v: CAPTURE_FORMAT,
-    state: seg.state,
-    manifestVersion: MANIFEST_VERSION,
-    rows: seg.numRows,
-    bytes,
-    builds,
-    indexIds: m.indexes.map((ix) => ix.indexId),
-    hash: manifest.hash,
-    manifest: Buffer.from(manifest.bytes.buffer, manifest.bytes.byteOffset, manifest.bytes.byteLength).toString('base64'),
-  }
-  return JSON.stringify(stored)
 }
 
 const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isSafeInteger(x))
@@ -137,8 +136,8 @@ export function readCapture(value: string): SegmentCapture | undefined {
   }
   if (typeof s !== 'object' || s === null || s.v !== CAPTURE_FORMAT || typeof s.state !== 'string') return undefined
   if (s.state !== 'flushed') return { state: s.state }
-  const { rows, bytes, builds, indexIds, hash, manifest } = s
-  if (s.manifestVersion !== MANIFEST_VERSION || typeof hash !== 'string' || typeof manifest !== 'string') return undefined
+  const { rows, bytes, builds, indexIds, hash, body } = s
+  if (s.manifestVersion !== MANIFEST_VERSION || !isManifestHash(hash) || typeof body !== 'string') return undefined
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(bytes) || !isIdList(builds) || !isIdList(indexIds)) return undefined
-  return { state: s.state, flushed: { rows: rows!, bytes: bytes!, builds, indexIds, hash, manifest } }
+  return { state: s.state, flushed: { rows: rows!, bytes: bytes!, builds, indexIds, manifest: { body, hash } } }
 }

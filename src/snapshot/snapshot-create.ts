@@ -9,7 +9,7 @@ import { REF_INDEX_FORMAT, segmentRefValue } from '../meta/snapshot-refs.js'
 import { readCollectionByName, readCollectionVersion, readIndexRecords, toIndexInfo } from '../meta/records.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
-import { encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
+import { assembleManifest, encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
 import { ManifestWrites, type ManifestWrite } from './manifest-writes.js'
 import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
 import { captureSegment, capturedBytes, readCapture, type SegmentCapture } from './segment-capture.js'
@@ -73,22 +73,33 @@ function validateRequest(request: CreateSnapshotRequest): void {
 /** A segment phase 1 captures: its stored capture, or its record where that is not usable. */
 type CaptureSource = { id: number; capture: NonNullable<SegmentCapture['flushed']>; seg?: undefined } | { id: number; seg: SegmentInfo; capture?: undefined }
 
+/** A chunk's fallback reads use one range scan when at least this share of its entries need them; point reads otherwise. */
+const DENSE_FALLBACK = 1 / 4
+
 /**
  * Turns a chunk of the collection's segment index into what phase 1 captures: stored
- * captures where every index they include is live, and otherwise the segment records, read
- * as a validated `tx.get` would. Segments the index says are not flushed are left out.
- * Segment records are keyed by ID across collections, and a collection's usually lie
- * together, so one scan from the first to the last record needed serves them (`getMany`
- * falls back to point reads when other collections' segments fill that range).
+ * captures where every index they include is live, and otherwise the segment records.
+ * Segments the index says are not flushed are left out.
+ *
+ * What the snapshot depends on is recorded for the commit to check (stores with shared
+ * batches): each entry whose capture it uses, each entry of a segment not flushed yet (a
+ * flush changes the entry, not the collection's version), and the record of each segment
+ * it reads instead of its entry. Entries of dropped segments are not: a dropped segment
+ * stays dropped. Segments added meanwhile change the collection's version, which phase 1
+ * also read.
  */
-async function resolveChunk(tx: MetaTxn, entries: readonly (readonly [number, string])[], liveIndexIds: ReadonlySet<number>): Promise<CaptureSource[]> {
+async function resolveChunk(tx: MetaTxn, entries: readonly IndexEntry[], liveIndexIds: ReadonlySet<number>): Promise<CaptureSource[]> {
   const out: (CaptureSource | undefined)[] = []
   /** Segments to read the record of: position in `out`, ID. */
   const missing: [number, number][] = []
-  for (const [id, value] of entries) {
+  for (const { key, id, value } of entries) {
     const stored = readCapture(value)
-    if (stored !== undefined && stored.flushed === undefined) continue
+    if (stored !== undefined && stored.flushed === undefined) {
+      if (stored.state !== 'dropped') tx.noteRead(key, value)
+      continue
+    }
     if (stored?.flushed !== undefined && stored.flushed.indexIds.every((ix) => liveIndexIds.has(ix))) {
+      tx.noteRead(key, value)
       out.push({ id, capture: stored.flushed })
     } else {
       missing.push([out.length, id])
@@ -97,7 +108,10 @@ async function resolveChunk(tx: MetaTxn, entries: readonly (readonly [number, st
   }
   if (missing.length > 0) {
     const segmentKeys = missing.map(([, id]) => keys.segment(id))
-    const scan = { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] }
+    // Records are keyed by ID across collections, and a collection's usually lie together:
+    // one scan serves many (getMany falls back to point reads for what it does not find).
+    const dense = missing.length >= entries.length * DENSE_FALLBACK
+    const scan = dense ? { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] } : undefined
     const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
     for (let j = 0; j < missing.length; j++) {
       const value = values[j]
@@ -108,15 +122,18 @@ async function resolveChunk(tx: MetaTxn, entries: readonly (readonly [number, st
   return out.filter((c) => c !== undefined)
 }
 
-/**
- * The collection's segments, `READ_CHUNK` at a time, in ID order, from one scan of its
- * segment index (validated on stores with shared batches: its values change with the
- * records they summarize).
- */
+/** An entry of the collection's segment index. */
+interface IndexEntry {
+  key: string
+  id: number
+  value: string
+}
+
+/** The collection's segments, `READ_CHUNK` at a time, in ID order, from one scan of its segment index. */
 async function* readSegmentsForCapture(tx: MetaTxn, collectionId: number, liveIndexIds: ReadonlySet<number>): AsyncGenerator<CaptureSource[]> {
-  let chunk: (readonly [number, string])[] = []
-  for await (const [key, value] of tx.iterate(prefixRange(keys.collectionSegmentPrefix(collectionId)), { validate: true })) {
-    chunk.push([idFromKey(key), value])
+  let chunk: IndexEntry[] = []
+  for await (const [key, value] of tx.iterate(prefixRange(keys.collectionSegmentPrefix(collectionId)))) {
+    chunk.push({ key, id: idFromKey(key), value })
     if (chunk.length >= READ_CHUNK) {
       yield await resolveChunk(tx, chunk, liveIndexIds)
       chunk = []
@@ -242,7 +259,8 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
       let encoded: EncodedManifest | undefined
       let hash: string | undefined
       if (stored !== undefined) {
-        ;({ rows, bytes, builds, hash } = stored)
+        ;({ rows, bytes, builds } = stored)
+        hash = stored.manifest.hash
       } else {
         if (source.seg.state !== 'flushed') continue
         m = captureSegment(source.seg, liveIndexIds)
@@ -263,9 +281,10 @@ async function plan(tx: MetaTxn, reserved: Reservation, request: CreateSnapshotR
         record.manifestSizes.push(earlier.size)
         record.manifestHashes.push(earlier.hash)
       } else {
-        if (stored !== undefined) encoded = { bytes: Buffer.from(stored.manifest, 'base64'), hash: stored.hash }
+        if (stored !== undefined) encoded = assembleManifest(stored.manifest)
         const key = layout.snapshotManifest(collection.id, id, segmentId)
-        const w: ManifestWrite = { index, key, manifest: m, encoded }
+        // Without a stored capture, `m` is the record read.
+        const w: ManifestWrite = encoded !== undefined ? { index, key, encoded } : { index, key, manifest: m as ManifestRecord }
         if (write === undefined) writes.push(w)
         else write(w)
         record.manifestKeys.push(key)

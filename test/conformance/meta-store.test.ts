@@ -79,6 +79,19 @@ describe('LevelMetaStore', () => {
     expect(db.status).toBe('closed')
   })
 
+  it('writes and deletes utf8 keys through an injected db whose default key encoding is not utf8', async () => {
+    const db = new MemoryLevel<unknown, unknown>({ keyEncoding: 'json', valueEncoding: 'json' })
+    const store = new LevelMetaStore({ db })
+    await store.open()
+    await store.batch([{ type: 'put', key: 'a', value: '1' }, { type: 'put', key: 'b', value: '2' }])
+    await store.batch([{ type: 'del', key: 'a' }])
+    // Stored as the utf8 strings themselves, not as JSON.
+    expect(await db.keys({ keyEncoding: 'utf8' }).all()).toEqual(['b'])
+    expect(await store.get('b')).toBe('2')
+    expect(await store.get('a')).toBeUndefined()
+    await store.close()
+  })
+
   it('rejects wrong options with a TypeError', () => {
     expect(() => new LevelMetaStore({ location: '' })).toThrow(TypeError)
     expect(() => new LevelMetaStore({} as never)).toThrow(TypeError)

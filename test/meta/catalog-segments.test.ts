@@ -3,8 +3,8 @@ import { Catalog } from '../../src/meta/catalog.js'
 import type { CollectionInfo, FieldBinlog, FlushSegmentRequest, SegmentInfo } from '../../src/meta/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import { segmentBytes } from '../../src/meta/segment-files.js'
-import { encodeManifest } from '../../src/snapshot/manifest-codec.js'
-import { captureSegment, readCapture } from '../../src/snapshot/segment-capture.js'
+import { assembleManifest, decodeManifest, encodeManifest } from '../../src/snapshot/manifest-codec.js'
+import { captureSegment, readCapture, storedCapture } from '../../src/snapshot/segment-capture.js'
 import {
   backends,
   Clock,
@@ -355,14 +355,25 @@ describe.each(backends)('Catalog segments on $name', (backend) => {
       const g = await catalog.allocSegment({ collection: 'docs' })
       expect(await entry(g.id)).toEqual({ state: 'growing' })
       const a = await flushed(catalog, 'docs', 'a')
-      const captured = captureSegment(a)
-      const manifest = encodeManifest(captured)
-      expect(await entry(a.id)).toEqual({
-        state: 'flushed',
-        flushed: { rows: a.numRows, bytes: segmentBytes(a), builds: [], indexIds: [], hash: manifest.hash, manifest: Buffer.from(manifest.bytes).toString('base64') },
-      })
+      const ix = await catalog.addSegmentIndex(a.id, { indexName: 'vec_idx', files: [file('ix/HNSW_0', 100)] })
+      const text = await catalog.addTextIndex(a.id, { fieldId: 102, files: [file('text/index', 30)] })
+      const seg = await catalog.getSegment(a.id)
+      const stored = (await entry(a.id))?.flushed
+      expect(stored).toEqual({ rows: seg.numRows, bytes: segmentBytes(seg), builds: [ix.buildId, text.buildId], indexIds: [ix.indexId], manifest: expect.anything() })
+      // The stored body becomes the manifest a snapshot of the segment writes.
+      const manifest = assembleManifest(stored!.manifest)
+      expect(manifest).toEqual(encodeManifest(captureSegment(seg)))
+      expect(decodeManifest(manifest.bytes)).toEqual(captureSegment(seg))
       await catalog.dropSegment(a.id)
       expect(await entry(a.id)).toEqual({ state: 'dropped' })
+    })
+
+    it('stores no capture for a segment the manifest encoder refuses (a create then reads its record)', async () => {
+      const a = await flushed(catalog, 'docs', 'a')
+      expect(readCapture(storedCapture(a))?.flushed).toBeDefined()
+      // Avro longs stop short of Number.MAX_SAFE_INTEGER.
+      expect(storedCapture({ ...a, binlogs: [{ fieldId: 100, files: [file('huge', Number.MAX_SAFE_INTEGER)] }] })).toBe('')
+      expect(storedCapture({ ...a, binlogs: [{ fieldId: 100 }] } as unknown as SegmentInfo)).toBe('')
     })
   })
 })

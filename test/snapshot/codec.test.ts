@@ -4,6 +4,9 @@ import avro from 'avsc'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  assembleManifest,
+  encodeManifestBody,
+  isManifestHash,
   decodeManifest,
   encodeManifest,
   MANIFEST_SCHEMA_V1,
@@ -52,6 +55,16 @@ describe('manifest codec', () => {
 
   it('still writes v1 byte for byte (a schema change must add a version instead)', () => {
     expect(Buffer.from(encodeManifest(goldenRecord).bytes).equals(fixture('manifest-v1.avro'))).toBe(true)
+  })
+
+  it('turns a kept body and hash back into the same file (segment captures)', () => {
+    const body = encodeManifestBody(goldenRecord)
+    const encoded = encodeManifest(goldenRecord)
+    expect(body.hash).toBe(encoded.hash)
+    expect(isManifestHash(body.hash)).toBe(true)
+    expect(Buffer.from(assembleManifest(body).bytes).equals(fixture('manifest-v1.avro'))).toBe(true)
+    // The body alone: the file minus its ~1.6 KB header.
+    expect(Buffer.from(body.body, 'base64').byteLength).toBeLessThan(encoded.bytes.byteLength - 1500)
   })
 
   it('writes standard Avro container files that any Avro reader opens', async () => {

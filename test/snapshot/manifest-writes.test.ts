@@ -56,7 +56,7 @@ describe('ManifestWrites', () => {
     const gate = new GatedPuts()
     const writes = new ManifestWrites(gate.store, 3)
     const prior = encodeManifest(manifest(99))
-    for (let i = 0; i < 10; i++) writes.add(i === 4 ? { ...write(i), encoded: prior } : write(i))
+    for (let i = 0; i < 10; i++) writes.add(i === 4 ? { index: i, key: write(i).key, encoded: prior } : write(i))
     const finished = writes.finish()
     await gate.drain()
     await finished

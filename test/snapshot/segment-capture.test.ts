@@ -10,8 +10,9 @@ import type { ObjectStore } from '../../src/storage/object-store.js'
 import { CAPTURE_FORMAT, readCapture } from '../../src/snapshot/segment-capture.js'
 import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
+import type { CollectionInfo, SegmentInfo } from '../../src/meta/catalog-types.js'
 import { MapMetaStore } from '../helpers/map-meta-store.js'
-import { backends, flushedSegment, metaEntries, openManager, seedCollection, snapshotProblems, worldPerTest } from './env.js'
+import { backends, flushedSegment, metaEntries, objectKeys, openManager, seedCollection, snapshotProblems, worldPerTest } from './env.js'
 
 /** The snapshot's record, and the bytes of each manifest it lists, by segment. */
 async function contents(meta: MetaStore, objects: ObjectStore, manager: SnapshotManager, name: string) {
@@ -55,6 +56,21 @@ describe.each(backends)('stored segment captures on $name', (backend) => {
     expect(await snapshotProblems(w.stores.meta, w.stores.objects)).toEqual([])
   })
 
+  it('give manifests a snapshot made from the records reuses (and the other way round)', async () => {
+    const stored = await metaEntries(w.stores.meta, keys.collectionSegmentPrefix(w.coll.id))
+    await rewriteEntries(w.stores.meta, w.coll.id, () => '', stored) // as an earlier version left them
+    await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'from-records' })
+    const first = await contents(w.stores.meta, w.stores.objects, w.manager, 'from-records')
+    await rewriteEntries(w.stores.meta, w.coll.id, (v) => v, stored)
+    await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'from-captures' })
+    const info = await w.manager.describeSnapshot('from-captures')
+    const record = JSON.parse((await w.stores.meta.get(keys.snapshot(info.id))) as string) as SnapshotRecord
+    // Every manifest is the first snapshot's: the second wrote none.
+    expect(record.manifestKeys.every((k) => !k.includes(`/manifests/${info.id}/`))).toBe(true)
+    expect(await objectKeys(w.stores.objects, `snapshots/${w.coll.id}/manifests/${info.id}/`)).toEqual([])
+    expect((await contents(w.stores.meta, w.stores.objects, w.manager, 'from-captures')).summary).toEqual(first.summary)
+  })
+
   it('are what a create reads: it does not parse the segment records', async () => {
     // A capture that disagrees with its record (which never happens: both are written in
     // one batch) shows which of the two the create used.
@@ -81,7 +97,11 @@ describe.each(backends)('stored segment captures on $name', (backend) => {
 })
 
 describe('stored segment captures across processes (shared conditional batches)', () => {
-  it('a segment that changes between the create reading it and committing makes the create read again', async () => {
+  /**
+   * Two managers over one shared map (as two processes over etcd). `a`'s first create
+   * stops before committing its pins (its phase 1 batch) until `between` has run on `b`.
+   */
+  async function raceCreate(prepare: (a: SnapshotManager, objects: ObjectStore, data: Map<string, string>, coll: CollectionInfo) => Promise<number>, between: (b: SnapshotManager, segmentId: number) => Promise<void>) {
     const dir = await mkdtemp(join(tmpdir(), 'vecsnap-capture-'))
     const data = new Map<string, string>()
     let gate: { reached: () => void; released: Promise<void> } | undefined
@@ -96,31 +116,66 @@ describe('stored segment captures across processes (shared conditional batches)'
         await g.released
       },
     })
-    const metaB = new MapMetaStore({ data })
     const objects = new FsObjectStore({ root: join(dir, 'objects') })
     const a = await openManager(metaA, objects)
-    const b = await openManager(metaB, objects)
+    const b = await openManager(new MapMetaStore({ data }), objects)
     try {
       const coll = await seedCollection(a, 'docs')
-      const seg = await flushedSegment(a, objects, coll, { indexes: false })
+      const segmentId = await prepare(a, objects, data, coll)
       let reached!: () => void
       const atGate = new Promise<void>((r) => (reached = r))
       let release!: () => void
       gate = { reached, released: new Promise<void>((r) => (release = r)) }
       const creating = a.createSnapshot({ collectionName: 'docs', snapshotName: 's' })
-      await atGate // A read the segment (no index yet) and is about to commit its pins
-      // B builds an index on it: this changes the segment, not the collection's version.
-      const build = await b.catalog.addSegmentIndex(seg.id, { indexName: 'vec_idx', files: [{ key: `files/index_files/x/${seg.id}/HNSW_0`, size: 128 }] })
+      await atGate // A read the segments and is about to commit its pins
+      await between(b, segmentId)
       release()
       const info = await creating
-      expect(metaA.conflicts).toBe(1)
       const record = JSON.parse(data.get(keys.snapshot(info.id)) as string) as SnapshotRecord
-      expect(record.buildIds).toEqual([build.buildId])
-      expect(info.sizeBytes).toBe(segmentBytes(await a.catalog.getSegment(seg.id)))
+      return { info, record, conflicts: metaA.conflicts, segment: await a.catalog.getSegment(segmentId) }
     } finally {
       await a.close()
       await b.close()
       await rm(dir, { recursive: true, force: true })
     }
+  }
+
+  /** Another process builds an index on the segment: this changes it, not the collection's version. */
+  const buildIndex = async (b: SnapshotManager, segmentId: number) => {
+    await b.catalog.addSegmentIndex(segmentId, { indexName: 'vec_idx', files: [{ key: `files/index_files/x/${segmentId}/HNSW_0`, size: 128 }] })
+  }
+
+  it('a segment whose stored capture the create used', async () => {
+    const { info, record, conflicts, segment } = await raceCreate(async (a, objects, _data, coll) => (await flushedSegment(a, objects, coll, { indexes: false })).id, buildIndex)
+    expect(conflicts).toBe(1)
+    expect(record.buildIds).toEqual([segment.indexes[0].buildId])
+    expect(info.sizeBytes).toBe(segmentBytes(segment))
+  })
+
+  it('a segment whose record the create read (an entry an earlier version left empty)', async () => {
+    const { info, record, conflicts, segment } = await raceCreate(async (a, objects, data, coll) => {
+      const seg = await flushedSegment(a, objects, coll, { indexes: false })
+      data.set(keys.collectionSegment(coll.id, seg.id), '')
+      return seg.id
+    }, buildIndex)
+    expect(conflicts).toBe(1)
+    expect(record.buildIds).toEqual([segment.indexes[0].buildId])
+    expect(info.sizeBytes).toBe(segmentBytes(segment))
+  })
+
+  it('a growing segment the other process flushes', async () => {
+    let flushed!: SegmentInfo
+    const { info, record, conflicts, segment } = await raceCreate(
+      async (a, objects, _data, coll) => {
+        flushed = await flushedSegment(a, objects, coll, { indexes: false })
+        return (await a.catalog.allocSegment({ collection: coll.name })).id
+      },
+      async (b, segmentId) => {
+        await b.catalog.flushSegment(segmentId, { numRows: 5, binlogs: [{ fieldId: 100, files: [{ key: `files/insert_log/x/${segmentId}/1`, size: 40 }] }] })
+      },
+    )
+    expect(conflicts).toBe(1)
+    expect(record.segmentIds).toEqual([flushed.id, segment.id])
+    expect(info).toMatchObject({ segmentCount: 2, rowCount: flushed.numRows + 5, sizeBytes: segmentBytes(flushed) + 40 })
   })
 })
