@@ -3,6 +3,7 @@ import type { AbortOptions } from '../types.js'
 import { Mutex } from '../util/mutex.js'
 import { isMetaConflict, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
 import { keys } from './keys.js'
+import { metaConflictError } from './abstract-level-meta-store.js'
 
 /** Point reads in flight in {@link MetaTxn.getMany}, by default. */
 const GET_MANY_CONCURRENCY = 64
@@ -34,6 +35,7 @@ export class MetaTxn {
   readonly #store: MetaStore
   readonly #reads = new Map<string, string | undefined>()
   readonly #writes = new Map<string, string | undefined>()
+  readonly #inconsistent: string[] = []
   readonly signal: AbortSignal | undefined
 
   constructor(store: MetaStore, signal?: AbortSignal) {
@@ -120,11 +122,19 @@ export class MetaTxn {
    * Records `value`, which a range read gave for `key`, as read: on stores with
    * cross-process conditional batches the commit then checks that `key` still holds it, as
    * for a `get`. Other stores keep nothing (the transactor's lock already keeps every
-   * writer out). A key this transaction read or wrote before keeps what it had.
+   * writer out). Noting a key this transaction writes does nothing. When the key was read
+   * before with another value, the two reads saw different states of the store: the
+   * transaction then runs again (as after a conflict) instead of committing.
    */
   noteRead(key: string, value: string): void {
-    if (!this.#store.capabilities.sharedConditionalBatch || this.#reads.has(key) || this.#writes.has(key)) return
-    this.#reads.set(key, value)
+    if (!this.#store.capabilities.sharedConditionalBatch || this.#writes.has(key)) return
+    if (!this.#reads.has(key)) this.#reads.set(key, value)
+    else if (this.#reads.get(key) !== value) this.#inconsistent.push(key)
+  }
+
+  /** Keys whose noted value differed from an earlier read of them (see `noteRead`). @internal */
+  get inconsistentReads(): readonly string[] {
+    return this.#inconsistent
   }
 
   /** Whether the store holds any key starting with `prefix` (a range read, like `iterate`). */
@@ -208,9 +218,10 @@ export class Transactor {
         throwIfAborted(signal)
         const tx = new MetaTxn(this.store, signal)
         const result = await fn(tx)
-        if (!tx.dirty) return result
-        const shared = this.store.capabilities.sharedConditionalBatch
         try {
+          if (tx.inconsistentReads.length > 0) throw metaConflictError(tx.inconsistentReads)
+          if (!tx.dirty) return result
+          const shared = this.store.capabilities.sharedConditionalBatch
           await this.store.batch(tx.operations(), shared ? { signal, expect: tx.expectations() } : { signal })
           return result
         } catch (err) {

@@ -248,9 +248,12 @@ export function encodeManifestBody(m: ManifestRecord): ManifestBody {
   return { body: hashed.toString('base64', HASH_PREFIX.length), hash: sha256(hashed).toString('base64url', 0, SYNC_SIZE) }
 }
 
-/** Whether `hash` has the form {@link EncodedManifest.hash} takes (16 bytes, base64url). */
+/**
+ * Whether `hash` has the form {@link EncodedManifest.hash} takes: 16 bytes as base64url,
+ * 22 characters, the last of which carries 2 bits (so it decodes back to the same string).
+ */
 export function isManifestHash(hash: unknown): hash is string {
-  return typeof hash === 'string' && /^[A-Za-z0-9_-]{22}$/.test(hash)
+  return typeof hash === 'string' && /^[A-Za-z0-9_-]{21}[AQgw]$/.test(hash)
 }
 
 /** The manifest file {@link encodeManifest} gives for the record that {@link encodeManifestBody} encoded as `m`. */

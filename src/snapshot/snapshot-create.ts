@@ -73,7 +73,11 @@ function validateRequest(request: CreateSnapshotRequest): void {
 /** A segment phase 1 captures: its stored capture, or its record where that is not usable. */
 type CaptureSource = { id: number; capture: NonNullable<SegmentCapture['flushed']>; seg?: undefined } | { id: number; seg: SegmentInfo; capture?: undefined }
 
-/** A chunk's fallback reads use one range scan when at least this share of its entries need them; point reads otherwise. */
+/**
+ * A chunk's fallback reads use one range scan when they are at least this share of the
+ * segment IDs from the first to the last of them (IDs come from one allocator shared by
+ * every collection, so another collection's segments may lie between); point reads otherwise.
+ */
 const DENSE_FALLBACK = 1 / 4
 
 /**
@@ -110,7 +114,8 @@ async function resolveChunk(tx: MetaTxn, entries: readonly IndexEntry[], liveInd
     const segmentKeys = missing.map(([, id]) => keys.segment(id))
     // Records are keyed by ID across collections, and a collection's usually lie together:
     // one scan serves many (getMany falls back to point reads for what it does not find).
-    const dense = missing.length >= entries.length * DENSE_FALLBACK
+    const span = missing[missing.length - 1][1] - missing[0][1] + 1
+    const dense = missing.length >= span * DENSE_FALLBACK
     const scan = dense ? { gte: segmentKeys[0], lte: segmentKeys[segmentKeys.length - 1] } : undefined
     const values = await tx.getMany(segmentKeys, { scan, concurrency: READ_CONCURRENCY })
     for (let j = 0; j < missing.length; j++) {

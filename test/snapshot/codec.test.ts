@@ -62,6 +62,7 @@ describe('manifest codec', () => {
     const encoded = encodeManifest(goldenRecord)
     expect(body.hash).toBe(encoded.hash)
     expect(isManifestHash(body.hash)).toBe(true)
+    for (const bad of [undefined, '', body.hash.slice(1), `${body.hash}A`, `${body.hash.slice(0, 21)}B`, `${body.hash.slice(0, 21)}=`]) expect(isManifestHash(bad)).toBe(false)
     expect(Buffer.from(assembleManifest(body).bytes).equals(fixture('manifest-v1.avro'))).toBe(true)
     // The body alone: the file minus its ~1.6 KB header.
     expect(Buffer.from(body.body, 'base64').byteLength).toBeLessThan(encoded.bytes.byteLength - 1500)
@@ -113,6 +114,10 @@ describe('manifest codec', () => {
         const body = bytes.subarray(bytes.length - 16 - expected.length, bytes.length - 16)
         expect(body.equals(expected)).toBe(true)
         expect(bytes.subarray(bytes.length - 16 - expected.length - size.length - 1, bytes.length - 16 - expected.length).equals(Buffer.concat([Buffer.from([2]), size]))).toBe(true)
+        // A segment capture keeps only the body and hash; assembled, it is the same file.
+        const kept = encodeManifestBody(m)
+        expect(Buffer.from(kept.body, 'base64').equals(expected)).toBe(true)
+        expect(Buffer.from(assembleManifest(kept).bytes).equals(bytes)).toBe(true)
       }),
       { numRuns: 300 },
     )

@@ -56,7 +56,7 @@ describe.each(backends)('stored segment captures on $name', (backend) => {
     expect(await snapshotProblems(w.stores.meta, w.stores.objects)).toEqual([])
   })
 
-  it('give manifests a snapshot made from the records reuses (and the other way round)', async () => {
+  it('give the manifests a snapshot made from the records wrote: a later snapshot reuses them all', async () => {
     const stored = await metaEntries(w.stores.meta, keys.collectionSegmentPrefix(w.coll.id))
     await rewriteEntries(w.stores.meta, w.coll.id, () => '', stored) // as an earlier version left them
     await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'from-records' })
@@ -127,7 +127,8 @@ describe('stored segment captures across processes (shared conditional batches)'
       let release!: () => void
       gate = { reached, released: new Promise<void>((r) => (release = r)) }
       const creating = a.createSnapshot({ collectionName: 'docs', snapshotName: 's' })
-      await atGate // A read the segments and is about to commit its pins
+      // A read the segments and is about to commit its pins (a create that ends first fails the test instead of hanging it).
+      await Promise.race([atGate, creating.then(() => Promise.reject(new Error('the create ended before its phase 1 batch')))])
       await between(b, segmentId)
       release()
       const info = await creating
