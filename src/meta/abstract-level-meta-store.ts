@@ -3,7 +3,7 @@ import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { Mutex } from '../util/mutex.js'
 import { assertMetaExpectations, assertMetaOperations } from './guarded-meta-store.js'
-import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore, MetaStoreCapabilities, StoreStatus } from './meta-store.js'
+import { metaConflictError, type MetaBatchOptions, type MetaOperation, type MetaRange, type MetaStore, type MetaStoreCapabilities, type StoreStatus } from './meta-store.js'
 
 /** Any abstract-level database; vecsnap reads and writes it with utf8 keys and values. */
 export type AnyAbstractLevel = AbstractLevel<any, any, any>
@@ -50,15 +50,6 @@ async function writeChained(db: AnyAbstractLevel, operations: readonly MetaOpera
     throw err
   }
   await batch.write()
-}
-
-/** Builds the conflict rejection of a conditional batch (see `isMetaConflict`). */
-export function metaConflictError(keys: readonly string[]): SnapshotError {
-  const shown = keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')
-  const more = keys.length > 5 ? ` and ${keys.length - 5} more` : ''
-  return new SnapshotError('FAILED_PRECONDITION', `conditional batch conflict: ${shown}${more} changed`, {
-    details: { conflict: true, keys: [...keys] },
-  })
 }
 
 /**

@@ -3,9 +3,8 @@ import { SnapshotError, abortError, throwIfAborted, toIoError } from '../errors.
 import { EtcdLeadership } from '../cluster/etcd-leadership.js'
 import type { CreateLeadershipOptions } from '../cluster/leadership.js'
 import type { AbortOptions } from '../types.js'
-import { metaConflictError } from './abstract-level-meta-store.js'
 import { assertMetaExpectations, assertMetaOperations } from './guarded-meta-store.js'
-import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore, MetaStoreCapabilities, StoreStatus } from './meta-store.js'
+import { metaConflictError, type MetaBatchOptions, type MetaOperation, type MetaRange, type MetaStore, type MetaStoreCapabilities, type StoreStatus } from './meta-store.js'
 
 /** Options of {@link EtcdMetaStore}. */
 export interface EtcdMetaStoreOptions {

@@ -1,4 +1,5 @@
 import type { CreateLeadershipOptions, LoopLeadership } from '../cluster/leadership.js'
+import { SnapshotError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 
 /** One write of a {@link MetaStore.batch}. */
@@ -94,6 +95,15 @@ export function isMetaConflict(err: unknown): boolean {
     (err as { code?: unknown }).code === 'FAILED_PRECONDITION' &&
     (err as { details?: { conflict?: unknown } }).details?.conflict === true
   )
+}
+
+/** Builds the conflict rejection of a conditional batch (what `isMetaConflict` recognizes). */
+export function metaConflictError(keys: readonly string[]): SnapshotError {
+  const shown = keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')
+  const more = keys.length > 5 ? ` and ${keys.length - 5} more` : ''
+  return new SnapshotError('FAILED_PRECONDITION', `conditional batch conflict: ${shown}${more} changed`, {
+    details: { conflict: true, keys: [...keys] },
+  })
 }
 
 /**

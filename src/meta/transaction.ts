@@ -1,9 +1,8 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { Mutex } from '../util/mutex.js'
-import { isMetaConflict, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
+import { isMetaConflict, metaConflictError, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
 import { keys } from './keys.js'
-import { metaConflictError } from './abstract-level-meta-store.js'
 
 /** Point reads in flight in {@link MetaTxn.getMany}, by default. */
 const GET_MANY_CONCURRENCY = 64
