@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Every in-process MetaStore rejects batches over the SPEC 11 limits (64 operations, 64 expectations, 256 KiB).
+    setupFiles: ['test/setup/batch-limits.ts'],
   },
 })

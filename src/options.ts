@@ -10,7 +10,7 @@ export interface SnapshotManagerOptions {
   objects: ObjectStore
   /** Copy tasks in flight. @default 8 */
   restoreConcurrency?: number
-  /** Segments per copy task, as Milvus's MaxSegmentsPerCopyTask. @default 10 */
+  /** Segments per copy task, as Milvus's MaxSegmentsPerCopyTask; at most 30 (a task registers its segments in one bounded batch). @default 10 */
   maxSegmentsPerCopyTask?: number
   /** Restore checker/inspector tick, as Milvus's CopySegmentCheckInterval. @default 2000 */
   checkIntervalMs?: number
@@ -63,12 +63,19 @@ function typeName(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
 }
 
-function integer(options: Record<string, unknown>, name: string, min: number): void {
+function integer(options: Record<string, unknown>, name: string, min: number, max = Number.MAX_SAFE_INTEGER): void {
   const value = options[name]
   if (value === undefined) return
   if (typeof value !== 'number') throw new TypeError(`Expected \`${name}\` to be a number, got \`${typeName(value)}\``)
   if (!Number.isSafeInteger(value) || value < min) throw new TypeError(`Expected \`${name}\` to be an integer ≥ ${min}, got \`${value}\``)
+  if (value > max) throw new TypeError(`Expected \`${name}\` to be an integer ≤ ${max}, got \`${value}\``)
 }
+
+/**
+ * Most segments per copy task: a task registers its target segments in one batch (two
+ * writes each, plus three), which must stay within 64 operations (SPEC section 11).
+ */
+export const MAX_SEGMENTS_PER_COPY_TASK = 30
 
 function isPort(value: unknown, methods: string[]): boolean {
   return typeof value === 'object' && value !== null && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
@@ -83,7 +90,7 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   if (!isPort(options.objects, ['put', 'get', 'head', 'list', 'copy', 'delete'])) throw new TypeError('Expected `objects` to be an ObjectStore')
   const o = options as unknown as Record<string, unknown>
   integer(o, 'restoreConcurrency', 1)
-  integer(o, 'maxSegmentsPerCopyTask', 1)
+  integer(o, 'maxSegmentsPerCopyTask', 1, MAX_SEGMENTS_PER_COPY_TASK)
   integer(o, 'checkIntervalMs', 1)
   integer(o, 'restoreTimeoutMs', 1)
   integer(o, 'restoreJobRetentionMs', 0)

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { leadershipSourceOf } from './cluster/leadership.js'
 import { LocalLeadership } from './cluster/local-leadership.js'
 import { LoopRunner, SWEEP_TICKS } from './cluster/loop-runner.js'
 import { SnapshotError, throwIfAborted } from './errors.js'
@@ -7,6 +8,7 @@ import { resolveOptions, type ResolvedOptions, type SnapshotManagerOptions } fro
 import type { ManagerContext } from './context.js'
 import { Catalog } from './meta/catalog.js'
 import { guardMetaStore } from './meta/guarded-meta-store.js'
+import { checkLayoutVersion } from './meta/layout-version.js'
 import type { MetaStore } from './meta/meta-store.js'
 import { Transactor } from './meta/transaction.js'
 import { guardObjectStore } from './storage/guarded-object-store.js'
@@ -76,12 +78,12 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     this.#snapshots = new SnapshotStore(ctx, { isInUse: isSnapshotInUse })
     this.#restore = new RestoreService(ctx)
     this.#gc = new GcService(ctx, {
-      snapshotFiles: (o) => this.#snapshots.referencedFiles(o),
+      snapshots: (o) => this.#snapshots.mark(o),
       restoreKeys: (o) => this.#restore.liveKeys(o),
     })
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
     this.#loops = new LoopRunner({
-      leadership: options.leadership ?? options.meta.createLeadership?.('loops') ?? new LocalLeadership(),
+      leadership: options.leadership ?? leadershipSourceOf(options.meta)?.createLeadership('loops') ?? new LocalLeadership(),
       candidateId: instanceId,
       events: this,
       snapshots: this.#snapshots,
@@ -97,7 +99,8 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   }
 
   /**
-   * Opens both stores and campaigns to run the background loops. The elected manager
+   * Opens both stores, checks the MetaStore layout version (`UNSUPPORTED_VERSION` for a
+   * store written with another layout) and campaigns to run the background loops. The elected manager
    * (always, with a single-process store) runs recovery (removes `pending` snapshots of
    * dead managers, finishes `deleting` ones, resumes restore jobs and rollbacks) and then
    * starts the loops; when elected at once, `open()` resolves after that. Idempotent;
@@ -112,6 +115,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       try {
         throwIfAborted(options.signal)
         await this.#meta.open(options)
+        await checkLayoutVersion(this.#meta, options)
         await this.#loops.start(options)
         this.#state = 'open'
       } catch (err) {

@@ -81,3 +81,19 @@ export interface CreateLeadershipOptions {
    */
   ttlSeconds?: number
 }
+
+/**
+ * A store that can elect one process among those sharing it (`EtcdMetaStore`). The
+ * MetaStore port knows nothing of leadership: `SnapshotManager` detects this interface
+ * on the MetaStore it is given (see {@link leadershipSourceOf}) and, when present and no
+ * `leadership` option is given, calls `createLeadership('loops')`.
+ */
+export interface LeadershipSource {
+  createLeadership(name: string, options?: CreateLeadershipOptions): LoopLeadership
+}
+
+/** `value` as a {@link LeadershipSource}, or undefined when it is not one. */
+export function leadershipSourceOf(value: unknown): LeadershipSource | undefined {
+  const fn = typeof value === 'object' && value !== null ? (value as { createLeadership?: unknown }).createLeadership : undefined
+  return typeof fn === 'function' ? (value as LeadershipSource) : undefined
+}

@@ -6,7 +6,7 @@ import { runGcPass, type GcSources } from './gc-pass.js'
 import type { GcReport, RunGcOptions } from './gc-types.js'
 
 export type { GcSources } from './gc-pass.js'
-export type { GcSnapshotFile, RestoreKeysSource, SnapshotFilesSource } from './mark.js'
+export type { RestoreKeysSource, SnapshotMarkSource } from './mark.js'
 
 /**
  * Snapshot-aware garbage collection (SPEC section 7): `run()` performs one pass now; while
@@ -16,7 +16,7 @@ export type { GcSnapshotFile, RestoreKeysSource, SnapshotFilesSource } from './m
  * never rejections. Every finished pass emits `gcCompleted` with its report.
  *
  * The manager's loop runner calls `start()` only after recovery (pending snapshots
- * removed, deleting ones finished), so the reference index GC reads is complete. A
+ * removed, deleting ones finished), so the snapshot records GC reads are settled. A
  * manager that does not run the loops calls `acceptManualRuns()`: `run()` works there,
  * without a timer. Otherwise, and after `stop()`, `run()` rejects with `NOT_OPEN`.
  * @internal

@@ -2,14 +2,15 @@ import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import type { GcReport, RunGcOptions } from './gc-types.js'
-import { markCatalog, markKnownAgain, markReferences, type ReferenceMark, type RestoreKeysSource, type SnapshotFilesSource } from './mark.js'
+import { markCatalog, markKnownAgain, markReferences, type ReferenceMark, type RestoreKeysSource, type SnapshotMarkSource } from './mark.js'
 import { planPass, type ObjectSize } from './plan.js'
-import { deleteObjects, findMissing, forgetDefinitions, forgetUnits, listFiles, missingError } from './sweep.js'
+import { deleteObjects, deleteSnapshotObjects, findMissing, forgetDefinitions, forgetUnits, listFiles, missingError } from './sweep.js'
+import { FILES_PREFIX, SNAPSHOTS_PREFIX } from '../storage/layout.js'
 
 /** Where GC learns what snapshots and restore jobs reference. @internal */
 export interface GcSources {
-  /** Every object referenced by a snapshot in any state (pending, committed, deleting). */
-  snapshotFiles: SnapshotFilesSource
+  /** What every snapshot record (pending, committed, deleting) references. */
+  snapshots: SnapshotMarkSource
   /** Every key an unfinished restore job reads or writes. */
   restoreKeys: RestoreKeysSource
 }
@@ -24,15 +25,15 @@ function sum(objects: readonly ObjectSize[]): number {
 const MARK_ATTEMPTS = 3
 
 /**
- * {@link markReferences}, read again when it fails `CORRUPT`: a manifest disappears
- * legitimately when its snapshot is dropped between reading the record and the
- * manifest (the drop marks the record `deleting` first, so the next read sees that).
- * A manifest still missing on the last attempt is real corruption.
+ * {@link markReferences}, read again when it fails `CORRUPT`: a list or manifest
+ * disappears legitimately when its snapshot is dropped between reading the record and the
+ * object (the drop marks the record `deleting` first, so the next read sees that). One
+ * still missing on the last attempt is real corruption.
  */
 async function markRefsSettled(ctx: ManagerContext, sources: GcSources, options: AbortOptions): Promise<ReferenceMark> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await markReferences(ctx.meta, sources.snapshotFiles, sources.restoreKeys, options)
+      return await markReferences(sources.snapshots, sources.restoreKeys, options)
     } catch (err) {
       if (!SnapshotError.is(err, 'CORRUPT') || attempt >= MARK_ATTEMPTS) throw err
     }
@@ -43,7 +44,7 @@ async function markRefsSettled(ctx: ManagerContext, sources: GcSources, options:
 async function stillMissing(ctx: ManagerContext, missing: readonly string[], refs: ReferenceMark, options: AbortOptions): Promise<string[]> {
   const out: string[] = []
   for (const key of missing) {
-    if (!refs.committedKeys.has(key) && !refs.committedMetadataKeys.has(key)) continue
+    if (!refs.snapshots.committedFiles.has(key) && !refs.snapshots.committedObjects.has(key)) continue
     if ((await ctx.objects.head(key, options)) === undefined) out.push(key)
   }
   return out
@@ -52,9 +53,10 @@ async function stillMissing(ctx: ManagerContext, missing: readonly string[], ref
 /**
  * One GC pass (SPEC section 7):
  *
- * 1. mark: the catalog (live files, dropped units with their drop times), then the
- *    reference index, the files of snapshots in any state and the keys of unfinished
- *    restore jobs; meanwhile, one listing of `files/`. Objects are immutable and only GC
+ * 1. mark: the catalog (live files, dropped units with their drop times), then every
+ *    snapshot record with what its list pins (segment and build IDs, any state) and the
+ *    data files of committed ones, and the keys of unfinished restore jobs; meanwhile, one
+ *    listing each of `files/` and `snapshots/`. Objects are immutable and only GC
  *    deletes under `files/`, so the listing holds every object referenced at mark time;
  *    objects it saw that were recorded after the mark are caught by the re-reads below;
  * 2. guard: an object a committed snapshot references that the listing lacks (and that
@@ -64,7 +66,9 @@ async function stillMissing(ctx: ManagerContext, missing: readonly string[], ref
  *    nothing; orphans under `files/` known to nobody and older than `orphanGraceMs`;
  * 4. unless `dryRun`: forget the units' records in transactions that re-check the pins,
  *    delete their objects, forget emptied index definitions and dropped collections, and
- *    delete the orphans that a fresh read of the catalog and restore jobs still does not know.
+ *    delete the orphans that a fresh read of the catalog and restore jobs still does not know,
+ *    and the objects under `snapshots/` that no record owns or lists (leftovers of a crash
+ *    or of a purge) once a fresh read of the records still does not know them.
  *
  * Every step is idempotent: a pass cut short (crash, abort) leaves at worst orphans that a
  * later pass collects.
@@ -75,16 +79,17 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
   const dryRun = options.dryRun === true
   throwIfAborted(signal)
   const now = ctx.now()
-  // The listing runs alongside the mark, so that it dominates the cost of a pass.
-  const [{ catalog, refs }, listing] = await Promise.all([
+  // The listings run alongside the mark, so that they dominate the cost of a pass.
+  const [{ catalog, refs }, listing, snapshotListing] = await Promise.all([
     (async () => {
       const catalog = await markCatalog(ctx.catalog, { signal })
       return { catalog, refs: await markRefsSettled(ctx, sources, { signal }) }
     })(),
-    listFiles(ctx.objects, { signal }),
+    listFiles(ctx.objects, FILES_PREFIX, { signal }),
+    listFiles(ctx.objects, SNAPSHOTS_PREFIX, { signal }),
   ])
 
-  const missing = await findMissing(ctx.objects, refs, listing, { signal })
+  const missing = await findMissing(ctx.objects, refs, listing, snapshotListing, { signal })
   if (missing.length > 0) {
     // A snapshot dropped since the mark takes its own objects (metadata, manifests) with
     // it: only what a committed snapshot still references, and is still absent, counts.
@@ -94,7 +99,7 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
   }
 
   const { dropGraceMs, orphanGraceMs } = ctx.options
-  const plan = planPass(catalog, refs, listing, { now, dropGraceMs, orphanGraceMs })
+  const plan = planPass(catalog, refs, listing, snapshotListing, { now, dropGraceMs, orphanGraceMs })
   const report: GcReport = {
     deletedObjects: 0,
     deletedBytes: 0,
@@ -105,9 +110,10 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
   }
   if (dryRun) {
     const unitObjects = plan.units.flatMap((c) => c.deletes)
-    report.orphansDeleted = plan.orphans.length
-    report.deletedObjects = unitObjects.length + plan.orphans.length
-    report.deletedBytes = sum(unitObjects) + sum(plan.orphans)
+    const orphans = plan.orphans.length + plan.snapshotOrphans.length
+    report.orphansDeleted = orphans
+    report.deletedObjects = unitObjects.length + orphans
+    report.deletedBytes = sum(unitObjects) + sum(plan.orphans) + sum(plan.snapshotOrphans)
     return report
   }
 
@@ -125,6 +131,15 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
     const orphans = plan.orphans.filter((o) => !known.has(o.key))
     await deleteObjects(ctx.objects, orphans.map((o) => o.key), { signal })
     report.orphansDeleted = orphans.length
+    report.deletedObjects += orphans.length
+    report.deletedBytes += sum(orphans)
+  }
+  if (plan.snapshotOrphans.length > 0) {
+    // Read the records again: a snapshot created since the mark owns its objects.
+    const again = await markRefsSettled(ctx, sources, { signal })
+    const orphans = plan.snapshotOrphans.filter((o) => !again.snapshots.isReferenced(o.key))
+    await deleteSnapshotObjects(ctx.objects, orphans.map((o) => o.key), { signal })
+    report.orphansDeleted += orphans.length
     report.deletedObjects += orphans.length
     report.deletedBytes += sum(orphans)
   }

@@ -3,9 +3,9 @@ import type { Catalog } from '../meta/catalog.js'
 import type { SegmentFile, SegmentInfo } from '../meta/catalog-types.js'
 import type { DroppedIndexRecord } from '../meta/catalog-gc.js'
 import type { MetaStore } from '../meta/meta-store.js'
-import type { DroppedBuildRecord, DroppedCollectionRecord } from '../meta/records.js'
+import type { DroppedBuildRecord, DroppedCollectionRecord, DroppedPartitionRecord } from '../meta/records.js'
+import type { SnapshotMark } from '../snapshot/snapshot-refs.js'
 import { segmentFiles } from '../meta/segment-files.js'
-import { readPins, type PinnedIds } from '../meta/snapshot-refs.js'
 import type { AbortOptions } from '../types.js'
 
 /**
@@ -14,19 +14,8 @@ import type { AbortOptions } from '../types.js'
  * @internal
  */
 
-/** A snapshot's reference to an object, as GC consumes it. */
-export interface GcSnapshotFile {
-  key: string
-  /** Size in bytes as the snapshot recorded it. */
-  size: number
-  snapshotId: number
-  state: 'pending' | 'committed' | 'deleting'
-  /** `data`: a segment or index file; `snapshot`: its metadata JSON or a manifest. */
-  kind?: 'data' | 'snapshot'
-}
-
-/** Streams every object referenced by a snapshot in any state. */
-export type SnapshotFilesSource = (options: AbortOptions) => AsyncIterable<GcSnapshotFile>
+/** Reads what every snapshot references (see `SnapshotReferences`). */
+export type SnapshotMarkSource = (options: AbortOptions) => Promise<SnapshotMark>
 
 /** Streams every key an unfinished restore job reads or writes. */
 export type RestoreKeysSource = (options: AbortOptions) => AsyncIterable<string>
@@ -64,8 +53,12 @@ export interface CatalogMark {
   droppedIndexes: DroppedIndexRecord[]
   /** Per dropped index (`indexRef(collectionId, indexId)`), the segments still holding a build of it. */
   indexHolders: Map<string, Set<number>>
+  /** Per collection and partition (`indexRef(collectionId, partitionId)`), the segments with a record. */
+  partitionHolders: Map<string, Set<number>>
   /** Dropped collections not forgotten yet. */
   droppedCollections: DroppedCollectionRecord[]
+  /** Dropped partitions not forgotten yet. */
+  droppedPartitions: DroppedPartitionRecord[]
 }
 
 /** Identifies an index definition across collections (restored collections reuse index IDs). */
@@ -97,7 +90,12 @@ export async function markCatalog(catalog: Catalog, options: AbortOptions = {}):
   const segmentUnits: DroppedUnit[] = []
   const indexUnits: DroppedUnit[] = []
   const indexHolders = new Map<string, Set<number>>()
+  const partitionHolders = new Map<string, Set<number>>()
   for await (const s of catalog.listAllSegments({ signal })) {
+    const partition = indexRef(s.collectionId, s.partitionId)
+    let inPartition = partitionHolders.get(partition)
+    if (inPartition === undefined) partitionHolders.set(partition, (inPartition = new Set()))
+    inPartition.add(s.id)
     for (const ix of s.indexes ?? []) {
       const ref = indexRef(s.collectionId, ix.indexId)
       if (!droppedIndexAt.has(ref)) continue
@@ -157,44 +155,31 @@ export async function markCatalog(catalog: Catalog, options: AbortOptions = {}):
     }
   })
   const droppedCollections = await catalog.listDroppedCollections({ signal })
-  return { liveKeys, knownKeys, units: [...segmentUnits, ...indexUnits, ...replacedUnits], droppedIndexes, indexHolders, droppedCollections }
+  const droppedPartitions = await catalog.listDroppedPartitions({ signal })
+  return { liveKeys, knownKeys, units: [...segmentUnits, ...indexUnits, ...replacedUnits], droppedIndexes, indexHolders, partitionHolders, droppedCollections, droppedPartitions }
 }
 
 /** What snapshots and restore jobs reference. */
 export interface ReferenceMark {
-  /** Every data key a snapshot in any state lists, plus every key an unfinished restore job reads or writes. */
+  /** What every snapshot record references. */
+  snapshots: SnapshotMark
+  /** Every data key of a committed snapshot, plus every key an unfinished restore job reads or writes. */
   referencedKeys: Set<string>
-  /** Data keys of committed snapshots: each must exist, or GC aborts with `CORRUPT`. */
-  committedKeys: Set<string>
-  /** Metadata JSON keys of committed snapshots (checked for existence too). */
-  committedMetadataKeys: Set<string>
-  pins: PinnedIds
 }
 
-/** Reads snapshot references, the reference index and restore keys. */
-export async function markReferences(
-  meta: MetaStore,
-  snapshotFiles: SnapshotFilesSource,
-  restoreKeys: RestoreKeysSource,
-  options: AbortOptions = {},
-): Promise<ReferenceMark> {
+/**
+ * Reads snapshot references and restore keys. Call it after {@link markCatalog}: a
+ * snapshot pins only segments and builds that were not dropped when it pinned them (see
+ * the pin invariant in `snapshot/snapshot-create.ts`), so reading the records after the
+ * catalog sees the pin of every unit the catalog mark found dropped.
+ */
+export async function markReferences(snapshots: SnapshotMarkSource, restoreKeys: RestoreKeysSource, options: AbortOptions = {}): Promise<ReferenceMark> {
   const { signal } = options
   throwIfAborted(signal)
-  const referencedKeys = new Set<string>()
-  const committedKeys = new Set<string>()
-  const committedMetadataKeys = new Set<string>()
-  // Pins first: a snapshot created after this read pins only segments that are live in the catalog.
-  const pins = await readPins(meta, { signal })
-  for await (const ref of snapshotFiles({ signal })) {
-    if (ref.kind === 'snapshot') {
-      if (ref.state === 'committed' && ref.key.endsWith('.json')) committedMetadataKeys.add(ref.key)
-      continue
-    }
-    referencedKeys.add(ref.key)
-    if (ref.state === 'committed') committedKeys.add(ref.key)
-  }
+  const mark = await snapshots({ signal })
+  const referencedKeys = new Set<string>(mark.committedFiles.keys())
   for await (const key of restoreKeys({ signal })) referencedKeys.add(key)
-  return { referencedKeys, committedKeys, committedMetadataKeys, pins }
+  return { snapshots: mark, referencedKeys }
 }
 
 /**

@@ -3,8 +3,9 @@ import type { ObjectInfo } from '../storage/object-store.js'
 import type { CatalogMark, DroppedUnit, ReferenceMark } from './mark.js'
 
 /**
- * The decision phase of GC: from the marks and one listing of `files/`, which dropped
- * units and orphans are collectable now, and what is kept and why. Pure: no I/O.
+ * The decision phase of GC: from the marks and one listing each of `files/` and
+ * `snapshots/`, which dropped units and orphans are collectable now, and what is kept and
+ * why. Pure: no I/O.
  * @internal
  */
 
@@ -27,6 +28,8 @@ export interface GcPlan {
   units: UnitCollection[]
   /** Objects under `files/` nothing references, past the orphan grace. */
   orphans: ObjectInfo[]
+  /** Objects under `snapshots/` that no snapshot record owns or lists, past the orphan grace. */
+  snapshotOrphans: ObjectInfo[]
   keptForSnapshots: number
   keptForGrace: number
 }
@@ -59,8 +62,8 @@ export function lookupIn(listing: ReadonlyMap<string, ObjectInfo>): ObjectLookup
 
 /** True when a snapshot pins the unit by segment ID or by build ID. */
 export function isPinned(unit: DroppedUnit, refs: ReferenceMark): boolean {
-  if (unit.kind === 'segment' && refs.pins.segmentIds.has(unit.segmentId)) return true
-  return unit.buildIds.some((b) => refs.pins.buildIds.has(b))
+  if (unit.kind === 'segment' && refs.snapshots.segmentIds.has(unit.segmentId)) return true
+  return unit.buildIds.some((b) => refs.snapshots.buildIds.has(b))
 }
 
 /** Decides what the pass collects. */
@@ -68,10 +71,11 @@ export function planPass(
   catalog: CatalogMark,
   refs: ReferenceMark,
   listing: ReadonlyMap<string, ObjectInfo>,
+  snapshotListing: ReadonlyMap<string, ObjectInfo>,
   o: PlanOptions,
 ): GcPlan {
   const lookup = lookupIn(listing)
-  const plan: GcPlan = { units: [], orphans: [], keptForSnapshots: 0, keptForGrace: 0 }
+  const plan: GcPlan = { units: [], orphans: [], snapshotOrphans: [], keptForSnapshots: 0, keptForGrace: 0 }
   const claimed = new Set<string>()
   for (const unit of catalog.units) {
     const existing = unit.files.filter((f) => lookup(f.key) !== undefined && !claimed.has(f.key))
@@ -100,6 +104,11 @@ export function planPass(
   for (const info of listing.values()) {
     if (catalog.knownKeys.has(info.key) || refs.referencedKeys.has(info.key)) continue
     if (o.now - info.lastModified >= o.orphanGraceMs) plan.orphans.push(info)
+    else plan.keptForGrace++
+  }
+  for (const info of snapshotListing.values()) {
+    if (refs.snapshots.isReferenced(info.key)) continue
+    if (o.now - info.lastModified >= o.orphanGraceMs) plan.snapshotOrphans.push(info)
     else plan.keptForGrace++
   }
   return plan

@@ -1,9 +1,8 @@
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import { forgetDroppedBuildsTx, forgetDroppedCollectionTx, forgetSegmentsTx } from '../meta/catalog-gc.js'
+import { forgetDroppedBuildsTx, forgetDroppedCollectionTx, forgetDroppedPartitionTx, forgetDropLogStep, forgetSegmentsTx } from '../meta/catalog-gc.js'
 import { keys } from '../meta/keys.js'
-import { readSegment, writeSegment, type IndexRecord } from '../meta/records.js'
-import { pinsAnyBuild } from '../meta/snapshot-refs.js'
+import { readSegment, readSegmentAsSeen, writeSegment, type IndexRecord } from '../meta/records.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { FILES_PREFIX, SNAPSHOTS_PREFIX } from '../storage/layout.js'
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js'
@@ -21,31 +20,43 @@ import type { UnitCollection } from './plan.js'
 /** Keys per `ObjectStore.delete` call. */
 export const DELETE_BATCH = 1000
 
-/** Most MetaStore operations (writes plus checked reads) GC puts in one transaction. */
-const TXN_OPS = 1000
+/**
+ * Units one forget transaction handles. A unit costs at most two writes (a segment
+ * record and its index entry) and three checked reads (the record, its collection and a
+ * tombstone): 16 keep a batch within 32 writes and 48 expectations (SPEC section 11).
+ */
+const UNITS_PER_TXN = 16
 
-/** Operations one unit costs in a transaction: a checked read and up to two writes. */
-const OPS_PER_UNIT = 3
+/** Dropped index definitions one transaction forgets (a checked read and a delete each). */
+const INDEXES_PER_TXN = 30
 
 /** Concurrent `head` calls for referenced objects outside `files/`. */
 const HEAD_CONCURRENCY = 16
 
-/** Lists every object under `files/` once, keyed by object key. */
-export async function listFiles(objects: ObjectStore, options: AbortOptions = {}): Promise<Map<string, ObjectInfo>> {
+/** Lists every object under `prefix` once, keyed by object key. */
+export async function listFiles(objects: ObjectStore, prefix: string, options: AbortOptions = {}): Promise<Map<string, ObjectInfo>> {
   const out = new Map<string, ObjectInfo>()
-  for await (const info of objects.list(FILES_PREFIX, options)) out.set(info.key, info)
+  for await (const info of objects.list(prefix, options)) out.set(info.key, info)
   return out
 }
 
 /**
  * The guard: every object a committed snapshot references must exist. Keys under
- * `files/` are checked against the listing; the few others (metadata JSON, host keys
- * outside `files/`) with `head`. Resolves the missing keys, sorted.
+ * `files/` are checked against its listing; metadata JSON and lists absent from the
+ * listing of `snapshots/` (it may have run before they were written) and host keys outside
+ * `files/` with `head`. Resolves the missing keys, sorted.
  */
-export async function findMissing(objects: ObjectStore, refs: ReferenceMark, listing: ReadonlyMap<string, ObjectInfo>, options: AbortOptions = {}): Promise<string[]> {
+export async function findMissing(
+  objects: ObjectStore,
+  refs: ReferenceMark,
+  listing: ReadonlyMap<string, ObjectInfo>,
+  snapshotListing: ReadonlyMap<string, ObjectInfo>,
+  options: AbortOptions = {},
+): Promise<string[]> {
   const missing: string[] = []
-  const outside: string[] = [...refs.committedMetadataKeys]
-  for (const key of refs.committedKeys) {
+  const outside: string[] = []
+  for (const key of refs.snapshots.committedObjects) if (!snapshotListing.has(key)) outside.push(key)
+  for (const key of refs.snapshots.committedFiles.keys()) {
     if (!key.startsWith(FILES_PREFIX)) outside.push(key)
     else if (!listing.has(key)) missing.push(key)
   }
@@ -71,16 +82,20 @@ export function missingError(missing: readonly string[]): SnapshotError {
 }
 
 /**
- * Inside `tx`: re-checks that nothing pins the unit and that the catalog still holds it
- * as dropped, then forgets its record (a dropped segment, a dropped index's build on its
- * segment, a replaced build). Resolves false, writing nothing, when the unit must stay.
+ * Inside `tx`: re-checks that the catalog still holds the unit as dropped, then forgets
+ * its record (a dropped segment, a dropped index's build on its segment, a replaced
+ * build). Resolves false, writing nothing, when the unit must stay.
+ *
+ * It does not re-check pins, and need not: the unit was dropped when the catalog mark
+ * read it, and a snapshot can pin a segment or build only if it was not dropped when the
+ * pin committed (the pin invariant in `snapshot/snapshot-create.ts`). So every snapshot
+ * that pins the unit committed its pin before the mark, and the reference mark, which
+ * reads the records after the catalog mark, saw it: `planPass` kept the unit.
  */
 async function forgetUnit(tx: MetaTxn, c: UnitCollection): Promise<boolean> {
   const u = c.unit
-  if (u.kind === 'segment' && (await tx.hasPrefix(keys.segmentRefPrefix(u.segmentId)))) return false
-  if (await pinsAnyBuild(tx, u.segmentId, u.buildIds)) return false
   if (u.kind === 'segment') {
-    const s = await readSegment(tx, u.segmentId)
+    const s = await readSegmentAsSeen(tx, u.segmentId)
     if (s === undefined || s.state !== 'dropped') return false
     return (await forgetSegmentsTx(tx, [u.segmentId])) === 1
   }
@@ -105,15 +120,10 @@ export interface ForgetResult {
   kept: UnitCollection[]
 }
 
-/**
- * Forgets the records of the planned units in transactions of bounded size, each
- * re-checking the reference index under the transaction lock, so that no snapshot can
- * pin a unit once GC decided to collect it (snapshot creation pins only segments that
- * are flushed in the catalog, and builds of live indexes).
- */
+/** Forgets the records of the planned units, {@link UNITS_PER_TXN} per transaction. */
 export async function forgetUnits(ctx: ManagerContext, units: readonly UnitCollection[], options: AbortOptions = {}): Promise<ForgetResult> {
   const { signal } = options
-  const perTxn = Math.max(1, Math.floor(Math.min(TXN_OPS, ctx.meta.capabilities.maxBatchOps) / OPS_PER_UNIT))
+  const perTxn = UNITS_PER_TXN
   const out: ForgetResult = { forgotten: [], kept: [] }
   for (let i = 0; i < units.length; i += perTxn) {
     throwIfAborted(signal)
@@ -151,7 +161,7 @@ export async function forgetDefinitions(ctx: ManagerContext, mark: CatalogMark, 
     const gone = released.get(indexRef(r.collectionId, r.id))
     return holders === undefined || [...holders].every((id) => gone?.has(id))
   })
-  const perTxn = Math.max(1, Math.floor(Math.min(TXN_OPS, ctx.meta.capabilities.maxBatchOps) / 2))
+  const perTxn = INDEXES_PER_TXN
   for (let i = 0; i < indexes.length; i += perTxn) {
     throwIfAborted(signal)
     const chunk = indexes.slice(i, i + perTxn)
@@ -162,12 +172,32 @@ export async function forgetDefinitions(ctx: ManagerContext, mark: CatalogMark, 
       }
     }, { signal })
   }
+  const forgottenSegments = new Set(forgotten.filter((c) => c.unit.kind === 'segment').map((c) => c.unit.segmentId))
+  for (const { collectionId, partitionId } of mark.droppedPartitions) {
+    const holders = mark.partitionHolders.get(indexRef(collectionId, partitionId)) ?? new Set<number>()
+    if (![...holders].every((id) => forgottenSegments.has(id))) continue
+    throwIfAborted(signal)
+    await ctx.transactor.run((tx) => forgetDroppedPartitionTx(tx, collectionId, partitionId, holders), { signal })
+  }
   for (const c of mark.droppedCollections) {
     throwIfAborted(signal)
+    const empty = await ctx.transactor.run(async (tx) => !(await tx.hasPrefix(keys.collectionSegmentPrefix(c.id))), { signal })
+    if (!empty) continue
+    // The drop log may hold up to DROP_LOG_KEPT entries: removed in bounded steps first.
+    while (await ctx.transactor.run((tx) => forgetDropLogStep(tx, c.id), { signal })) throwIfAborted(signal)
     await ctx.transactor.run(async (tx) => {
       if (await tx.hasPrefix(keys.collectionSegmentPrefix(c.id))) return
       await forgetDroppedCollectionTx(tx, c.id)
     }, { signal })
+  }
+}
+
+/** Deletes objects under `snapshots/` that no snapshot record owns or lists, in batches. */
+export async function deleteSnapshotObjects(objects: ObjectStore, keyList: readonly string[], options: AbortOptions = {}): Promise<void> {
+  const safe = keyList.filter((k) => k.startsWith(SNAPSHOTS_PREFIX))
+  for (let i = 0; i < safe.length; i += DELETE_BATCH) {
+    throwIfAborted(options.signal)
+    await objects.delete(safe.slice(i, i + DELETE_BATCH), options)
   }
 }
 

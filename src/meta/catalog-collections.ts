@@ -10,15 +10,15 @@ import { DEFAULT_PARTITION, invalid } from './catalog-validate.js'
 import { keys } from './keys.js'
 import {
   bumpCollectionVersion,
+  bumpDropEpoch,
   readCollectionByName,
   readCollectionVersion,
   readIndexRecords,
-  readSegments,
   requireCollection,
   writeCollection,
   writeDroppedCollection,
+  writeDroppedPartition,
   writeIndexRecord,
-  writeSegment,
   type IndexRecord,
 } from './records.js'
 import type { MetaTxn } from './transaction.js'
@@ -91,16 +91,15 @@ export async function createCollectionTx(tx: MetaTxn, spec: NewCollection): Prom
 }
 
 /**
- * Drops a collection in `tx`: removes it and its name, marks every segment `dropped` and
- * every index definition dropped (both at `now`, unless already), and records the
- * collection as dropped for GC. `FAILED_PRECONDITION` while a restore owns it.
+ * Drops a collection in `tx`: removes it and its name, marks every index definition
+ * dropped at `now` (unless already), records the collection as dropped for GC and bumps
+ * its drop epoch. Its segment records are left as they are: they count as `dropped` at
+ * `now` (see `segmentAsSeen`), so the batch stays the same size whatever the segment count.
+ * `FAILED_PRECONDITION` while a restore owns it.
  */
 export async function dropCollectionTx(tx: MetaTxn, name: string, now: number): Promise<void> {
   const c = await requireWritableCollection(tx, name, 'drop the collection')
   await readCollectionVersion(tx, c.id)
-  for (const s of await readSegments(tx, c.id)) {
-    if (s.state !== 'dropped') writeSegment(tx, { ...s, state: 'dropped', droppedAt: now })
-  }
   for (const r of await readIndexRecords(tx, c.id)) {
     if (r.droppedAt === undefined) writeIndexRecord(tx, c.id, { ...r, droppedAt: now })
   }
@@ -108,6 +107,7 @@ export async function dropCollectionTx(tx: MetaTxn, name: string, now: number): 
   tx.del(keys.collectionName(c.name))
   tx.del(keys.collectionVersion(c.id))
   writeDroppedCollection(tx, { id: c.id, name: c.name, droppedAt: now })
+  await bumpDropEpoch(tx, c.id, 'all')
 }
 
 /** Adds a partition in `tx` (`ALREADY_EXISTS` when the collection has it). */
@@ -127,19 +127,19 @@ export function partitionNotFound(collection: string, partitionName: string): Sn
 }
 
 /**
- * Drops a partition in `tx` and marks its segments `dropped` at `now`. `_default` cannot
- * be dropped (`INVALID_ARGUMENT`).
+ * Drops a partition in `tx`: removes it from the collection, records it as dropped for GC
+ * and bumps the drop epoch; its segments count as `dropped` at `now` (see
+ * `segmentAsSeen`). `_default` cannot be dropped (`INVALID_ARGUMENT`).
  */
 export async function dropPartitionTx(tx: MetaTxn, collection: string, partitionName: string, now: number): Promise<void> {
   if (partitionName === DEFAULT_PARTITION) throw invalid(`the ${DEFAULT_PARTITION} partition cannot be dropped`)
   const c = await requireWritableCollection(tx, collection, 'drop a partition')
   const partition = c.partitions.find((p) => p.name === partitionName)
   if (partition === undefined) throw partitionNotFound(collection, partitionName)
-  await readCollectionVersion(tx, c.id)
-  for (const s of await readSegments(tx, c.id)) {
-    if (s.partitionId === partition.id && s.state !== 'dropped') writeSegment(tx, { ...s, state: 'dropped', droppedAt: now })
-  }
   writeCollection(tx, { ...c, partitions: c.partitions.filter((p) => p.id !== partition.id) })
+  writeDroppedPartition(tx, { collectionId: c.id, partitionId: partition.id, name: partition.name, droppedAt: now })
+  await bumpCollectionVersion(tx, c.id)
+  await bumpDropEpoch(tx, c.id, 'all')
 }
 
 /** The live (not dropped) index definitions of a collection, by ID. */
@@ -188,4 +188,5 @@ export async function dropIndexTx(tx: MetaTxn, collection: string, indexName: st
   if (record === undefined) throw indexNotFound(collection, indexName)
   writeIndexRecord(tx, c.id, { ...record, droppedAt: now })
   await bumpCollectionVersion(tx, c.id)
+  await bumpDropEpoch(tx, c.id, 'all')
 }

@@ -5,12 +5,15 @@ import { keys } from './keys.js'
 import { prefixRange, type MetaStore } from './meta-store.js'
 import {
   deleteSegmentRecord,
-  listSegmentIds,
   readIndexRecords,
   readSegment,
+  readSegmentAsSeen,
+  readSegments,
+  segmentAsSeen,
   writeSegment,
   type DroppedBuildRecord,
   type DroppedCollectionRecord,
+  type DroppedPartitionRecord,
   type IndexRecord,
 } from './records.js'
 import type { MetaTxn } from './transaction.js'
@@ -36,10 +39,23 @@ export interface ListDroppedIndexesOptions extends AbortOptions {
   collectionId?: number
 }
 
-/** Every segment record, in any state, of any collection (dropped ones included), by ID. */
+/**
+ * Every segment record, in any state, of any collection (dropped ones included), by ID,
+ * as the host sees it: a segment of a dropped collection or partition is `dropped` at
+ * the tombstone's time (see `segmentAsSeen`). The tombstones are read first, so a
+ * segment dropped with its collection during the iteration may still show its own state;
+ * GC reads again before it forgets anything.
+ */
 export async function* iterateAllSegments(meta: MetaStore, options: AbortOptions = {}): AsyncGenerator<SegmentInfo> {
   throwIfAborted(options.signal)
-  for await (const [, value] of meta.iterate(prefixRange(keys.segmentPrefix), options)) yield JSON.parse(value) as SegmentInfo
+  const collections = new Map<number, number>()
+  for (const r of await listDroppedCollections(meta, options)) collections.set(r.id, r.droppedAt)
+  const partitions = new Map<string, number>()
+  for (const r of await listDroppedPartitions(meta, options)) partitions.set(`${r.collectionId}/${r.partitionId}`, r.droppedAt)
+  for await (const [, value] of meta.iterate(prefixRange(keys.segmentPrefix), options)) {
+    const s = JSON.parse(value) as SegmentInfo
+    yield segmentAsSeen(s, collections.get(s.collectionId) ?? partitions.get(`${s.collectionId}/${s.partitionId}`))
+  }
 }
 
 /**
@@ -49,13 +65,21 @@ export async function* iterateAllSegments(meta: MetaStore, options: AbortOptions
 export async function forgetSegmentsTx(tx: MetaTxn, ids: readonly number[]): Promise<number> {
   let removed = 0
   for (const id of new Set(ids)) {
-    const s = await readSegment(tx, id)
+    const s = await readSegmentAsSeen(tx, id)
     if (s === undefined) continue
     if (s.state !== 'dropped') throw new SnapshotError('FAILED_PRECONDITION', `cannot forget segment ${id}: it is ${s.state}, not dropped`)
     deleteSegmentRecord(tx, s)
     removed++
   }
   return removed
+}
+
+/** Every dropped partition GC has not forgotten yet, by collection then partition ID. */
+export async function listDroppedPartitions(meta: MetaStore, options: AbortOptions = {}): Promise<DroppedPartitionRecord[]> {
+  throwIfAborted(options.signal)
+  const out: DroppedPartitionRecord[] = []
+  for await (const [, value] of meta.iterate(prefixRange(keys.droppedPartitionAllPrefix), options)) out.push(JSON.parse(value) as DroppedPartitionRecord)
+  return out
 }
 
 /** Every dropped collection GC has not forgotten yet, by ID. */
@@ -77,7 +101,20 @@ export async function forgetDroppedCollectionTx(tx: MetaTxn, id: number): Promis
     throw new SnapshotError('FAILED_PRECONDITION', `collection ${id} is recorded as dropped but still exists`)
   }
   tx.del(keys.droppedCollection(id))
+  tx.del(keys.dropEpoch(id))
   for (const r of await readIndexRecords(tx, id)) tx.del(keys.index(id, r.id))
+  for await (const [key] of tx.iterate(prefixRange(keys.droppedPartitionPrefix(id)))) tx.del(key)
+  return true
+}
+
+/**
+ * Forgets the dropped partition `partitionId` of collection `collectionId` in `tx`, once no
+ * segment record of it is left. Resolves false (writing nothing) while one is.
+ */
+export async function forgetDroppedPartitionTx(tx: MetaTxn, collectionId: number, partitionId: number, holders: ReadonlySet<number>): Promise<boolean> {
+  if ((await tx.get(keys.droppedPartition(collectionId, partitionId))) === undefined) return false
+  for (const segmentId of holders) if ((await readSegment(tx, segmentId)) !== undefined) return false
+  tx.del(keys.droppedPartition(collectionId, partitionId))
   return true
 }
 
@@ -95,23 +132,29 @@ export async function listDroppedIndexes(meta: MetaStore, options: ListDroppedIn
   return out
 }
 
+/** Segments whose builds one step of {@link forgetIndexStep} strips (two writes each). */
+export const FORGET_INDEX_CHUNK = 25
+
 /**
- * Forgets a dropped index definition in `tx`: removes its builds from every segment
- * record of the collection, then the definition. Call it once GC deleted the files of
- * every build of the index (none pinned). `FAILED_PRECONDITION` if the index is live;
- * resolves false when it is unknown.
+ * One bounded step of forgetting a dropped index definition, in `tx`: strips its builds
+ * from up to {@link FORGET_INDEX_CHUNK} segment records of the collection, and once none
+ * holds a build of it, removes the definition. Call it until it resolves `'done'` (or
+ * `'unknown'`), once GC deleted the files of every build of the index (none pinned).
+ * `FAILED_PRECONDITION` if the index is live.
  */
-export async function forgetIndexTx(tx: MetaTxn, collectionId: number, indexId: number): Promise<boolean> {
+export async function forgetIndexStep(tx: MetaTxn, collectionId: number, indexId: number): Promise<'more' | 'done' | 'unknown'> {
   const r = await tx.getJson<IndexRecord>(keys.index(collectionId, indexId))
-  if (r === undefined) return false
+  if (r === undefined) return 'unknown'
   if (r.droppedAt === undefined) throw new SnapshotError('FAILED_PRECONDITION', `cannot forget index ${indexId} of collection ${collectionId}: it is not dropped`)
-  for (const id of await listSegmentIds(tx, collectionId)) {
-    const s = await readSegment(tx, id)
-    if (s === undefined || !s.indexes.some((ix) => ix.indexId === indexId)) continue
+  let stripped = 0
+  for (const s of await readSegments(tx, collectionId)) {
+    if (!s.indexes.some((ix) => ix.indexId === indexId)) continue
+    if (stripped === FORGET_INDEX_CHUNK) return 'more'
     writeSegment(tx, { ...s, indexes: s.indexes.filter((ix) => ix.indexId !== indexId) })
+    stripped++
   }
   tx.del(keys.index(collectionId, indexId))
-  return true
+  return 'done'
 }
 
 /** Every replaced build GC has not forgotten yet, by build ID. */
@@ -125,4 +168,21 @@ export async function listDroppedBuilds(meta: MetaStore, options: AbortOptions =
 /** Removes the records of replaced builds in `tx` (after GC deleted their files). */
 export function forgetDroppedBuildsTx(tx: MetaTxn, buildIds: readonly number[]): void {
   for (const id of buildIds) tx.del(keys.droppedBuild(id))
+}
+
+/** Drop-log entries one step of {@link forgetDropLogStep} removes. */
+const DROP_LOG_CHUNK = 60
+
+/**
+ * Removes up to {@link DROP_LOG_CHUNK} drop-log entries of a dropped collection in `tx`
+ * (before `forgetDroppedCollectionTx`); resolves true while more remain.
+ */
+export async function forgetDropLogStep(tx: MetaTxn, collectionId: number): Promise<boolean> {
+  let n = 0
+  for await (const [key] of tx.iterate({ ...prefixRange(keys.dropLogPrefix(collectionId)), limit: DROP_LOG_CHUNK + 1 })) {
+    if (n === DROP_LOG_CHUNK) return true
+    tx.del(key)
+    n++
+  }
+  return false
 }

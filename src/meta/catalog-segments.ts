@@ -14,8 +14,9 @@ import { SYSTEM_FIELD_IDS, checkDistinctKeys, checkFieldIds, filesOf, invalid, t
 import { segmentFiles } from './segment-files.js'
 import {
   bumpCollectionVersion,
+  bumpDropEpoch,
   readCollectionById,
-  readSegment,
+  readSegmentAsSeen,
   writeDroppedBuild,
   writeSegment,
 } from './records.js'
@@ -44,9 +45,9 @@ export function segmentNotFound(id: number): SnapshotError {
   return new SnapshotError('NOT_FOUND', `segment not found: ${id}`)
 }
 
-/** The segment `id`, or `NOT_FOUND`. */
+/** The segment `id` as the host sees it (dropped with its collection or partition), or `NOT_FOUND`. */
 export async function requireSegment(tx: MetaTxn, id: number): Promise<SegmentInfo> {
-  const s = await readSegment(tx, id)
+  const s = await readSegmentAsSeen(tx, id)
   if (s === undefined) throw segmentNotFound(id)
   return s
 }
@@ -162,9 +163,11 @@ export async function addSegmentIndexTx(tx: MetaTxn, id: number, indexName: stri
   checkDistinctKeys(files, [...segmentFiles(seg)].map((f) => f.file), `segment ${id}`)
   const buildId = await tx.allocIds(1)
   const build: SegmentIndexInfo = { indexId: index.id, buildId, files }
-  for (const old of seg.indexes.filter((ix) => ix.indexId === index.id)) {
+  const replaced = seg.indexes.filter((ix) => ix.indexId === index.id)
+  for (const old of replaced) {
     writeDroppedBuild(tx, { buildId: old.buildId, kind: 'index', collectionId: seg.collectionId, partitionId: seg.partitionId, segmentId: id, indexId: old.indexId, files: old.files, droppedAt: now })
   }
+  if (replaced.length > 0) await bumpDropEpoch(tx, seg.collectionId, [id])
   writeSegment(tx, { ...seg, indexes: [...seg.indexes.filter((ix) => ix.indexId !== index.id), build] })
   return build
 }
@@ -182,12 +185,22 @@ export async function addFieldIndexTx(tx: MetaTxn, list: 'textIndexes' | 'jsonKe
   const buildId = await tx.allocIds(1)
   const build: FieldIndexFiles = { fieldId, buildId, files }
   const kind = list === 'textIndexes' ? 'textIndex' : 'jsonKeyIndex'
-  for (const old of seg[list].filter((t) => t.fieldId === fieldId)) {
+  const replaced = seg[list].filter((t) => t.fieldId === fieldId)
+  for (const old of replaced) {
     writeDroppedBuild(tx, { buildId: old.buildId, kind, collectionId: seg.collectionId, partitionId: seg.partitionId, segmentId: id, fieldId, files: old.files, droppedAt: now })
   }
+  if (replaced.length > 0) await bumpDropEpoch(tx, seg.collectionId, [id])
   writeSegment(tx, { ...seg, [list]: [...seg[list].filter((t) => t.fieldId !== fieldId), build] })
   return build
 }
+
+/**
+ * Most source segments one compaction may name. A compaction is one atomic batch (the
+ * host must never see the sources dropped without the result, or both live), and each
+ * source costs two writes and a checked read: 30 keep the batch within 64 operations on
+ * any store (SPEC section 11). Compact more segments in several calls (each is atomic).
+ */
+export const MAX_COMPACT_SOURCES = 30
 
 /** What `compactTx` needs. */
 export interface Compaction {
@@ -230,6 +243,7 @@ export async function compactTx(tx: MetaTxn, o: Compaction, now: number): Promis
   for (const s of sources) writeSegment(tx, { ...s, state: 'dropped', droppedAt: now })
   writeSegment(tx, result)
   await bumpCollectionVersion(tx, c.id)
+  await bumpDropEpoch(tx, c.id, o.sources)
   return result
 }
 
@@ -244,5 +258,6 @@ export async function dropSegmentTx(tx: MetaTxn, id: number, now: number): Promi
   if (collection?.state === 'restoring') throw new SnapshotError('FAILED_PRECONDITION', `cannot drop segment ${id}: collection ${collection.name} is being restored into`)
   const out: SegmentInfo = { ...seg, state: 'dropped', droppedAt: now }
   writeSegment(tx, out)
+  await bumpDropEpoch(tx, seg.collectionId, [id])
   return out
 }

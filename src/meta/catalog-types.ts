@@ -165,3 +165,19 @@ export interface CompactRequest extends AbortOptions {
 export interface ListSegmentsOptions extends AbortOptions {
   states?: SegmentState[]
 }
+
+/** One segment as a snapshot captured it (decoded from its Avro manifest). */
+export interface SnapshotSegment {
+  id: number
+  partitionId: number
+  channel: string
+  level: SegmentLevel
+  numRows: number
+  binlogs: FieldBinlog[]
+  statslogs: FieldBinlog[]
+  deltalogs: FieldBinlog[]
+  bm25logs: FieldBinlog[]
+  indexes: SegmentIndexInfo[]
+  textIndexes: FieldIndexFiles[]
+  jsonKeyIndexes: FieldIndexFiles[]
+}

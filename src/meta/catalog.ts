@@ -31,7 +31,8 @@ import {
 import {
   forgetDroppedBuildsTx,
   forgetDroppedCollectionTx,
-  forgetIndexTx,
+  forgetIndexStep,
+  listDroppedPartitions,
   forgetSegmentsTx,
   iterateAllSegments,
   listDroppedBuilds,
@@ -48,6 +49,7 @@ import {
   compactTx,
   dropSegmentTx,
   flushSegmentTx,
+  MAX_COMPACT_SOURCES,
   requireSegment,
 } from './catalog-segments.js'
 import {
@@ -73,8 +75,11 @@ import {
 import { guardMetaStore } from './guarded-meta-store.js'
 import { keys } from './keys.js'
 import { prefixRange, type MetaStore } from './meta-store.js'
-import { readSegments, requireCollection, toIndexInfo, type DroppedBuildRecord, type DroppedCollectionRecord } from './records.js'
+import { readDroppedPartitions, readSegments, requireCollection, segmentAsSeen, toIndexInfo, type DroppedBuildRecord, type DroppedCollectionRecord, type DroppedPartitionRecord } from './records.js'
 import { Transactor, type MetaTxn } from './transaction.js'
+
+/** Segment records one transaction of `forgetSegments` checks or removes. */
+const FORGET_CHUNK = 25
 
 /** Options of {@link Catalog}. */
 export interface CatalogOptions {
@@ -368,6 +373,9 @@ export class Catalog {
     const collection = validateName(request.collection, 'collection', 'collection')
     expectArray(request.sources, 'sources')
     if (request.sources.length === 0) throw invalid('`sources` must list at least one segment')
+    if (request.sources.length > MAX_COMPACT_SOURCES) {
+      throw invalid(`\`sources\` lists ${request.sources.length} segments; one compaction takes at most ${MAX_COMPACT_SOURCES} (compact more in several calls)`)
+    }
     const sources = request.sources.map((s, i) => validateId(s, `sources[${i}]`))
     if (new Set(sources).size !== sources.length) throw invalid('`sources` lists a segment twice')
     const result = validateSegmentData(request.result, 'result')
@@ -395,7 +403,9 @@ export class Catalog {
     validateName(collection, 'collection', 'collection')
     const states = validateStates(options.states)
     return this.#run(signal, async (tx) => {
-      const all = await readSegments(tx, (await requireCollection(tx, collection)).id)
+      const c = await requireCollection(tx, collection)
+      const droppedPartitions = await readDroppedPartitions(tx, c.id)
+      const all = (await readSegments(tx, c.id)).map((s) => segmentAsSeen(s, droppedPartitions.get(s.partitionId)))
       return states === undefined ? all : all.filter((s) => states.includes(s.state))
     })
   }
@@ -415,8 +425,28 @@ export class Catalog {
   async forgetSegments(ids: readonly number[], options: AbortOptions = {}): Promise<number> {
     const signal = this.#enter(options)
     expectArray(ids, 'ids')
-    const valid = ids.map((id, i) => validateId(id, `ids[${i}]`))
-    return this.#run(signal, (tx) => forgetSegmentsTx(tx, valid))
+    const valid = [...new Set(ids.map((id, i) => validateId(id, `ids[${i}]`)))]
+    // Check every ID first (one may not be dropped: then nothing is removed), then remove in bounded batches.
+    for (let i = 0; i < valid.length; i += FORGET_CHUNK) {
+      const chunk = valid.slice(i, i + FORGET_CHUNK)
+      await this.#run(signal, async (tx) => {
+        for (const id of chunk) {
+          const s = await requireSegment(tx, id).catch(() => undefined)
+          if (s !== undefined && s.state !== 'dropped') throw new SnapshotError('FAILED_PRECONDITION', `cannot forget segment ${id}: it is ${s.state}, not dropped`)
+        }
+      })
+    }
+    let removed = 0
+    for (let i = 0; i < valid.length; i += FORGET_CHUNK) {
+      const chunk = valid.slice(i, i + FORGET_CHUNK)
+      removed += await this.#run(signal, (tx) => forgetSegmentsTx(tx, chunk))
+    }
+    return removed
+  }
+
+  /** Dropped partitions not yet forgotten. @internal */
+  async listDroppedPartitions(options: AbortOptions = {}): Promise<DroppedPartitionRecord[]> {
+    return listDroppedPartitions(this.#transactor.store, { signal: this.#enter(options) })
   }
 
   /** Dropped collections not yet forgotten, by ID. @internal */
@@ -440,13 +470,18 @@ export class Catalog {
 
   /**
    * Forgets a dropped index definition and strips its builds from the collection's
-   * segment records (after GC deleted their files); false if unknown. @internal
+   * segment records (after GC deleted their files), in bounded batches; false if unknown.
+   * @internal
    */
   async forgetIndex(collectionId: number, indexId: number, options: AbortOptions = {}): Promise<boolean> {
     const signal = this.#enter(options)
     const c = validateId(collectionId, 'collectionId')
     const i = validateId(indexId, 'indexId')
-    return this.#run(signal, (tx) => forgetIndexTx(tx, c, i))
+    for (let first = true; ; first = false) {
+      const step = await this.#run(signal, (tx) => forgetIndexStep(tx, c, i))
+      if (step === 'unknown') return !first
+      if (step === 'done') return true
+    }
   }
 
   /** Builds replaced on their segments, not yet forgotten, by build ID. @internal */

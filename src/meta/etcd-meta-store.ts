@@ -1,7 +1,7 @@
 import { CompareResult, CompareTarget, Etcd3, SortOrder, SortTarget, type ICompare, type IOptions, type IRequestOp } from 'etcd3'
 import { SnapshotError, abortError, throwIfAborted, toIoError } from '../errors.js'
 import { EtcdLeadership } from '../cluster/etcd-leadership.js'
-import type { CreateLeadershipOptions } from '../cluster/leadership.js'
+import type { CreateLeadershipOptions, LeadershipSource } from '../cluster/leadership.js'
 import type { AbortOptions } from '../types.js'
 import { assertMetaExpectations, assertMetaOperations } from './guarded-meta-store.js'
 import { metaConflictError, type MetaBatchOptions, type MetaOperation, type MetaRange, type MetaStore, type MetaStoreCapabilities, type StoreStatus } from './meta-store.js'
@@ -18,8 +18,8 @@ export interface EtcdMetaStoreOptions {
   /** Passed to the etcd3 `Etcd3` constructor (credentials, auth, grpcOptions, dialTimeout, faultHandling, …). */
   client?: Partial<IOptions>
   /**
-   * Largest number of operations (puts + deletes + expectations) one batch may carry.
-   * Must not exceed the cluster's `--max-txn-ops` (etcd's default is 128).
+   * Largest number of writes, and separately of expectations, one batch may carry (etcd checks
+   * each against `--max-txn-ops`). Must not exceed the cluster's setting (etcd's default is 128).
    * @default 128
    */
   maxTxnOps?: number
@@ -87,7 +87,7 @@ function raced<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise
  * import { EtcdMetaStore } from 'vecsnap/etcd'
  * const meta = new EtcdMetaStore({ hosts: 'http://127.0.0.1:2379', prefix: 'prod/vecsnap/' })
  */
-export class EtcdMetaStore implements MetaStore {
+export class EtcdMetaStore implements MetaStore, LeadershipSource {
   /** `sharedConditionalBatch: true`, `maxBatchOps: maxTxnOps`. */
   readonly capabilities: MetaStoreCapabilities
   /** The key prefix in etcd. */
@@ -225,17 +225,17 @@ export class EtcdMetaStore implements MetaStore {
     const client = this.#ensureOpen()
     assertMetaOperations(operations)
     assertMetaExpectations(options.expect)
-    const size = operations.length + expect.length
+    // etcd counts a transaction's compares and its writes separately, each against --max-txn-ops.
+    const size = Math.max(operations.length, expect.length)
     if (size > this.#maxTxnOps) {
       throw new SnapshotError(
         'INVALID_ARGUMENT',
         `a batch of ${operations.length} operations and ${expect.length} expectations exceeds maxTxnOps (${this.#maxTxnOps}): ` +
-          `etcd caps one transaction at its --max-txn-ops setting (default 128); raise --max-txn-ops on every member ` +
-          `and maxTxnOps together, or write smaller batches`,
-        { details: { operations: size, maxTxnOps: this.#maxTxnOps } },
+          `etcd caps the compares and the writes of one transaction at its --max-txn-ops setting (default 128)`,
+        { details: { operations: operations.length, expectations: expect.length, maxTxnOps: this.#maxTxnOps } },
       )
     }
-    if (size === 0) return
+    if (operations.length + expect.length === 0) return
     // etcd rejects a transaction that touches one key twice: keep the last operation per key.
     const last = new Map<string, MetaOperation>()
     for (const op of operations) last.set(op.key, op)

@@ -1,4 +1,3 @@
-import type { CreateLeadershipOptions, LoopLeadership } from '../cluster/leadership.js'
 import { SnapshotError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 
@@ -47,7 +46,11 @@ export interface MetaStoreCapabilities {
    * which is then the only safe way to run the store.
    */
   readonly sharedConditionalBatch: boolean
-  /** Largest number of operations (puts + deletes + expectations) one batch may carry; Infinity when unbounded. */
+  /**
+   * Largest number of operations one batch may carry, counted the way the backend counts
+   * them (etcd: the larger of the compares and the writes); Infinity when unbounded.
+   * vecsnap itself never issues more than {@link MAX_BATCH_OPS}.
+   */
   readonly maxBatchOps: number
 }
 
@@ -78,14 +81,20 @@ export interface MetaStore {
   get(key: string, options?: AbortOptions): Promise<string | undefined>
   batch(operations: readonly MetaOperation[], options?: MetaBatchOptions): Promise<void>
   iterate(range?: MetaRange, options?: AbortOptions): AsyncIterable<[key: string, value: string]>
-  /**
-   * Optional, for stores that several processes share: a {@link LoopLeadership} over the
-   * same backend, so that one manager among them runs the background loops.
-   * `SnapshotManager` calls `createLeadership('loops')` when it is not given a
-   * `leadership` option; stores without it get a `LocalLeadership` (always elected).
-   */
-  createLeadership?(name: string, options?: CreateLeadershipOptions): LoopLeadership
 }
+
+/**
+ * The most operations (puts plus deletes) one batch vecsnap issues carries, whatever the
+ * number of segments, snapshots, indexes or jobs (SPEC section 11): half of etcd's default
+ * `--max-txn-ops` (128), so vecsnap runs on a cluster started with no flags.
+ */
+export const MAX_BATCH_OPS = 64
+
+/** The most expectations one batch vecsnap issues carries (see {@link MAX_BATCH_OPS}). */
+export const MAX_BATCH_EXPECTATIONS = 64
+
+/** The most bytes of keys and values one batch vecsnap issues carries: far below etcd's default `--max-request-bytes` (1.5 MiB). */
+export const MAX_BATCH_BYTES = 256 * 1024
 
 /** True when `err` is the conflict rejection of a conditional batch. */
 export function isMetaConflict(err: unknown): boolean {

@@ -1,6 +1,6 @@
 import { SnapshotError } from '../errors.js'
 import { keys } from '../meta/keys.js'
-import type { MetaStore } from '../meta/meta-store.js'
+import { MAX_BATCH_OPS, type MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { AbortOptions } from '../types.js'
 import type { RestoreJobInfo, RestoreJobState } from './job-types.js'
@@ -191,7 +191,7 @@ export class JobStoppedError extends Error {
   }
 }
 
-/** The number of operations a batch may carry on `meta`, leaving room for a few reads. */
-export function chunkSize(meta: MetaStore, wanted = 500): number {
-  return Math.max(1, Math.min(wanted, meta.capabilities.maxBatchOps - 8))
+/** The number of records a batch may write on `meta` (at most `MAX_BATCH_OPS`), leaving room for a few others. */
+export function chunkSize(meta: MetaStore, wanted = MAX_BATCH_OPS): number {
+  return Math.max(1, Math.min(wanted, meta.capabilities.maxBatchOps, MAX_BATCH_OPS) - 8)
 }

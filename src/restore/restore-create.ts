@@ -5,11 +5,11 @@ import { collectionExists, createCollectionTx } from '../meta/catalog-collection
 import { expectObject, expectOptions, expectString, validateName } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import type { MetaTxn } from '../meta/transaction.js'
-import { toSnapshotInfo, type SnapshotRecord } from '../snapshot/snapshot-record.js'
+import { toSnapshotInfo } from '../snapshot/snapshot-record.js'
 import type { SnapshotInfo } from '../snapshot/snapshot-types.js'
 import type { RestoreSnapshotRequest } from './job-types.js'
 import { taskCountOf, writeJob, type JobRecord } from './job-state.js'
-import { readMetadataView, requireCommittedTx, type MetadataView } from './snapshot-reader.js'
+import { readSnapshotView, requireCommittedTx, type SnapshotView } from './snapshot-reader.js'
 
 /**
  * `restoreSnapshot`: synchronous validation, then one transaction that creates the
@@ -37,7 +37,7 @@ function validateRequest(request: RestoreSnapshotRequest): void {
  * record (`pending`) and its guards. The job ID and the target segment IDs come from one
  * contiguous block: the job, then one target segment ID per snapshot segment, by ordinal.
  */
-async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, metadata: MetadataView, info: SnapshotInfo, targetName: string): Promise<JobRecord> {
+async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, metadata: SnapshotView, info: SnapshotInfo, targetName: string): Promise<JobRecord> {
   const now = ctx.now()
   const { collection: source, indexes, segmentCount } = metadata
   await requireNotRestoreTarget(tx, targetName)
@@ -89,21 +89,25 @@ async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, metadata: Metadat
 
 /**
  * Validates a restore request and accepts it: resolves the new job and the snapshot's
- * metadata (its segment list still unparsed, see {@link MetadataView}). `NOT_FOUND` for an
+ * segment list (see {@link SnapshotView}). `NOT_FOUND` for an
  * unknown snapshot, `FAILED_PRECONDITION` for one that is not committed,
  * `INVALID_ARGUMENT` / `ALREADY_EXISTS` for a bad or taken target name.
  */
-export async function acceptRestore(ctx: ManagerContext, request: RestoreSnapshotRequest): Promise<{ job: JobRecord; metadata: MetadataView }> {
+export async function acceptRestore(ctx: ManagerContext, request: RestoreSnapshotRequest): Promise<{ job: JobRecord; metadata: SnapshotView }> {
   validateRequest(request)
   const { signal, snapshotName, targetCollectionName } = request
   throwIfAborted(signal)
-  let metadata: MetadataView | undefined
+  let metadata: SnapshotView | undefined
+  let metadataOf: string | undefined
   const job = await ctx.transactor.run(async (tx) => {
-    // The snapshot record lists every segment, so it is read once, here, where the job
-    // that pins it needs the read; the metadata it names is read in the transaction too.
-    const head = await requireCommittedTx(tx, snapshotName)
-    if (metadata?.key !== head.metadataKey) metadata = await readMetadataView(ctx.objects, head, { signal })
-    return writeAccepted(ctx, tx, metadata, toSnapshotInfo(head as SnapshotRecord), targetCollectionName)
+    // The record is read here, where the job that pins it needs the read; its list is read
+    // once (a run after a conflict reads it again only if the record names another one).
+    const record = await requireCommittedTx(tx, snapshotName)
+    if (metadata === undefined || metadata.key !== record.list?.key || metadataOf !== record.list?.hash) {
+      metadata = await readSnapshotView(ctx.objects, record, { signal })
+      metadataOf = record.list?.hash
+    }
+    return writeAccepted(ctx, tx, metadata, toSnapshotInfo(record), targetCollectionName)
   }, { signal })
-  return { job, metadata: metadata as MetadataView }
+  return { job, metadata: metadata as SnapshotView }
 }

@@ -1,11 +1,12 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { ObjectStore } from '../storage/object-store.js'
-import { decodeManifest, toSnapshotSegment } from '../snapshot/manifest-codec.js'
+import { decodeManifest } from '../format/manifest-codec.js'
+import { toSnapshotSegment } from '../snapshot/manifest-reader.js'
 import type { SnapshotSegment } from '../snapshot/snapshot-types.js'
 import type { AbortOptions } from '../types.js'
 import type { JobRecord, TaskRecord } from './job-state.js'
-import { readCommittedHead, readMetadataView, type MetadataView } from './snapshot-reader.js'
+import { readCommitted, readSnapshotView, type SnapshotView } from './snapshot-reader.js'
 
 /** Manifest reads in flight per task. */
 const MANIFEST_READS = 8
@@ -26,7 +27,7 @@ export class JobSource {
   readonly sourceChannels: readonly string[]
   readonly #objects: ObjectStore
 
-  constructor(objects: ObjectStore, metadata: Pick<MetadataView, 'snapshot' | 'collection'>) {
+  constructor(objects: ObjectStore, metadata: Pick<SnapshotView, 'snapshot' | 'collection'>) {
     this.#objects = objects
     this.snapshotName = metadata.snapshot.name
     this.sourceChannels = [...(metadata.collection.channels ?? [])]
@@ -59,7 +60,7 @@ export class JobSource {
 
 /**
  * The snapshots of the jobs this process works on. The metadata (whose segment list
- * stays in the object's bytes, see {@link MetadataView}) is only held until the job's
+ * stays in the object's bytes, see {@link SnapshotView}) is only held until the job's
  * tasks are written; after that a job keeps a small {@link JobSource}. A job's snapshot
  * cannot be dropped while the job is unfinished, so nothing here goes stale.
  * @internal
@@ -69,7 +70,7 @@ export class SourceCache {
   readonly #objects: ObjectStore
   readonly #sources = new Map<number, Promise<JobSource>>()
   /** Metadata `restore()` read, kept for the checker to write the job's tasks from. */
-  readonly #accepted = new Map<number, MetadataView>()
+  readonly #accepted = new Map<number, SnapshotView>()
 
   constructor(meta: MetaStore, objects: ObjectStore) {
     this.#meta = meta
@@ -77,7 +78,7 @@ export class SourceCache {
   }
 
   /** Keeps what `restore()` read for a new job. */
-  put(jobId: number, metadata: MetadataView): void {
+  put(jobId: number, metadata: SnapshotView): void {
     this.#accepted.set(jobId, metadata)
     this.#sources.set(jobId, Promise.resolve(new JobSource(this.#objects, metadata)))
   }
@@ -97,7 +98,7 @@ export class SourceCache {
    * The job's metadata, for writing its tasks: what `restore()` read, or a fresh read
    * (not cached). Call {@link release} once the tasks are written.
    */
-  async metadata(job: JobRecord, options: AbortOptions = {}): Promise<MetadataView> {
+  async metadata(job: JobRecord, options: AbortOptions = {}): Promise<SnapshotView> {
     return this.#accepted.get(job.jobId) ?? this.#load(job, options)
   }
 
@@ -106,12 +107,12 @@ export class SourceCache {
     this.#accepted.delete(jobId)
   }
 
-  async #load(job: JobRecord, options: AbortOptions): Promise<MetadataView> {
-    const head = await readCommittedHead(this.#meta, job.snapshotName, options)
+  async #load(job: JobRecord, options: AbortOptions): Promise<SnapshotView> {
+    const head = await readCommitted(this.#meta, job.snapshotName, options)
     if (head.id !== job.snapshotId) {
       throw new SnapshotError('CORRUPT', `snapshot ${job.snapshotName} is no longer the one restore job ${job.jobId} reads (id ${head.id}, expected ${job.snapshotId})`)
     }
-    return readMetadataView(this.#objects, head, options)
+    return readSnapshotView(this.#objects, head, options)
   }
 
   /** Drops a job's entries (it finished). */

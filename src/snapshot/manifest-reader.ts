@@ -1,9 +1,10 @@
 import { SnapshotError } from '../errors.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'
-import { decodeManifest, type ManifestRecord } from './manifest-codec.js'
+import { decodeManifest, type ManifestRecord } from '../format/manifest-codec.js'
 import { decodeMetadata, type SnapshotMetadata } from './metadata-json.js'
 import type { SnapshotRecord } from './snapshot-record.js'
+import type { SnapshotSegment } from './snapshot-types.js'
 
 /** Decoded manifests kept by default (they are immutable, so the cache never goes stale). */
 export const DEFAULT_MANIFEST_CACHE_SIZE = 16_384
@@ -102,5 +103,23 @@ export async function* prefetch<T, R>(items: readonly T[], window: number, fn: (
     const value = await (inflight.shift() as Promise<R>)
     if (next < items.length) start()
     yield value
+  }
+}
+
+/** The {@link SnapshotSegment} part of a manifest record. */
+export function toSnapshotSegment(m: ManifestRecord): SnapshotSegment {
+  return {
+    id: m.id,
+    partitionId: m.partitionId,
+    channel: m.channel,
+    level: m.level,
+    numRows: m.numRows,
+    binlogs: m.binlogs,
+    statslogs: m.statslogs,
+    deltalogs: m.deltalogs,
+    bm25logs: m.bm25logs,
+    indexes: m.indexes,
+    textIndexes: m.textIndexes,
+    jsonKeyIndexes: m.jsonKeyIndexes,
   }
 }

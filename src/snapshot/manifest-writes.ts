@@ -1,13 +1,16 @@
 import { abortError } from '../errors.js'
 import type { ObjectStore } from '../storage/object-store.js'
-import { encodeManifest, type EncodedManifest, type ManifestRecord } from './manifest-codec.js'
+import { assembleManifest, type EncodedManifest, type ManifestBody } from '../format/manifest-codec.js'
 
-/** A manifest a new snapshot writes itself: a record to encode, or bytes the planner has already. */
+/** A manifest's content: a stored body to assemble, or bytes encoded already. */
+export type ManifestSource = { body: ManifestBody; encoded?: undefined } | { encoded: EncodedManifest; body?: undefined }
+
+/** A manifest a new snapshot writes itself. */
 export type ManifestWrite = {
-  /** Position in the record's manifest lists. */
-  index: number
   key: string
-} & ({ manifest: ManifestRecord; encoded?: undefined } | { encoded: EncodedManifest; manifest?: undefined })
+  /** Content hash the snapshot's list records for it. */
+  hash: string
+} & ManifestSource
 
 /**
  * The manifest writes of one create, `concurrency` at a time, fed while the create is
@@ -27,9 +30,6 @@ export class ManifestWrites {
   #failure: { err: unknown } | undefined
   /** Callers of `finish()` / `stop()` waiting for {@link idle}. */
   readonly #waiters: (() => void)[] = []
-  /** Size and hash of each written manifest, by `index`. */
-  readonly sizes = new Map<number, number>()
-  readonly hashes = new Map<number, string>()
 
   constructor(objects: ObjectStore, concurrency: number, signal?: AbortSignal) {
     this.#objects = objects
@@ -90,9 +90,7 @@ export class ManifestWrites {
 
   async #write(w: ManifestWrite): Promise<void> {
     if (this.#signal?.aborted === true) throw abortError(this.#signal)
-    const encoded = w.encoded ?? encodeManifest(w.manifest)
-    this.sizes.set(w.index, encoded.bytes.byteLength)
-    this.hashes.set(w.index, encoded.hash)
-    await this.#objects.put(w.key, encoded.bytes, { signal: this.#signal, fresh: true })
+    const bytes = w.encoded !== undefined ? w.encoded.bytes : assembleManifest(w.body).bytes
+    await this.#objects.put(w.key, bytes, { signal: this.#signal, fresh: true })
   }
 }

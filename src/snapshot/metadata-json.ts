@@ -1,4 +1,6 @@
 import { SnapshotError } from '../errors.js'
+import type { ObjectStore } from '../storage/object-store.js'
+import type { AbortOptions } from '../types.js'
 import type { CollectionSchema, IndexInfo, PartitionInfo } from '../meta/catalog-types.js'
 
 /**
@@ -92,4 +94,32 @@ export function decodeMetadata(bytes: Uint8Array, key = 'metadata'): SnapshotMet
   if (!Array.isArray(manifests) || !manifests.every((m) => typeof m === 'string')) throw corrupt(key, 'no manifest list')
   if (!Array.isArray(segmentIds) || segmentIds.length !== manifests.length) throw corrupt(key, 'segment IDs do not match the manifest list')
   return value as unknown as SnapshotMetadata
+}
+
+/** How this build writes the start of every metadata JSON (`formatVersion` first). */
+const VERSION_PREFIX = /^\{"formatVersion":(\d+)[,}]/
+
+/**
+ * Checks the format version of the metadata JSON `r` names without parsing its segment
+ * lists when it starts the way this build writes it (`{"formatVersion":1,`); any other
+ * shape is decoded whole. `UNSUPPORTED_VERSION` for an unknown version, `CORRUPT` when the
+ * object is missing or does not decode.
+ */
+export async function readMetadataVersion(objects: ObjectStore, r: { name: string; metadataKey: string }, options: AbortOptions = {}): Promise<void> {
+  const bytes = await objects.get(r.metadataKey, options)
+  if (bytes === undefined) {
+    throw new SnapshotError('CORRUPT', `snapshot ${r.name}: metadata ${r.metadataKey} is missing`, { details: { missing: [r.metadataKey] } })
+  }
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)).toString('latin1')
+  const m = VERSION_PREFIX.exec(head)
+  if (m === null) {
+    decodeMetadata(bytes, r.metadataKey)
+    return
+  }
+  const version = Number(m[1])
+  if (version !== METADATA_FORMAT_VERSION) {
+    throw new SnapshotError('UNSUPPORTED_VERSION', `snapshot metadata ${r.metadataKey} has formatVersion ${version}; this vecsnap reads ${METADATA_FORMAT_VERSION}`, {
+      details: { key: r.metadataKey, formatVersion: version },
+    })
+  }
 }

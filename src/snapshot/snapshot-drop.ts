@@ -1,24 +1,34 @@
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import { keys } from '../meta/keys.js'
+import { idFromKey, keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
-import { REF_INDEX_FORMAT } from '../meta/snapshot-refs.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
 import type { AbortOptions } from '../types.js'
-import { manifestOwner, readRecordByNameTx, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
+import type { ListReader } from './list-reader.js'
+import { readRecordByNameTx, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
 
 /**
  * Removal of snapshots, shared by `dropSnapshot`, the cleanup of a failed create and
- * recovery. Two transactions around the object deletes:
+ * recovery. A constant number of small batches whatever the snapshot's size:
  *
- * 1. mark: the record becomes `deleting` and records `deleteKeys`, its metadata JSON plus
- *    every manifest no other live (pending or committed) snapshot lists. Creates reuse
- *    manifests only of committed snapshots, so none can start pointing at an object about
- *    to go. A snapshot that never committed also records `deletePrefix`, its own manifest
- *    directory.
- * 2. delete the objects (idempotent, so a crash here is finished on the next `open()`).
- * 3. remove: the record, its name key and every reference it held, in one batch.
+ * 1. mark (one batch): the record becomes `deleting`, and the collection's snapshot-set
+ *    version is read and bumped (see the reuse invariant in `snapshot-create.ts`);
+ * 2. delete the objects only this snapshot needs: its metadata JSON, every manifest it lists
+ *    that no other `pending` or `committed` snapshot of the collection lists, and, for a
+ *    snapshot that never committed, its whole manifest directory;
+ * 3. remove (one batch): the record, its name key and its collection index entry;
+ * 4. delete its list object (after the record: until then, a crash is finished by
+ *    recovery, which needs the list; after it, a leftover list is an object no record
+ *    owns, which GC collects).
+ *
+ * **Manifest invariant.** A manifest is deleted only by the drop of a snapshot that lists
+ * it, and only when no other snapshot that is `pending` or `committed` lists it at a time
+ * after that drop's mark. Once a snapshot is marked, no create can start listing its
+ * manifests (creates reuse only committed snapshots, and a create that chose it before
+ * the mark fails its commit on the set version and plans again), so the set of other
+ * listers only shrinks: of several snapshots sharing a manifest and dropped at once, each
+ * sees the others `deleting` or gone, and whichever finishes deletes it (deletes are idempotent).
  */
 
 /** Keys deleted per `ObjectStore.delete` call. */
@@ -27,74 +37,17 @@ const DELETE_CHUNK = 1000
 /** `isInUse(tx, snapshotId)`: true while an unfinished restore job reads the snapshot. */
 export type IsInUse = (tx: MetaTxn, snapshotId: number) => Promise<boolean>
 
-/**
- * Who lists the manifests of a snapshot being marked, besides the snapshot itself: the
- * snapshot that wrote a manifest (known from its key) and those that reused it (manifest
- * references). References are read with one range scan per writing snapshot (all of a
- * snapshot's manifests share a key prefix), not one per manifest.
- */
-class ManifestListers {
-  readonly #tx: MetaTxn
-  readonly #self: number
-  readonly #states = new Map<number, string | undefined>()
-  /** Manifest directory (`snapshots/{c}/manifests/{id}/`) → manifest key → IDs of snapshots referencing it. */
-  readonly #refs = new Map<string, Map<string, number[]>>()
-
-  constructor(tx: MetaTxn, self: number) {
-    this.#tx = tx
-    this.#self = self
-  }
-
-  /**
-   * True when a snapshot other than this one that is not itself being deleted lists
-   * `manifestKey`. A `deleting` snapshot fixed its `deleteKeys` when it was marked, so
-   * of several snapshots sharing a manifest the last one marked deletes it.
-   */
-  async listedByOthers(manifestKey: string): Promise<boolean> {
-    const owner = manifestOwner(manifestKey)
-    if (owner !== undefined && (await this.#live(owner))) return true
-    for (const id of await this.#referencing(manifestKey)) if (await this.#live(id)) return true
-    return false
-  }
-
-  async #live(id: number): Promise<boolean> {
-    if (id === this.#self) return false
-    if (!this.#states.has(id)) this.#states.set(id, (await this.#tx.getJson<SnapshotRecord>(keys.snapshot(id)))?.state)
-    const state = this.#states.get(id)
-    return state !== undefined && state !== 'deleting'
-  }
-
-  async #referencing(manifestKey: string): Promise<number[]> {
-    const dir = manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1)
-    let refs = this.#refs.get(dir)
-    if (refs === undefined) {
-      refs = new Map()
-      this.#refs.set(dir, refs)
-      const all = keys.manifestRefAllPrefix
-      for await (const [key] of this.#tx.iterate(prefixRange(`${all}${dir}`))) {
-        const sep = key.lastIndexOf('\u0000')
-        const manifest = key.slice(all.length, sep)
-        let ids = refs.get(manifest)
-        if (ids === undefined) refs.set(manifest, (ids = []))
-        ids.push(Number(key.slice(sep + 1)))
-      }
-    }
-    return refs.get(manifestKey) ?? []
-  }
+/** What removal needs besides the manager context. */
+export interface DropDeps {
+  lists: ListReader
 }
 
-/** Step 1: turns `r` into a `deleting` record with its `deleteKeys`, inside `tx`. */
+/** Step 1: marks `r` `deleting` inside `tx`. */
 export async function markDeleting(tx: MetaTxn, r: SnapshotRecord, now: number): Promise<SnapshotRecord> {
-  // A create reusing this snapshot's manifests bumps the counter: read it so that one
-  // running concurrently in another process conflicts with this batch.
-  await tx.get(keys.snapshotReuse(r.id))
-  const deleteKeys = [r.metadataKey]
-  const listers = new ManifestListers(tx, r.id)
-  for (const key of new Set(r.manifestKeys)) {
-    if (!(await listers.listedByOthers(key))) deleteKeys.push(key)
-  }
-  const marked: SnapshotRecord = { ...r, state: 'deleting', deleteKeys, deletingAt: now }
-  if (r.state === 'pending') marked.deletePrefix = layout.snapshotManifestDir(r.collectionId, r.id)
+  const setKey = keys.snapshotSetVersion(r.collectionId)
+  tx.put(setKey, String(Number((await tx.get(setKey)) ?? '0') + 1))
+  const marked: SnapshotRecord = { ...r, state: 'deleting', deletingAt: now }
+  if (r.state === 'pending') marked.neverCommitted = true
   tx.putJson(keys.snapshot(r.id), marked)
   return marked
 }
@@ -122,42 +75,85 @@ async function* keysUnder(ctx: ManagerContext, prefix: string, signal: AbortSign
 }
 
 /**
- * Steps 2 and 3 for a `deleting` record. Resolves true when this call removed the record
+ * The manifests `r` lists that no other `pending` or `committed` snapshot of its
+ * collection lists (read after `r` was marked, see the manifest invariant).
+ */
+async function unsharedManifests(ctx: ManagerContext, deps: DropDeps, r: SnapshotRecord, signal: AbortSignal | undefined): Promise<string[]> {
+  if (r.list === undefined) return []
+  let own
+  try {
+    own = await deps.lists.read(r.list, { signal })
+  } catch (err) {
+    // Already deleted by an earlier run of step 4? Not before the record is gone; a list a
+    // crash left damaged leaves its manifests to GC's sweep of unowned objects.
+    if (SnapshotError.is(err, 'CORRUPT')) return []
+    throw err
+  }
+  const mine = new Map<string, string>()
+  for (let i = 0; i < own.count; i++) mine.set(`${own.owners[i]}/${own.segmentIds[i]}`, own.manifestKey(i))
+  const ids: number[] = []
+  for await (const [key] of ctx.meta.iterate(prefixRange(keys.collectionSnapshotPrefix(r.collectionId)), { signal })) ids.push(idFromKey(key))
+  for (const id of ids) {
+    if (id === r.id || mine.size === 0) continue
+    const raw = await ctx.meta.get(keys.snapshot(id), { signal })
+    if (raw === undefined) continue
+    const other = JSON.parse(raw) as SnapshotRecord
+    if (other.state === 'deleting' || other.list === undefined) continue
+    const list = await deps.lists.read(other.list, { signal })
+    for (let i = 0; i < list.count; i++) mine.delete(`${list.owners[i]}/${list.segmentIds[i]}`)
+  }
+  return [...mine.values()]
+}
+
+/**
+ * Steps 2–4 for a `deleting` record. Resolves true when this call removed the record
  * (false when a concurrent call already had).
  */
-export async function finishDeleting(ctx: ManagerContext, r: SnapshotRecord, options: AbortOptions = {}): Promise<boolean> {
+export async function finishDeleting(ctx: ManagerContext, deps: DropDeps, r: SnapshotRecord, options: AbortOptions = {}): Promise<boolean> {
   const { signal } = options
-  await deleteInChunks(ctx, r.deleteKeys ?? [], signal)
-  if (r.deletePrefix !== undefined) await deleteInChunks(ctx, keysUnder(ctx, r.deletePrefix, signal), signal)
-  return ctx.transactor.run(async (tx) => {
+  await deleteInChunks(ctx, [r.metadataKey, ...(await unsharedManifests(ctx, deps, r, signal))], signal)
+  if (r.neverCommitted === true) await deleteInChunks(ctx, keysUnder(ctx, layout.snapshotManifestDir(r.collectionId, r.id), signal), signal)
+  const removed = await ctx.transactor.run(async (tx) => {
     const current = await tx.getJson<SnapshotRecord>(keys.snapshot(r.id))
     if (current === undefined) return false
     tx.del(keys.snapshot(r.id))
     const nameKey = keys.snapshotName(r.name)
     if ((await tx.get(nameKey)) === String(r.id)) tx.del(nameKey)
-    for (const segId of current.segmentIds) tx.del(keys.segmentRef(segId, r.id))
-    // Records from before the builds moved into the segment references have a key per build.
-    if (current.refIndex !== REF_INDEX_FORMAT) for (const buildId of current.buildIds) tx.del(keys.buildRef(buildId, r.id))
     tx.del(keys.collectionSnapshot(current.collectionId, r.id))
-    tx.del(keys.snapshotReuse(r.id))
-    for (const key of new Set(current.manifestKeys)) if (manifestOwner(key) !== r.id) tx.del(keys.manifestRef(key, r.id))
     return true
   }, { signal })
+  await ctx.objects.delete([layout.snapshotList(r.collectionId, r.id)], { signal })
+  return removed
+}
+
+/** Options of {@link purgeSnapshot}. */
+export interface PurgeOptions extends AbortOptions {
+  /**
+   * Purge only a `pending` record created by this manager instance (a failed create
+   * cleaning up after itself): a record that committed after all (a commit that landed but
+   * reported an error) or that recovery already took over is left alone.
+   */
+  onlyPendingOf?: string
 }
 
 /**
- * Removes snapshot `snapshotId` in whatever state it is (the cleanup of a failed create,
- * and recovery of `pending` ones). Resolves true when this call removed the record.
+ * Removes the unfinished snapshot `snapshotId`: a `pending` one (the cleanup of a failed
+ * create, and recovery) or a `deleting` one (recovery). A committed snapshot is never
+ * purged, only dropped (`dropSnapshot` checks `IN_USE`): a create whose commit landed but
+ * reported an error leaves a committed snapshot that a restore may already read. Resolves
+ * true when this call removed the record.
  */
-export async function purgeSnapshot(ctx: ManagerContext, snapshotId: number, options: AbortOptions = {}): Promise<boolean> {
+export async function purgeSnapshot(ctx: ManagerContext, deps: DropDeps, snapshotId: number, options: PurgeOptions = {}): Promise<boolean> {
+  const { onlyPendingOf } = options
   const marked = await ctx.transactor.run(async (tx) => {
     const r = await tx.getJson<SnapshotRecord>(keys.snapshot(snapshotId))
-    if (r === undefined) return undefined
-    if (r.state === 'deleting') return r
+    if (r === undefined || r.state === 'committed') return undefined
+    if (r.state === 'deleting') return onlyPendingOf === undefined ? r : undefined
+    if (onlyPendingOf !== undefined && r.owner !== onlyPendingOf) return undefined
     return markDeleting(tx, r, ctx.now())
   }, options)
   if (marked === undefined) return false
-  return finishDeleting(ctx, marked, options)
+  return finishDeleting(ctx, deps, marked, options)
 }
 
 /**
@@ -165,7 +161,7 @@ export async function purgeSnapshot(ctx: ManagerContext, snapshotId: number, opt
  * snapshot all resolve. `IN_USE` while an unfinished restore reads it;
  * `FAILED_PRECONDITION` while it is still being created.
  */
-export async function dropSnapshot(ctx: ManagerContext, isInUse: IsInUse, name: string, options: AbortOptions = {}): Promise<void> {
+export async function dropSnapshot(ctx: ManagerContext, deps: DropDeps & { isInUse: IsInUse }, name: string, options: AbortOptions = {}): Promise<void> {
   validateSnapshotName(name)
   const { signal } = options
   const marked = await ctx.transactor.run(async (tx) => {
@@ -173,11 +169,11 @@ export async function dropSnapshot(ctx: ManagerContext, isInUse: IsInUse, name: 
     if (r === undefined) return undefined
     if (r.state === 'deleting') return r
     if (r.state === 'pending') throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${name} is still being created`)
-    if (await isInUse(tx, r.id)) throw new SnapshotError('IN_USE', `snapshot ${name} is used by an unfinished restore job`)
+    if (await deps.isInUse(tx, r.id)) throw new SnapshotError('IN_USE', `snapshot ${name} is used by an unfinished restore job`)
     return markDeleting(tx, r, ctx.now())
   }, { signal })
   if (marked === undefined) return
-  if (await finishDeleting(ctx, marked, { signal })) {
+  if (await finishDeleting(ctx, deps, marked, { signal })) {
     ctx.events.emit('snapshotDropped', { id: marked.id, name: marked.name, collectionId: marked.collectionId })
   }
 }
@@ -193,20 +189,20 @@ export interface RecoverSnapshotsOptions extends AbortOptions {
 
 /**
  * Recovery on `open()`: removes every `pending` snapshot (a create that did not commit)
- * and finishes every `deleting` one, except those `keep` returns true for. Resolves the
- * number of snapshots removed.
+ * and finishes every `deleting` one, except those `keep` returns true for. Reads one small
+ * record per snapshot. Resolves the number of snapshots removed.
  */
-export async function recoverSnapshots(ctx: ManagerContext, options: RecoverSnapshotsOptions = {}): Promise<number> {
+export async function recoverSnapshots(ctx: ManagerContext, deps: DropDeps, options: RecoverSnapshotsOptions = {}): Promise<number> {
   const { signal, keep } = options
-  const unfinished: { id: number; state: string }[] = []
+  const unfinished: number[] = []
   for await (const [, value] of ctx.meta.iterate(prefixRange(keys.snapshotPrefix), { signal })) {
     const r = JSON.parse(value) as SnapshotRecord
-    if (r.state !== 'committed' && keep?.(r) !== true) unfinished.push({ id: r.id, state: r.state })
+    if (r.state !== 'committed' && keep?.(r) !== true) unfinished.push(r.id)
   }
   let removed = 0
-  for (const { id } of unfinished) {
+  for (const id of unfinished) {
     throwIfAborted(signal)
-    if (await purgeSnapshot(ctx, id, { signal })) removed++
+    if (await purgeSnapshot(ctx, deps, id, { signal })) removed++
   }
   return removed
 }

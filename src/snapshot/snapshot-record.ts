@@ -1,15 +1,22 @@
-import { SnapshotError, abortError } from '../errors.js'
+import { SnapshotError } from '../errors.js'
 import { expectString } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { AbortOptions } from '../types.js'
+import type { ListRef } from './snapshot-list.js'
 import type { SnapshotInfo, SnapshotState } from './snapshot-types.js'
 
 /**
- * The MetaStore record of a snapshot, `s/snap/{id}`. The `pending` record is written in
- * the same batch that reads the segments it captures, together with the name key and
- * the reference index, so it pins them from the first moment.
+ * The MetaStore record of a snapshot, `s/snap/{id}`: small at any scale (SPEC section
+ * 11, ≤ 4 KiB: names are ≤ 255 characters and descriptions ≤ 1,024). What a snapshot
+ * records per segment is in its list object (`list`, see `snapshot-list.ts`), written
+ * before the batch that first names it and never changed afterwards.
+ *
+ * States: a create writes the record `pending` without a list (phase 0: the name and ID
+ * are taken, the snapshot's own object keys are owned), then `pending` with its list in the
+ * batch that pins the segments (phase 1), then `committed`. A drop marks it `deleting`,
+ * deletes its objects, then removes it.
  * @internal
  */
 export interface SnapshotRecord {
@@ -20,62 +27,28 @@ export interface SnapshotRecord {
   description: string
   createdAt: number
   state: SnapshotState
-  /** Captured (flushed) segments, in manifest order. */
-  segmentIds: number[]
-  /** Index, text-index and JSON-key-index builds the snapshot pins, ascending. */
-  buildIds: number[]
-  /**
-   * `2` (`REF_INDEX_FORMAT`): the reference index lists the builds in the values of the
-   * segment references. Absent from records written before: those have a build reference
-   * key per build (see `meta/snapshot-refs.ts`).
-   */
-  refIndex?: 2
   segmentCount: number
   rowCount: number
   sizeBytes: number
-  /** The metadata JSON object and its size in bytes. */
+  /** The metadata JSON object (Milvus-compatible layout) and its size in bytes (0 until it is written). */
   metadataKey: string
   metadataSize: number
-  /** The manifest of each segment (same order as `segmentIds`); may be an earlier snapshot's. */
-  manifestKeys: string[]
-  /**
-   * Size in bytes of each manifest. A `pending` record may hold 0 for a manifest the
-   * snapshot writes itself: such a manifest is encoded while the manifests are written, and
-   * its size and hash are recorded at commit.
-   */
-  manifestSizes: number[]
-  /**
-   * Content hash of each manifest (see `encodeManifest`); a later snapshot reuses a manifest
-   * whose hash it would write again. A `pending` record may hold '' (see `manifestSizes`).
-   */
-  manifestHashes: string[]
-  /** Once `deleting`: the objects this snapshot removes (its metadata and the manifests no other snapshot lists). */
-  deleteKeys?: string[]
-  /**
-   * Once `deleting` a snapshot that never committed: its own manifest directory, deleted
-   * whole (a create writes manifests before its record lists them, and no other snapshot
-   * reuses a manifest of an uncommitted one).
-   */
-  deletePrefix?: string
+  /** The list object; absent until the create pinned its segments (phase 1). */
+  list?: ListRef
   /** When the record entered `deleting`. */
   deletingAt?: number
+  /** Set once `deleting` a snapshot that never committed: its own manifest directory is deleted whole. */
+  neverCommitted?: true
   /**
-   * Instance ID of the manager that created the record (absent from managers without one).
-   * The loop runner's recovery leaves a `pending` record alone while its owner is alive.
+   * Instance ID of the manager that created the record. The loop runner's recovery
+   * leaves a `pending` record alone while its owner is alive, and a failed create cleans
+   * up only a record that is still its own.
    */
   owner?: string
 }
 
-/**
- * The snapshot that wrote `manifestKey` (`snapshots/{collectionId}/manifests/{snapshotId}/{segmentId}.avro`),
- * or undefined for a key of another shape.
- */
-export function manifestOwner(manifestKey: string): number | undefined {
-  const parts = manifestKey.split('/')
-  if (parts.length !== 5 || parts[2] !== 'manifests') return undefined
-  const id = Number(parts[3])
-  return Number.isSafeInteger(id) && id > 0 ? id : undefined
-}
+/** Longest snapshot description, in characters (keeps the record small). */
+export const MAX_DESCRIPTION_LENGTH = 1024
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/
 
@@ -129,35 +102,4 @@ export async function readRecordByName(meta: MetaStore, name: string, options: A
 /** `NOT_FOUND` ("snapshot not found"). */
 export function snapshotNotFound(name: string): SnapshotError {
   return new SnapshotError('NOT_FOUND', `snapshot not found: ${name}`)
-}
-
-/**
- * Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first
- * failure (remaining items are not started). Checks `signal` between items.
- * @internal
- */
-export async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<void>,
-  signal?: AbortSignal,
-): Promise<void> {
-  let next = 0
-  let failed = false
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      if (signal?.aborted) throw abortError(signal)
-      const i = next++
-      try {
-        await fn(items[i], i)
-      } catch (err) {
-        failed = true
-        throw err
-      }
-    }
-  }
-  const workers: Promise<void>[] = []
-  for (let i = 0; i < Math.min(limit, items.length); i++) workers.push(worker())
-  const results = await Promise.allSettled(workers)
-  for (const r of results) if (r.status === 'rejected') throw r.reason
 }

@@ -1,17 +1,15 @@
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import type { SegmentInfo } from '../meta/catalog-types.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
-import { segmentFiles } from '../meta/segment-files.js'
-import { readPins, type PinnedIds } from '../meta/snapshot-refs.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { AbortOptions } from '../types.js'
-import { toSnapshotSegment } from './manifest-codec.js'
-import { ManifestReader, readMetadata } from './manifest-reader.js'
+import { ListReader } from './list-reader.js'
+import { ManifestReader, readMetadata, toSnapshotSegment } from './manifest-reader.js'
 import type { SnapshotMetadata } from './metadata-json.js'
 import { createSnapshot } from './snapshot-create.js'
 import { dropSnapshot, purgeSnapshot, recoverSnapshots, type IsInUse, type RecoverSnapshotsOptions } from './snapshot-drop.js'
+import type { SnapshotList } from './snapshot-list.js'
 import {
   readRecordByName,
   readRecordByNameTx,
@@ -20,6 +18,7 @@ import {
   validateSnapshotName,
   type SnapshotRecord,
 } from './snapshot-record.js'
+import { SnapshotReferences, type SnapshotMark } from './snapshot-refs.js'
 import type {
   CreateSnapshotRequest,
   DescribeSnapshotOptions,
@@ -27,13 +26,9 @@ import type {
   SnapshotDescription,
   SnapshotInfo,
   SnapshotSegment,
-  SnapshotState,
   VerifyReport,
 } from './snapshot-types.js'
 import { verifySnapshot } from './snapshot-verify.js'
-
-/** Manifests read ahead while iterating a snapshot's segments. */
-const READ_AHEAD = 16
 
 /** What the snapshot store needs from the rest of the manager. */
 export interface SnapshotStoreDeps {
@@ -41,49 +36,50 @@ export interface SnapshotStoreDeps {
   isInUse: IsInUse
 }
 
-/** An object a snapshot references, as GC sees it. */
-export interface SnapshotFileRef {
-  key: string
-  /** Size in bytes as the snapshot recorded it. */
-  size: number
-  snapshotId: number
-  state: SnapshotState
-  /** `data`: a segment or index file (under `files/` for catalog-built keys); `snapshot`: its metadata JSON or a manifest. */
-  kind: 'data' | 'snapshot'
-}
+/** Manifests read ahead while iterating a snapshot's segments. */
+const READ_AHEAD = 16
 
-/** A committed snapshot opened for reading (restore). */
+/** A committed snapshot opened for reading. */
 export interface LoadedSnapshot {
   info: SnapshotInfo
   /** The decoded metadata JSON: schema with field IDs, shards, partitions, properties, index definitions. */
   metadata: SnapshotMetadata
+  /** The segment list (header: the collection and index definitions as captured). */
+  list: SnapshotList
   /** The captured segments, decoded from their manifests in order; `CORRUPT` when one is missing or does not decode. */
   segments(options?: AbortOptions): AsyncIterable<SnapshotSegment>
 }
 
 /**
- * Snapshot records, the reference index and the snapshot objects (SPEC section 5).
- * Records live in the MetaStore under `s/`; metadata JSON and Avro manifests in the
- * ObjectStore under `snapshots/`.
+ * Snapshot records and objects (SPEC sections 5 and 11). Records live in the MetaStore
+ * under `s/` and stay small; the per-segment lists, manifests and metadata JSON live in
+ * the ObjectStore under `snapshots/`.
  * @internal
  */
 export class SnapshotStore {
   readonly #ctx: ManagerContext
   readonly #deps: SnapshotStoreDeps
   readonly #manifests: ManifestReader
+  readonly #lists: ListReader
+  readonly #references: SnapshotReferences
 
   constructor(ctx: ManagerContext, deps: SnapshotStoreDeps) {
     this.#ctx = ctx
     this.#deps = deps
     this.#manifests = new ManifestReader(ctx.objects)
+    this.#lists = new ListReader(ctx.objects)
+    this.#references = new SnapshotReferences(ctx.meta, ctx.objects)
   }
 
   /** Creates a snapshot of the collection's flushed segments. */
   create(request: CreateSnapshotRequest): Promise<SnapshotInfo> {
-    return createSnapshot(this.#ctx, (id) => this.#purge(id), request)
+    const owner = this.#ctx.instanceId
+    return createSnapshot(this.#ctx, this.#lists, async (id) => {
+      await purgeSnapshot(this.#ctx, { lists: this.#lists }, id, { onlyPendingOf: owner ?? '' })
+    }, request)
   }
 
-  /** Committed snapshots (optionally of one collection, by name at snapshot time), by `createdAt` then `id`. */
+  /** Committed snapshots (optionally of one collection, by name at snapshot time), by `createdAt` then `id`: one small record each. */
   async list(options: ListSnapshotsOptions = {}): Promise<SnapshotInfo[]> {
     const { signal, collectionName } = options
     throwIfAborted(signal)
@@ -97,12 +93,15 @@ export class SnapshotStore {
     return out.sort((a, b) => a.createdAt - b.createdAt || a.id - b.id)
   }
 
-  /** One committed snapshot; with `includeCollectionInfo`, the collection and indexes as captured. */
+  /**
+   * One committed snapshot; with `includeCollectionInfo`, the collection and indexes as
+   * captured. The metadata JSON's format version is checked either way (`UNSUPPORTED_VERSION`).
+   */
   async describe(name: string, options: DescribeSnapshotOptions = {}): Promise<SnapshotDescription> {
     const r = await this.#committed(name, options)
     const description: SnapshotDescription = toSnapshotInfo(r)
+    const metadata = await readMetadata(this.#ctx.objects, r, options)
     if (options.includeCollectionInfo === true) {
-      const metadata = await readMetadata(this.#ctx.objects, r, options)
       const c = metadata.collection
       description.collection = { schema: c.schema, shardsNum: c.shardsNum, partitions: c.partitions, properties: c.properties }
       description.indexes = metadata.indexes
@@ -112,13 +111,14 @@ export class SnapshotStore {
 
   /** Drops a snapshot; idempotent. */
   async drop(name: string, options: AbortOptions = {}): Promise<void> {
-    await dropSnapshot(this.#ctx, this.#deps.isInUse, name, options)
+    await dropSnapshot(this.#ctx, { lists: this.#lists, isInUse: this.#deps.isInUse }, name, options)
   }
 
   /** Checks existence, size and checksum of every data and index object a committed snapshot references. */
   async verify(name: string, options: AbortOptions = {}): Promise<VerifyReport> {
     const r = await this.#committed(name, options)
-    return verifySnapshot(this.#ctx.objects, this.#manifests, r, options)
+    const list = await this.#requireList(r, options)
+    return verifySnapshot(this.#ctx.objects, this.#manifests, r, list, options)
   }
 
   /**
@@ -126,12 +126,13 @@ export class SnapshotStore {
    * returns true for); run by the manager that runs the loops, when it is elected.
    */
   async recover(options: RecoverSnapshotsOptions = {}): Promise<void> {
-    await recoverSnapshots(this.#ctx, options)
+    await recoverSnapshots(this.#ctx, { lists: this.#lists }, options)
   }
 
   /**
-   * Opens a committed snapshot for restore. `NOT_FOUND` when absent, `FAILED_PRECONDITION`
-   * when pending or deleting, `UNSUPPORTED_VERSION` / `CORRUPT` when its metadata is.
+   * Opens a committed snapshot for restore: its small record and its list. `NOT_FOUND`
+   * when absent, `FAILED_PRECONDITION` when pending or deleting, `UNSUPPORTED_VERSION` /
+   * `CORRUPT` when its metadata or list is.
    */
   async load(name: string, options: AbortOptions = {}): Promise<LoadedSnapshot> {
     validateSnapshotName(name)
@@ -140,17 +141,26 @@ export class SnapshotStore {
     if (r === undefined) throw snapshotNotFound(name)
     if (r.state !== 'committed') throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${name} is ${r.state}, not committed`)
     const metadata = await readMetadata(this.#ctx.objects, r, options)
+    const list = await this.#requireList(r, options)
     const manifests = this.#manifests
+    const keys = Array.from({ length: list.count }, (_, i) => list.manifestKey(i))
     return {
       info: toSnapshotInfo(r),
       metadata,
+      list,
       async *segments(o: AbortOptions = {}): AsyncIterable<SnapshotSegment> {
-        for await (const [key, m] of manifests.readAll(metadata.manifests, READ_AHEAD, o)) {
+        for await (const [key, m] of manifests.readAll(keys, READ_AHEAD, o)) {
           if (m === undefined) throw new SnapshotError('CORRUPT', `snapshot ${name}: manifest ${key} is missing`, { details: { missing: [key] } })
           yield toSnapshotSegment(m)
         }
       },
     }
+  }
+
+  /** The list of a committed record; `CORRUPT` when it has none or it is missing. */
+  async #requireList(r: SnapshotRecord, options: AbortOptions): Promise<SnapshotList> {
+    if (r.list === undefined) throw new SnapshotError('CORRUPT', `snapshot ${r.name} is committed but has no segment list`)
+    return this.#lists.read(r.list, options)
   }
 
   /**
@@ -166,60 +176,20 @@ export class SnapshotStore {
     return toSnapshotInfo(r)
   }
 
-  /**
-   * Every object referenced by a snapshot in any state: data and index files, manifests
-   * and metadata JSON. GC treats the data keys as live and checks that the objects of
-   * committed snapshots exist. Committed snapshots are read from their manifests (a
-   * missing manifest is `CORRUPT`); pending and deleting ones, whose manifests may not all
-   * exist, from the catalog segments they pin, falling back to the manifest.
-   */
-  async *referencedFiles(options: AbortOptions = {}): AsyncIterable<SnapshotFileRef> {
-    const { signal } = options
-    throwIfAborted(signal)
-    const ids: number[] = []
-    for await (const [key] of this.#ctx.meta.iterate(prefixRange(keys.snapshotPrefix), { signal })) ids.push(Number(key.slice(keys.snapshotPrefix.length)))
-    for (const id of ids) {
-      const raw = await this.#ctx.meta.get(keys.snapshot(id), { signal })
-      if (raw === undefined) continue
-      const r = JSON.parse(raw) as SnapshotRecord
-      const ref = { snapshotId: r.id, state: r.state }
-      yield { key: r.metadataKey, size: r.metadataSize, kind: 'snapshot', ...ref }
-      const seen = new Set<string>()
-      for (let i = 0; i < r.manifestKeys.length; i++) {
-        if (seen.has(r.manifestKeys[i])) continue
-        seen.add(r.manifestKeys[i])
-        yield { key: r.manifestKeys[i], size: r.manifestSizes[i], kind: 'snapshot', ...ref }
-      }
-      if (r.state === 'committed') {
-        for await (const [key, m] of this.#manifests.readAll([...seen], READ_AHEAD, options)) {
-          if (m === undefined) throw new SnapshotError('CORRUPT', `snapshot ${r.name}: manifest ${key} is missing`, { details: { missing: [key] } })
-          for (const { file } of segmentFiles(m)) yield { key: file.key, size: file.size, kind: 'data', ...ref }
-        }
-      } else {
-        for (let i = 0; i < r.segmentIds.length; i++) {
-          const seg = await this.#pinnedSegment(r.segmentIds[i], r.manifestKeys[i], options)
-          if (seg !== undefined) for (const { file } of segmentFiles(seg)) yield { key: file.key, size: file.size, kind: 'data', ...ref }
-        }
-      }
-    }
+  /** What every snapshot references, for GC (see `SnapshotReferences`). */
+  mark(options: AbortOptions = {}): Promise<SnapshotMark> {
+    return this.#references.mark(options)
   }
 
-  /** The catalog's record of a pinned segment, else its manifest if it exists. */
-  async #pinnedSegment(segmentId: number, manifestKey: string | undefined, options: AbortOptions): Promise<SegmentInfo | SnapshotSegment | undefined> {
-    const raw = await this.#ctx.meta.get(keys.segment(segmentId), options)
-    if (raw !== undefined) return JSON.parse(raw) as SegmentInfo
-    if (manifestKey === undefined) return undefined
-    try {
-      return await this.#manifests.read(manifestKey, options)
-    } catch (err) {
-      if (SnapshotError.is(err, 'CORRUPT')) return undefined
-      throw err
-    }
+  /** Segment and build IDs pinned by snapshots in any state (what GC's mark reads). */
+  async pinnedIds(options: AbortOptions = {}): Promise<{ segmentIds: Set<number>; buildIds: Set<number> }> {
+    const { segmentIds, buildIds } = await this.mark(options)
+    return { segmentIds, buildIds }
   }
 
-  /** Segment and build IDs pinned by snapshots in any state, from the reference index. */
-  pinnedIds(options: AbortOptions = {}): Promise<PinnedIds> {
-    return readPins(this.#ctx.meta, options)
+  /** Lists and manifests GC's marks read from the store so far (not from their caches). */
+  get markReads(): Readonly<{ lists: number; manifests: number }> {
+    return this.#references.reads
   }
 
   async #committed(name: string, options: AbortOptions): Promise<SnapshotRecord> {
@@ -228,9 +198,5 @@ export class SnapshotStore {
     const r = await readRecordByName(this.#ctx.meta, name, options)
     if (r === undefined || r.state !== 'committed') throw snapshotNotFound(name)
     return r
-  }
-
-  async #purge(id: number): Promise<void> {
-    await purgeSnapshot(this.#ctx, id)
   }
 }

@@ -59,17 +59,4 @@ export interface DescribeSnapshotOptions extends AbortOptions {
 }
 
 /** One segment as a snapshot captured it (decoded from its Avro manifest). */
-export interface SnapshotSegment {
-  id: number
-  partitionId: number
-  channel: string
-  level: SegmentLevel
-  numRows: number
-  binlogs: FieldBinlog[]
-  statslogs: FieldBinlog[]
-  deltalogs: FieldBinlog[]
-  bm25logs: FieldBinlog[]
-  indexes: SegmentIndexInfo[]
-  textIndexes: FieldIndexFiles[]
-  jsonKeyIndexes: FieldIndexFiles[]
-}
+export type { SnapshotSegment } from '../meta/catalog-types.js'

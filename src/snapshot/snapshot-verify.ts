@@ -6,7 +6,9 @@ import type { ObjectStore } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'
 import type { ManifestReader } from './manifest-reader.js'
 import { readMetadata } from './manifest-reader.js'
-import { forEachLimit, type SnapshotRecord } from './snapshot-record.js'
+import { forEachLimit } from '../util/for-each-limit.js'
+import type { SnapshotList } from './snapshot-list.js'
+import type { SnapshotRecord } from './snapshot-record.js'
 import type { VerifyReport } from './snapshot-types.js'
 
 /** Objects checked in parallel by `verifySnapshot`. */
@@ -26,6 +28,13 @@ function parseChecksum(checksum: string | undefined): { algorithm: string; hex: 
 }
 
 type FileStatus = 'ok' | 'missing' | 'corrupt'
+
+/** The distinct manifest keys of a list, in order. */
+function manifestKeysOf(list: SnapshotList): string[] {
+  const out = new Set<string>()
+  for (let i = 0; i < list.count; i++) out.add(list.manifestKey(i))
+  return [...out]
+}
 
 async function checkFile(objects: ObjectStore, file: SegmentFile, options: AbortOptions): Promise<FileStatus> {
   const head = await objects.head(file.key, options)
@@ -50,6 +59,7 @@ export async function verifySnapshot(
   objects: ObjectStore,
   manifests: ManifestReader,
   r: SnapshotRecord,
+  list: SnapshotList,
   options: AbortOptions = {},
 ): Promise<VerifyReport> {
   const { signal } = options
@@ -62,7 +72,7 @@ export async function verifySnapshot(
     missing.push(r.metadataKey)
   }
   const files = new Map<string, SegmentFile>()
-  for await (const [key, m] of manifests.readAll([...new Set(r.manifestKeys)], VERIFY_CONCURRENCY, { signal, fresh: true })) {
+  for await (const [key, m] of manifests.readAll(manifestKeysOf(list), VERIFY_CONCURRENCY, { signal, fresh: true })) {
     if (m === undefined) {
       missing.push(key)
       continue
@@ -70,13 +80,13 @@ export async function verifySnapshot(
     for (const { file } of segmentFiles(m)) files.set(file.key, file)
   }
   throwIfAborted(signal)
-  const list = [...files.values()]
-  await forEachLimit(list, VERIFY_CONCURRENCY, async (file) => {
+  const checked = [...files.values()]
+  await forEachLimit(checked, VERIFY_CONCURRENCY, async (file) => {
     const status = await checkFile(objects, file, options)
     if (status === 'missing') missing.push(file.key)
     else if (status === 'corrupt') corrupt.push(file.key)
   }, signal)
   missing.sort()
   corrupt.sort()
-  return { ok: missing.length === 0 && corrupt.length === 0, checkedFiles: list.length, missing, corrupt }
+  return { ok: missing.length === 0 && corrupt.length === 0, checkedFiles: checked.length, missing, corrupt }
 }

@@ -84,6 +84,10 @@ export const layout = Object.freeze({
   snapshotMetadata(collectionId: number, snapshotId: number): string {
     return `${SNAPSHOTS_PREFIX}${id('collectionId', collectionId)}/metadata/${id('snapshotId', snapshotId)}.json`
   },
+  /** `snapshots/{collectionId}/lists/{snapshotId}.txt`: the snapshot's segment list (see `snapshot/snapshot-list.ts`). */
+  snapshotList(collectionId: number, snapshotId: number): string {
+    return `${SNAPSHOTS_PREFIX}${id('collectionId', collectionId)}/lists/${id('snapshotId', snapshotId)}.txt`
+  },
   /** `snapshots/{collectionId}/manifests/{snapshotId}/`: the manifests a snapshot wrote itself. */
   snapshotManifestDir(collectionId: number, snapshotId: number): string {
     return `${SNAPSHOTS_PREFIX}${id('collectionId', collectionId)}/manifests/${id('snapshotId', snapshotId)}/`
@@ -95,6 +99,17 @@ export const layout = Object.freeze({
 })
 
 export type Layout = typeof layout
+
+/**
+ * The snapshot an object under `snapshots/` belongs to, from its key: the ID in
+ * `snapshots/{c}/metadata/{id}.json`, `snapshots/{c}/lists/{id}.txt` and
+ * `snapshots/{c}/manifests/{id}/{segmentId}.avro`; undefined for any other key.
+ */
+export function snapshotObjectOwner(key: string): { collectionId: number; snapshotId: number } | undefined {
+  const m = /^snapshots\/(\d+)\/(?:metadata\/(\d+)\.json|lists\/(\d+)\.txt|manifests\/(\d+)\/\d+\.avro)$/.exec(key)
+  if (m === null) return undefined
+  return { collectionId: Number(m[1]), snapshotId: Number(m[2] ?? m[3] ?? m[4]) }
+}
 
 /** The last '/'-separated segment of a key. */
 export function baseName(key: string): string {

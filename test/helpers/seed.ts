@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Catalog } from '../../src/meta/catalog.js'
 import type { CollectionInfo, CreateCollectionRequest, CreateIndexRequest, FieldSchema, SegmentInfo } from '../../src/meta/catalog-types.js'
-import type { ManifestRecord } from '../../src/snapshot/manifest-codec.js'
+import type { ManifestRecord } from '../../src/format/manifest-codec.js'
 
 /**
  * The fields of a seeded collection, in this order (so field IDs 100 to 103): `pk` Int64

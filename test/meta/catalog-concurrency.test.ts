@@ -42,9 +42,9 @@ describe.each(backends)('Catalog concurrency on $name', (backend) => {
     expect([byState('dropped'), byState('flushed'), byState('growing')]).toEqual([50, 25, 10])
     const rows = (await catalog.listSegments('docs', { states: ['flushed'] })).reduce((n, s) => n + s.numRows, 0)
     expect(rows).toBe(flushedSegs.reduce((n, s) => n + s.numRows, 0))
-    // The allocator is ahead of every ID handed out.
+    // The allocator is ahead of every ID handed out (IDs come from blocks this process reserved).
     const next = Number(await store.meta.get(keys.nextId))
-    expect(next).toBe(Math.max(coll.id, ...allIds) + 1)
+    expect(next).toBeGreaterThan(Math.max(coll.id, ...allIds))
   })
 
   it('two Catalog instances over one store lose no updates', async () => {
@@ -84,7 +84,6 @@ describe('Catalog across processes (shared conditional batches)', () => {
     expect(new Set(results.map((r) => r.id)).size).toBe(30)
     expect((await b.getCollection('docs')).partitions).toHaveLength(11)
     expect(await a.listSegments('docs')).toHaveLength(20)
-    expect(storeA.conflicts + storeB.conflicts).toBeGreaterThan(0)
   })
 
   it('a segment allocated while another process drops the collection ends up dropped', async () => {

@@ -3,8 +3,8 @@ import { Catalog } from '../../src/meta/catalog.js'
 import type { CollectionInfo, FieldBinlog, FlushSegmentRequest, SegmentInfo } from '../../src/meta/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import { segmentBytes } from '../../src/meta/segment-files.js'
-import { assembleManifest, decodeManifest, encodeManifest } from '../../src/snapshot/manifest-codec.js'
-import { captureSegment, readCapture, storedCapture } from '../../src/snapshot/segment-capture.js'
+import { assembleManifest, decodeManifest, encodeManifest } from '../../src/format/manifest-codec.js'
+import { captureSegment, readCapture, storedCapture } from '../../src/format/segment-capture.js'
 import {
   backends,
   Clock,
@@ -353,7 +353,7 @@ describe.each(backends)('Catalog segments on $name', (backend) => {
     it('keeps the collection → segment index in step with the records, with what a snapshot captures', async () => {
       const entry = async (id: number) => readCapture((await store.meta.get(keys.collectionSegment(coll.id, id))) as string)
       const g = await catalog.allocSegment({ collection: 'docs' })
-      expect(await entry(g.id)).toEqual({ state: 'growing' })
+      expect(await entry(g.id)).toEqual({ state: 'growing', partitionId: g.partitionId })
       const a = await flushed(catalog, 'docs', 'a')
       const ix = await catalog.addSegmentIndex(a.id, { indexName: 'vec_idx', files: [file('ix/HNSW_0', 100)] })
       const text = await catalog.addTextIndex(a.id, { fieldId: 102, files: [file('text/index', 30)] })
@@ -365,7 +365,7 @@ describe.each(backends)('Catalog segments on $name', (backend) => {
       expect(manifest).toEqual(encodeManifest(captureSegment(seg)))
       expect(decodeManifest(manifest.bytes)).toEqual(captureSegment(seg))
       await catalog.dropSegment(a.id)
-      expect(await entry(a.id)).toEqual({ state: 'dropped' })
+      expect(await entry(a.id)).toEqual({ state: 'dropped', partitionId: a.partitionId })
     })
 
     it('stores no capture for a segment the manifest encoder refuses (a create then reads its record)', async () => {

@@ -367,10 +367,11 @@ describe.each(backends)('Catalog on $name', (backend) => {
       expect(await reopened.getCollection('docs')).toEqual(coll)
       expect(await reopened.listSegments('docs')).toEqual(segsBefore)
       expect(await reopened.listIndexes('docs')).toEqual(indexesBefore)
+      // A reopened store starts a new block of IDs after every block reserved before.
       const next = await reopened.allocSegment({ collection: 'docs' })
-      expect(next.id).toBe(maxId + 1)
+      expect(next.id).toBeGreaterThan(maxId)
       const other = await reopened.createCollection(docsRequest('other'))
-      expect(other.id).toBe(maxId + 2)
+      expect(other.id).toBeGreaterThan(next.id)
     })
   })
 })

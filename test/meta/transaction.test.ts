@@ -1,3 +1,4 @@
+import { withoutBatchLimits } from '../helpers/batch-limits.js'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { keys } from '../../src/meta/keys.js'
 import type { MetaRange } from '../../src/meta/meta-store.js'
@@ -33,7 +34,7 @@ describe.each(backends)('MetaTxn.getMany on $name', ({ make }) => {
   beforeEach(async () => {
     store = await make()
     // Segment records 1..100, as if two collections had interleaved them.
-    await store.meta.batch(Array.from({ length: 100 }, (_, i) => ({ type: 'put' as const, key: keys.segment(i + 1), value: `seg-${i + 1}` })))
+    await withoutBatchLimits(() => store.meta.batch(Array.from({ length: 100 }, (_, i) => ({ type: 'put' as const, key: keys.segment(i + 1), value: `seg-${i + 1}` }))))
   })
   afterEach(() => store.dispose())
 
@@ -79,7 +80,7 @@ describe.each(backends)('MetaTxn.getMany on $name', ({ make }) => {
   })
 
   it('stops a scan that reads far more entries than it looks for', async () => {
-    await store.meta.batch(Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: keys.segment(1000 + i), value: 'other' })))
+    await withoutBatchLimits(() => store.meta.batch(Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, key: keys.segment(1000 + i), value: 'other' }))))
     const meta = new CountingReads(store.meta)
     const tx = new MetaTxn(meta)
     const values = await tx.getMany(segmentKeys([1, 5000]), { scan: { gte: keys.segment(1), lte: keys.segment(5000) } })

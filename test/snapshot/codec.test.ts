@@ -12,7 +12,7 @@ import {
   MANIFEST_SCHEMA_V1,
   MANIFEST_VERSION_KEY,
   type ManifestRecord,
-} from '../../src/snapshot/manifest-codec.js'
+} from '../../src/format/manifest-codec.js'
 import { decodeMetadata, encodeMetadata } from '../../src/snapshot/metadata-json.js'
 import { manifestRecord } from '../helpers/seed.js'
 

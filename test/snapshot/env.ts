@@ -18,6 +18,7 @@ import { resolveOptions } from '../../src/options.js'
 import type { ManagerContext } from '../../src/context.js'
 import { SnapshotStore } from '../../src/snapshot/snapshot-store.js'
 import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
+import { contentHash, SnapshotList } from '../../src/snapshot/snapshot-list.js'
 import { newSegment, seedDocsCollection, type LogKind } from '../helpers/seed.js'
 
 /** A MetaStore and an ObjectStore that outlive the managers opened over them. */
@@ -155,6 +156,11 @@ export async function metaEntries(meta: MetaStore, prefix: string): Promise<[str
   return out
 }
 
+/** Every MetaStore entry under `s/` but the per-collection counters (which outlive the snapshots). */
+export async function snapshotEntries(meta: MetaStore): Promise<[string, string][]> {
+  return (await metaEntries(meta, 's/')).filter(([k]) => !k.startsWith('s/coll-snap-ver/'))
+}
+
 /** Every snapshot record, any state. */
 export async function snapshotRecords(meta: MetaStore): Promise<SnapshotRecord[]> {
   return (await metaEntries(meta, keys.snapshotPrefix)).map(([, v]) => JSON.parse(v) as SnapshotRecord)
@@ -168,64 +174,62 @@ export async function objectKeys(objects: ObjectStore, prefix: string): Promise<
 }
 
 /**
- * Asserts the snapshot area is consistent: only committed records; name keys, reference
- * entries and manifest pointers match the records; objects under `snapshots/` are exactly
- * those committed snapshots reference. Returns a list of problems (empty = consistent).
+ * Asserts the snapshot area is consistent: only committed records, each small (≤ 4 KiB);
+ * name keys and the collection index match the records; each record's list exists with the
+ * hash it names, and every manifest a list names exists with the size and hash the list
+ * records; objects under `snapshots/` are exactly the committed snapshots' metadata JSON,
+ * lists and listed manifests. Returns a list of problems (empty = consistent).
  */
 export async function snapshotProblems(meta: MetaStore, objects: ObjectStore): Promise<string[]> {
   const problems: string[] = []
   const records = await snapshotRecords(meta)
   const byId = new Map(records.map((r) => [r.id, r]))
   const referenced = new Set<string>()
+  for (const [key, value] of await metaEntries(meta, keys.snapshotPrefix)) {
+    if (Buffer.byteLength(value) > 4096) problems.push(`record ${key} is ${Buffer.byteLength(value)} bytes`)
+  }
   for (const r of records) {
     if (r.state !== 'committed') problems.push(`snapshot ${r.id} (${r.name}) is ${r.state}`)
     if ((await meta.get(keys.snapshotName(r.name))) !== String(r.id)) problems.push(`name ${r.name} does not point at ${r.id}`)
+    if ((await meta.get(keys.collectionSnapshot(r.collectionId, r.id))) === undefined) problems.push(`snapshot ${r.id} is not in its collection's index`)
     referenced.add(r.metadataKey)
-    for (const k of r.manifestKeys) referenced.add(k)
+    if (r.list === undefined) {
+      problems.push(`snapshot ${r.id} has no list`)
+      continue
+    }
+    referenced.add(r.list.key)
+    const bytes = await objects.get(r.list.key)
+    if (bytes === undefined) continue
+    if (contentHash(bytes) !== r.list.hash || bytes.byteLength !== r.list.size) problems.push(`snapshot ${r.id} names another list than ${r.list.key}`)
+    const list = new SnapshotList(bytes, r.list.key)
+    for (let i = 0; i < list.count; i++) {
+      const key = list.manifestKey(i)
+      referenced.add(key)
+      const m = await objects.get(key)
+      if (m === undefined) continue
+      if (list.manifestSizes[i] !== m.byteLength) problems.push(`snapshot ${r.id} records size ${list.manifestSizes[i]} for ${key} of ${m.byteLength} bytes`)
+      // The hash is the sync marker, the last 16 bytes.
+      if (list.hashes[i] !== Buffer.from(m.subarray(m.byteLength - 16)).toString('base64url')) problems.push(`snapshot ${r.id} records a wrong hash for ${key}`)
+    }
   }
   for (const [key, value] of await metaEntries(meta, 's/name/')) {
     if (!byId.has(Number(value))) problems.push(`name key ${key} points at missing snapshot ${value}`)
-  }
-  for (const [prefix, list] of [[keys.segmentRefAllPrefix, 'segmentIds'], [keys.buildRefAllPrefix, 'buildIds']] as const) {
-    for (const [key, value] of await metaEntries(meta, prefix)) {
-      const [id, snap] = key.slice(prefix.length).split('/').map(Number)
-      if (!byId.get(snap)?.[list].includes(id)) problems.push(`stale ref ${key}`)
-      // A segment reference lists the segment's builds the snapshot pins.
-      for (const b of value === '' ? [] : value.split(',').map(Number)) if (!byId.get(snap)?.buildIds.includes(b)) problems.push(`ref ${key} lists unpinned build ${b}`)
-    }
-  }
-  for (const [key] of await metaEntries(meta, keys.manifestRefAllPrefix)) {
-    const [manifest, snap] = key.slice(keys.manifestRefAllPrefix.length).split('\u0000')
-    if (!byId.get(Number(snap))?.manifestKeys.includes(manifest)) problems.push(`stale manifest ref ${JSON.stringify(key)}`)
-  }
-  for (const [key] of await metaEntries(meta, 's/reuse/')) {
-    if (!byId.has(Number(key.slice('s/reuse/'.length)))) problems.push(`stale reuse counter ${key}`)
   }
   for (const [key] of await metaEntries(meta, 's/coll-snap/')) {
     const [collectionId, snap] = key.slice('s/coll-snap/'.length).split('/').map(Number)
     if (byId.get(snap)?.collectionId !== collectionId) problems.push(`stale collection index ${key}`)
   }
-  for (const r of records) {
-    if ((await meta.get(keys.collectionSnapshot(r.collectionId, r.id))) === undefined) problems.push(`snapshot ${r.id} is not in its collection's index`)
-    for (const k of new Set(r.manifestKeys)) {
-      const owner = Number(k.split('/')[3])
-      if (owner !== r.id && (await meta.get(keys.manifestRef(k, r.id))) === undefined) problems.push(`snapshot ${r.id} reuses ${k} without a reference`)
-    }
-  }
-  for (const r of records) {
-    if (r.state !== 'committed') continue
-    // Sizes and hashes are recorded at commit: each must match the manifest (its hash is the sync marker, the last 16 bytes).
-    for (let i = 0; i < r.manifestKeys.length; i++) {
-      const bytes = await objects.get(r.manifestKeys[i])
-      if (bytes === undefined) continue
-      if (r.manifestSizes[i] !== bytes.byteLength) problems.push(`snapshot ${r.id} records size ${r.manifestSizes[i]} for ${r.manifestKeys[i]} of ${bytes.byteLength} bytes`)
-      if (r.manifestHashes[i] !== Buffer.from(bytes.subarray(bytes.byteLength - 16)).toString('base64url')) problems.push(`snapshot ${r.id} records a wrong hash for ${r.manifestKeys[i]}`)
-    }
-  }
   const stored = await objectKeys(objects, 'snapshots/')
   for (const k of stored) if (!referenced.has(k)) problems.push(`orphaned snapshot object ${k}`)
   for (const k of referenced) if (!stored.includes(k)) problems.push(`missing snapshot object ${k}`)
   return problems
+}
+
+/** The list object of a snapshot record, decoded. */
+export async function readRecordList(objects: ObjectStore, r: SnapshotRecord): Promise<SnapshotList> {
+  const bytes = await objects.get(r.list?.key ?? '')
+  if (bytes === undefined) throw new Error(`snapshot ${r.id} has no list object`)
+  return new SnapshotList(bytes, r.list?.key ?? '')
 }
 
 /** The standard test world: collection `docs` with three flushed segments (one in partition `p1`, one without indexes). */

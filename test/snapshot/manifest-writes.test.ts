@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { SnapshotError } from '../../src/errors.js'
-import { decodeManifest, encodeManifest, type ManifestRecord } from '../../src/snapshot/manifest-codec.js'
+import { assembleManifest, decodeManifest, encodeManifest, encodeManifestBody, type ManifestRecord } from '../../src/format/manifest-codec.js'
 import { ManifestWrites, type ManifestWrite } from '../../src/snapshot/manifest-writes.js'
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/storage/object-store.js'
 import { manifestRecord } from '../helpers/seed.js'
@@ -11,7 +11,11 @@ function manifest(id: number): ManifestRecord {
   return manifestRecord(id, id)
 }
 
-const write = (i: number): ManifestWrite => ({ index: i, key: `snapshots/1/manifests/9/${i + 1}.avro`, manifest: manifest(i + 1) })
+/** A write of a stored body (as a create hands over a segment's capture). */
+const write = (i: number): ManifestWrite => {
+  const body = encodeManifestBody(manifest(i + 1))
+  return { key: `snapshots/1/manifests/9/${i + 1}.avro`, hash: body.hash, body }
+}
 
 /** A store whose puts wait until released, recording what they were given. */
 class GatedPuts {
@@ -52,11 +56,11 @@ class GatedPuts {
 }
 
 describe('ManifestWrites', () => {
-  it('writes what it is given, at most `concurrency` at a time, as fresh puts, with sizes and hashes by index', async () => {
+  it('writes what it is given, at most `concurrency` at a time, as fresh puts, bodies assembled as encodeManifest would', async () => {
     const gate = new GatedPuts()
     const writes = new ManifestWrites(gate.store, 3)
     const prior = encodeManifest(manifest(99))
-    for (let i = 0; i < 10; i++) writes.add(i === 4 ? { index: i, key: write(i).key, encoded: prior } : write(i))
+    for (let i = 0; i < 10; i++) writes.add(i === 4 ? { key: write(i).key, hash: prior.hash, encoded: prior } : write(i))
     const finished = writes.finish()
     await gate.drain()
     await finished
@@ -67,8 +71,8 @@ describe('ManifestWrites', () => {
       const body = gate.bodies.get(write(i).key)!
       // A write that came encoded is written as it came.
       expect(decodeManifest(body).id).toBe(i === 4 ? 99 : i + 1)
-      expect(writes.sizes.get(i)).toBe(body.byteLength)
-      expect(writes.hashes.get(i)).toBe(i === 4 ? prior.hash : encodeManifest(manifest(i + 1)).hash)
+      expect(Buffer.from(body)).toEqual(Buffer.from(i === 4 ? prior.bytes : encodeManifest(manifest(i + 1)).bytes))
+      if (i !== 4) expect(Buffer.from(assembleManifest(write(i).body!).bytes)).toEqual(Buffer.from(body))
     }
   })
 

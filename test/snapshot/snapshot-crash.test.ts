@@ -36,10 +36,15 @@ async function world(make: () => Promise<Stores>): Promise<World> {
   return { stores, plan, manager, coll, segs }
 }
 
-/** Reopens over the underlying stores (no crash wrapper) and checks every invariant. */
+/**
+ * Reopens over the underlying stores (no crash wrapper), runs one GC pass (it collects the
+ * objects under `snapshots/` that no record owns or lists: a list object whose record a
+ * crash removed just before it) and checks every invariant.
+ */
 async function reopenAndCheck(w: World, committed: string[]): Promise<SnapshotManager> {
   await w.manager.close().catch(() => undefined)
-  const manager = await openManager(w.stores.meta, w.stores.objects)
+  const manager = await openManager(w.stores.meta, w.stores.objects, { orphanGraceMs: 0 })
+  await manager.runGc()
   expect(await snapshotProblems(w.stores.meta, w.stores.objects)).toEqual([])
   const records = await snapshotRecords(w.stores.meta)
   expect(records.every((r) => r.state === 'committed')).toBe(true)
@@ -66,7 +71,7 @@ describe.each(backends)('crash injection on $name', (backend) => {
 
   it('createSnapshot: a crash at every write recovers to a consistent state', async () => {
     const total = await countWrites(backend.make, create)
-    expect(total).toBe(6) // reserve batch, 2 manifests (they may land before the pin batch), pin batch, metadata JSON, commit batch
+    expect(total).toBe(7) // reserve batch, list object, 2 manifests (they may land before the pin batch), pin batch, metadata JSON, commit batch
     for (const mode of ['crash', 'once'] as const) {
       for (let n = 1; n <= total; n++) {
         const w = await world(backend.make)
@@ -98,7 +103,7 @@ describe.each(backends)('crash injection on $name', (backend) => {
     for (const victim of ['a', 'b'] as const) {
       const drop = (w: World) => w.manager.dropSnapshot(victim)
       const total = await countWrites(backend.make, drop, setup)
-      expect(total).toBe(3) // mark batch, object delete, removal batch
+      expect(total).toBe(4) // mark batch, object delete, removal batch, list delete
       const survivor = victim === 'a' ? 'b' : 'a'
       for (const mode of ['crash', 'once'] as const) {
         for (let n = 1; n <= total; n++) {

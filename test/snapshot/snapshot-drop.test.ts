@@ -1,3 +1,4 @@
+import { snapshotEntries } from './env.js'
 import { describe, expect, it } from 'vitest'
 import { keys } from '../../src/meta/keys.js'
 import { layout } from '../../src/storage/layout.js'
@@ -26,7 +27,7 @@ describe.each(backends)('drop, verify, reuse and recovery on $name', (backend) =
       const info = await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'gone' })
       await w.manager.dropSnapshot('gone')
       expect(dropped).toEqual([{ id: info.id, name: 'gone', collectionId: w.coll.id }])
-      expect(await metaEntries(w.stores.meta, 's/')).toEqual([])
+      expect(await snapshotEntries(w.stores.meta)).toEqual([])
       expect(await objectKeys(w.stores.objects, 'snapshots/')).toEqual([])
       await expect(w.manager.describeSnapshot('gone')).rejects.toEqual(code('NOT_FOUND'))
       // The name is free again.
@@ -154,31 +155,30 @@ describe.each(backends)('drop, verify, reuse and recovery on $name', (backend) =
       await expect(reader.load('nope')).rejects.toEqual(code('NOT_FOUND'))
     })
 
-    it('referencedFiles yields every file of every snapshot; pinnedIds the pinned segments and builds', async () => {
+    it('mark() gives GC every file of committed snapshots, their objects, and the pinned segments and builds', async () => {
       const info = await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'r' })
       const reader = readerStore(w.manager, w.stores.meta, w.stores.objects)
-      const refs = []
-      for await (const ref of reader.referencedFiles()) refs.push(ref)
+      const mark = await reader.mark()
       const expected = w.segs.flatMap((s) =>
         [...s.binlogs, ...s.statslogs, ...s.deltalogs, ...s.bm25logs, ...s.indexes, ...s.textIndexes, ...s.jsonKeyIndexes].flatMap((l) => l.files),
       )
-      expect(refs.filter((r) => r.kind === 'data').map((r) => [r.key, r.size]).sort()).toEqual(expected.map((f) => [f.key, f.size]).sort())
-      expect(refs.filter((r) => r.kind === 'snapshot').map((r) => r.key).sort()).toEqual(await objectKeys(w.stores.objects, 'snapshots/'))
-      for (const r of refs) expect(r).toMatchObject({ snapshotId: info.id, state: 'committed' })
-      for (const r of refs.filter((x) => x.kind === 'snapshot')) expect((await w.stores.objects.head(r.key))?.size).toBe(r.size)
-
-      const pinned = await reader.pinnedIds()
-      expect([...pinned.segmentIds].sort()).toEqual(w.segs.map((s) => s.id).sort())
+      expect([...mark.committedFiles].sort()).toEqual(expected.map((f) => [f.key, f.size]).sort())
+      for (const key of await objectKeys(w.stores.objects, 'snapshots/')) expect(mark.isReferenced(key)).toBe(true)
+      expect(mark.isReferenced(layout.snapshotManifest(w.coll.id, info.id + 1000, w.segs[0].id))).toBe(false)
+      expect([...mark.committedObjects].sort()).toEqual([layout.snapshotList(w.coll.id, info.id), layout.snapshotMetadata(w.coll.id, info.id)].sort())
+      expect([...mark.segmentIds].sort()).toEqual(w.segs.map((s) => s.id).sort())
       const builds = w.segs.flatMap((s) => [...s.indexes, ...s.textIndexes, ...s.jsonKeyIndexes].map((x) => x.buildId))
-      expect([...pinned.buildIds].sort()).toEqual(builds.sort())
+      expect([...mark.buildIds].sort()).toEqual(builds.sort())
+
+      // A second mark reads no list and no manifest: both are cached by key (and hash).
+      const reads = { ...reader.markReads }
+      await reader.mark()
+      expect(reader.markReads).toEqual(reads)
 
       // A committed snapshot whose manifest vanished is corrupt: GC must not trust a partial live set.
       await w.stores.objects.delete([layout.snapshotManifest(w.coll.id, info.id, w.segs[1].id)])
       const fresh = readerStore(w.manager, w.stores.meta, w.stores.objects)
-      const drain = async () => {
-        for await (const _ of fresh.referencedFiles()) void _
-      }
-      await expect(drain()).rejects.toEqual(code('CORRUPT'))
+      await expect(fresh.mark()).rejects.toEqual(code('CORRUPT'))
 
       await w.manager.dropSnapshot('r')
       const after = await reader.pinnedIds()
@@ -193,7 +193,7 @@ describe.each(backends)('drop, verify, reuse and recovery on $name', (backend) =
       const before = await objectKeys(w.stores.objects, 'snapshots/')
       const b = await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'b' })
       const added = (await objectKeys(w.stores.objects, 'snapshots/')).filter((k) => !before.includes(k))
-      expect(added).toEqual([layout.snapshotManifest(w.coll.id, b.id, s4.id), layout.snapshotMetadata(w.coll.id, b.id)].sort())
+      expect(added).toEqual([layout.snapshotList(w.coll.id, b.id), layout.snapshotManifest(w.coll.id, b.id, s4.id), layout.snapshotMetadata(w.coll.id, b.id)].sort())
       const meta = (await readerStore(w.manager, w.stores.meta, w.stores.objects).load('b')).metadata
       expect(meta.manifests).toEqual([...w.segs.map((s) => layout.snapshotManifest(w.coll.id, a.id, s.id)), layout.snapshotManifest(w.coll.id, b.id, s4.id)])
       expect(b.segmentCount).toBe(4)
@@ -278,11 +278,11 @@ describe.each(backends)('drop, verify, reuse and recovery on $name', (backend) =
       // A third snapshot still reuses a's manifests (b keeps them alive).
       const before = (await objectKeys(w.stores.objects, 'snapshots/')).length
       await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'c' })
-      expect((await objectKeys(w.stores.objects, 'snapshots/')).length).toBe(before + 1) // metadata only
+      expect((await objectKeys(w.stores.objects, 'snapshots/')).length).toBe(before + 2) // metadata and list only
       await w.manager.dropSnapshot('b')
       await w.manager.dropSnapshot('c')
       expect(await objectKeys(w.stores.objects, 'snapshots/')).toEqual([])
-      expect(await metaEntries(w.stores.meta, 's/')).toEqual([])
+      expect(await snapshotEntries(w.stores.meta)).toEqual([])
     })
   })
 

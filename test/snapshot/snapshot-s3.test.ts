@@ -38,7 +38,7 @@ describe.skipIf(!ready)('snapshots on memory + s3 (s3rver)', () => {
     const a = await manager.createSnapshot({ collectionName: 'docs', snapshotName: 'a' })
     expect(a).toMatchObject({ segmentCount: 2, state: 'committed' })
     expect(await objectKeys(objects, 'snapshots/')).toEqual(
-      [layout.snapshotMetadata(coll.id, a.id), ...segs.map((s) => layout.snapshotManifest(coll.id, a.id, s.id))].sort(),
+      [layout.snapshotMetadata(coll.id, a.id), layout.snapshotList(coll.id, a.id), ...segs.map((s) => layout.snapshotManifest(coll.id, a.id, s.id))].sort(),
     )
     const s3 = await flushedSegment(manager, objects, coll)
     objects.reset()

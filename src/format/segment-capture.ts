@@ -1,5 +1,6 @@
 import type { SegmentInfo, SegmentState } from '../meta/catalog-types.js'
-import { encodeManifestBody, isManifestHash, MANIFEST_VERSION, type ManifestBody, type ManifestRecord } from './manifest-codec.js'
+import { encodeManifestBody, isManifestHash, MANIFEST_VERSION, type ManifestBody } from './manifest-codec.js'
+import type { ManifestRecord } from './manifest-types.js'
 
 /**
  * What a snapshot records of a segment, computed when the segment is written.
@@ -9,13 +10,14 @@ import { encodeManifestBody, isManifestHash, MANIFEST_VERSION, type ManifestBody
  * Avro body and hash (the manifest a snapshot writes while every index the segment has is
  * live; the file header around it is the same for every manifest) and the figures a
  * snapshot sums (rows, bytes, index builds), in the value of the segment's entry in the
- * collection's segment index (`c/coll-seg/{collection}/{segment}`, empty before). A
+ * collection's segment index (`c/coll-seg/{collection}/{segment}`). A
  * create then reads one range of small values instead of parsing every segment record and
  * encoding and hashing every manifest: ~10 µs a segment instead of ~50.
  *
- * A create uses a stored capture only when it is of this format and manifest version, and
- * every index it includes is live; otherwise (a segment written by an older vecsnap, or
- * with files of a dropped index) it reads the segment record and encodes it, as before.
+ * A create uses a stored capture when every index it includes is live; a segment with
+ * files of a dropped index (until GC strips them) is read from its record and encoded
+ * without them. The catalog writes every entry through `storedCapture`; an entry that
+ * does not read back is refused as corrupt, never silently re-derived.
  */
 
 /** Format of a stored capture; another value is ignored (the create reads the record). */
@@ -24,6 +26,7 @@ export const CAPTURE_FORMAT = 1
 /** A stored capture, as read back. */
 export interface SegmentCapture {
   state: SegmentState
+  partitionId: number
   /** The rest is present for flushed segments only. */
   flushed?: {
     rows: number
@@ -41,6 +44,7 @@ export interface SegmentCapture {
 interface StoredCapture {
   v: number
   state: SegmentState
+  p: number
   manifestVersion?: number
   rows?: number
   bytes?: number
@@ -96,7 +100,7 @@ export function capturedBytes(m: ManifestRecord, builds: number[]): number {
  * validates segments first, so only a record it did not write).
  */
 export function storedCapture(seg: SegmentInfo): string {
-  if (seg.state !== 'flushed') return JSON.stringify({ v: CAPTURE_FORMAT, state: seg.state } satisfies StoredCapture)
+  if (seg.state !== 'flushed') return JSON.stringify({ v: CAPTURE_FORMAT, state: seg.state, p: seg.partitionId } satisfies StoredCapture)
   try {
     const m = captureSegment(seg)
     const { body, hash } = encodeManifestBody(m)
@@ -105,6 +109,7 @@ export function storedCapture(seg: SegmentInfo): string {
     const stored: StoredCapture = {
       v: CAPTURE_FORMAT,
       state: seg.state,
+      p: seg.partitionId,
       manifestVersion: MANIFEST_VERSION,
       rows: seg.numRows,
       bytes,
@@ -134,10 +139,10 @@ export function readCapture(value: string): SegmentCapture | undefined {
   } catch {
     return undefined
   }
-  if (typeof s !== 'object' || s === null || s.v !== CAPTURE_FORMAT || typeof s.state !== 'string') return undefined
-  if (s.state !== 'flushed') return { state: s.state }
+  if (typeof s !== 'object' || s === null || s.v !== CAPTURE_FORMAT || typeof s.state !== 'string' || !Number.isSafeInteger(s.p)) return undefined
+  if (s.state !== 'flushed') return { state: s.state, partitionId: s.p }
   const { rows, bytes, builds, indexIds, hash, body } = s
   if (s.manifestVersion !== MANIFEST_VERSION || !isManifestHash(hash) || typeof body !== 'string') return undefined
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(bytes) || !isIdList(builds) || !isIdList(indexIds)) return undefined
-  return { state: s.state, flushed: { rows: rows!, bytes: bytes!, builds, indexIds, manifest: { body, hash } } }
+  return { state: s.state, partitionId: s.p, flushed: { rows: rows!, bytes: bytes!, builds, indexIds, manifest: { body, hash } } }
 }

@@ -1,5 +1,5 @@
 import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo } from '../meta/catalog-types.js'
-import type { ManifestRecord } from './manifest-codec.js'
+import type { ManifestRecord } from './manifest-types.js'
 
 /**
  * The Avro binary encoding of a version-1 manifest record, written straight from a

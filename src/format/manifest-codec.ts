@@ -3,7 +3,9 @@ import avro from 'avsc'
 import { SnapshotError } from '../errors.js'
 import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo, SegmentLevel } from '../meta/catalog-types.js'
 import { longLength, ManifestBodyWriter, writeLongAt } from './manifest-writer.js'
-import type { SnapshotSegment } from './snapshot-types.js'
+import type { ManifestRecord } from './manifest-types.js'
+
+export type { ManifestRecord } from './manifest-types.js'
 
 /**
  * Segment manifests: one Avro Object Container File per segment, holding exactly one
@@ -94,13 +96,6 @@ export const MANIFEST_SCHEMA_V1 = Object.freeze({
     { name: 'jsonKeyIndexes', type: { type: 'array', items: 'FieldIndex' } },
   ],
 })
-
-/** A segment as a manifest stores it: {@link SnapshotSegment} plus the collection and state. */
-export interface ManifestRecord extends SnapshotSegment {
-  collectionId: number
-  /** Segment state when captured; always `flushed` today. */
-  state: string
-}
 
 /** An encoded manifest: the file bytes and the content hash used to reuse it. */
 export interface EncodedManifest {
@@ -248,6 +243,14 @@ export function encodeManifestBody(m: ManifestRecord): ManifestBody {
   return { body: hashed.toString('base64', HASH_PREFIX.length), hash: sha256(hashed).toString('base64url', 0, SYNC_SIZE) }
 }
 
+/** Size in bytes of the file {@link assembleManifest} makes of `m`, without making it. */
+export function manifestFileSize(m: ManifestBody): number {
+  const b64 = m.body
+  const padding = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0
+  const bodyLength = (b64.length / 4) * 3 - padding
+  return headerPrefix.length + SYNC_SIZE + 1 + longLength(bodyLength) + bodyLength + SYNC_SIZE
+}
+
 /**
  * Whether `hash` has the form {@link EncodedManifest.hash} takes: 16 bytes as base64url,
  * 22 characters, the last of which carries 2 bits (so it decodes back to the same string).
@@ -352,23 +355,5 @@ export function decodeManifest(bytes: Uint8Array, key = 'manifest'): ManifestRec
   } catch (err) {
     if (err instanceof SnapshotError) throw err
     throw corrupt(key, err instanceof Error ? err.message : String(err), err)
-  }
-}
-
-/** The {@link SnapshotSegment} part of a manifest record. */
-export function toSnapshotSegment(m: ManifestRecord): SnapshotSegment {
-  return {
-    id: m.id,
-    partitionId: m.partitionId,
-    channel: m.channel,
-    level: m.level,
-    numRows: m.numRows,
-    binlogs: m.binlogs,
-    statslogs: m.statslogs,
-    deltalogs: m.deltalogs,
-    bm25logs: m.bm25logs,
-    indexes: m.indexes,
-    textIndexes: m.textIndexes,
-    jsonKeyIndexes: m.jsonKeyIndexes,
   }
 }

@@ -1,0 +1,66 @@
+import { SnapshotError, throwIfAborted } from '../errors.js'
+import type { ObjectStore } from '../storage/object-store.js'
+import type { AbortOptions } from '../types.js'
+import { contentHash, SnapshotList, type ListRef } from './snapshot-list.js'
+
+/**
+ * Reads and decodes the list `ref` names, uncached. `CORRUPT` when the object is missing,
+ * is not the content the record names (size or hash), or does not decode.
+ */
+export async function readList(objects: ObjectStore, ref: ListRef, options: AbortOptions = {}): Promise<SnapshotList> {
+  throwIfAborted(options.signal)
+  const bytes = await objects.get(ref.key, options)
+  if (bytes === undefined) throw new SnapshotError('CORRUPT', `snapshot list ${ref.key} is missing`, { details: { missing: [ref.key] } })
+  if (bytes.byteLength !== ref.size || contentHash(bytes) !== ref.hash) {
+    throw new SnapshotError('CORRUPT', `snapshot list ${ref.key} is not the one its snapshot recorded (size or hash differs)`, { details: { corrupt: [ref.key] } })
+  }
+  return new SnapshotList(bytes, ref.key)
+}
+
+/** Segment entries of decoded lists kept by default (about 50 bytes each). */
+export const DEFAULT_LIST_CACHE_ENTRIES = 200_000
+
+/**
+ * Reads snapshot lists through a small LRU cache keyed by key and content hash: a list
+ * object never changes once a record names it, so a cached list is never stale, and a
+ * record naming other content (a create that ran again) misses the cache.
+ * @internal
+ */
+export class ListReader {
+  readonly #objects: ObjectStore
+  readonly #capacity: number
+  readonly #cache = new Map<string, SnapshotList>()
+  #entries = 0
+  /** Lists read from the store (not from the cache), for tests and benchmarks. */
+  reads = 0
+
+  constructor(objects: ObjectStore, capacity = DEFAULT_LIST_CACHE_ENTRIES) {
+    this.#objects = objects
+    this.#capacity = capacity
+  }
+
+  /**
+   * The list `ref` names. `CORRUPT` when the object is missing, is not the content the
+   * record names (size or hash), or does not decode.
+   */
+  async read(ref: ListRef, options: AbortOptions = {}): Promise<SnapshotList> {
+    throwIfAborted(options.signal)
+    const cacheKey = `${ref.key}#${ref.hash}`
+    const hit = this.#cache.get(cacheKey)
+    if (hit !== undefined) {
+      this.#cache.delete(cacheKey)
+      this.#cache.set(cacheKey, hit)
+      return hit
+    }
+    this.reads++
+    const list = await readList(this.#objects, ref, options)
+    this.#cache.set(cacheKey, list)
+    this.#entries += list.count
+    for (const [k, v] of this.#cache) {
+      if (this.#entries <= this.#capacity || this.#cache.size <= 1) break
+      this.#cache.delete(k)
+      this.#entries -= v.count
+    }
+    return list
+  }
+}
