@@ -135,9 +135,15 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
     report.deletedBytes += sum(orphans)
   }
   if (plan.snapshotOrphans.length > 0) {
-    // Read the records again: a snapshot created since the mark owns its objects.
+    // Read the records again: a snapshot created since the mark owns its objects. Only
+    // objects that still exist count (a drop since the listing may have removed them).
     const again = await markRefsSettled(ctx, sources, { signal })
-    const orphans = plan.snapshotOrphans.filter((o) => !again.snapshots.isReferenced(o.key))
+    const orphans: ObjectSize[] = []
+    for (const o of plan.snapshotOrphans) {
+      if (again.snapshots.isReferenced(o.key)) continue
+      const head = await ctx.objects.head(o.key, { signal })
+      if (head !== undefined) orphans.push({ key: o.key, size: head.size })
+    }
     await deleteSnapshotObjects(ctx.objects, orphans.map((o) => o.key), { signal })
     report.orphansDeleted += orphans.length
     report.deletedObjects += orphans.length

@@ -102,6 +102,8 @@ export async function forgetDroppedCollectionTx(tx: MetaTxn, id: number): Promis
   }
   tx.del(keys.droppedCollection(id))
   tx.del(keys.dropEpoch(id))
+  // The snapshot-set version goes with the last of the collection's snapshots (or here, if it has none).
+  if (!(await tx.hasPrefix(keys.collectionSnapshotPrefix(id)))) tx.del(keys.snapshotSetVersion(id))
   for (const r of await readIndexRecords(tx, id)) tx.del(keys.index(id, r.id))
   for await (const [key] of tx.iterate(prefixRange(keys.droppedPartitionPrefix(id)))) tx.del(key)
   return true

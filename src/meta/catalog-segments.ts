@@ -197,10 +197,11 @@ export async function addFieldIndexTx(tx: MetaTxn, list: 'textIndexes' | 'jsonKe
 /**
  * Most source segments one compaction may name. A compaction is one atomic batch (the
  * host must never see the sources dropped without the result, or both live), and each
- * source costs two writes and a checked read: 30 keep the batch within 64 operations on
- * any store (SPEC section 11). Compact more segments in several calls (each is atomic).
+ * source costs two writes and a checked read, the result two writes and the counters up to
+ * four: 29 keep the batch within 64 operations on any store (SPEC section 11). Compact
+ * more segments in several calls (each is atomic).
  */
-export const MAX_COMPACT_SOURCES = 30
+export const MAX_COMPACT_SOURCES = 29
 
 /** What `compactTx` needs. */
 export interface Compaction {

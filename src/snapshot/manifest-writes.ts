@@ -50,6 +50,11 @@ export class ManifestWrites {
     if (this.#failure !== undefined) throw this.#failure.err
   }
 
+  /** Resolves once nothing is in flight and nothing queued waits (a failure is kept for `finish()`). */
+  async settled(): Promise<void> {
+    await this.#idle()
+  }
+
   /** Starts no more writes and resolves once none is in flight (before the cleanup deletes what landed). */
   async stop(): Promise<void> {
     this.#stopped = true

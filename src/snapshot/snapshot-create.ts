@@ -8,10 +8,10 @@ import { expectString } from '../meta/catalog-validate.js'
 import { idFromKey, keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { dropsBetween, readCollectionByName, readDropEpoch, readIndexRecords, toIndexInfo, type IndexRecord } from '../meta/records.js'
-import type { MetaTxn } from '../meta/transaction.js'
+import { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
 import type { ListReader } from './list-reader.js'
-import { ManifestWrites, type ManifestSource, type ManifestWrite } from './manifest-writes.js'
+import { ManifestWrites, type ManifestSource } from './manifest-writes.js'
 import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
 import { encodeList, listKey, type ListEntry, type ListRef, type SnapshotList, type SnapshotListHeader } from './snapshot-list.js'
 import { MAX_DESCRIPTION_LENGTH, toSnapshotInfo, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
@@ -24,21 +24,23 @@ import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
  * - Phase 0 (one small batch): reserve the name and ID with a `pending` record that has
  *   no list yet. From here on the snapshot's own object keys are owned by a record, so a
  *   crash leaves nothing that recovery cannot find.
- * - Phase 1 (one transaction, the pin): read the collection's drop epoch, then scan its
- *   segment index (one range read of the captures the catalog stored), write the list
- *   object, and commit the record with the list's key and hash in one small batch that
- *   expects the drop epoch unchanged. See "Pin invariant" below.
- * - Phase 2: write the manifests this snapshot owns and the metadata JSON.
+ * - Phase 1 (the pin): read the collection's drop epoch, then scan its segment index (one
+ *   range read of the captures the catalog stored, outside the transaction lock), write
+ *   the list object, and commit the record with the list's key and hash in one small
+ *   batch that checks the drop epoch. See "Pin invariant" below. The manifests this
+ *   snapshot owns are written from the scan on, into its own directory.
+ * - Phase 2: finish the manifest writes; write the metadata JSON.
  * - Phase 3 (one small batch): `pending` → `committed`.
  *
  * **Pin invariant.** A snapshot in any state pins the segment and build IDs of its list
  * from the batch that commits the list. Every catalog change that drops a segment,
  * partition, collection or index build, or replaces a build, bumps the collection's drop
  * epoch and logs what it dropped in the same batch (`bumpDropEpoch`). Phase 1 reads the
- * epoch before it scans and its batch expects the epoch it read. If the epoch moved,
- * the transaction runs again: it reads the drop log since its scan and scans again only
- * if a drop concerns a segment it captured (flushes, new segments and deltalogs never
- * bump the epoch, so they never make it scan again). So no segment or build in a committed
+ * epoch before it scans; its pin transaction reads the epoch again and, if it moved, the
+ * drop log since the scan, and scans again only if a drop concerns a segment it captured
+ * (flushes, new segments and deltalogs never bump the epoch, so they never make it scan
+ * again). The pin's batch expects the epoch it read (on etcd a compare; on one process
+ * the transaction lock). So no segment or build in a committed
  * list was dropped before the list was pinned, and GC, which reads the snapshot records
  * after it read the catalog, sees the pin of any unit it found dropped.
  *
@@ -201,120 +203,193 @@ async function priorList(tx: MetaTxn, lists: ListReader, collectionId: number): 
 /** What phase 1 decided. */
 interface CreatePlan {
   record: SnapshotRecord
-  /** Manifests this snapshot writes itself (those not handed to the writer during the scan). */
-  writes: ManifestWrite[]
   metadata: Uint8Array
 }
 
-/** Phase 1's view of the run: the state kept between runs, and where manifests go. */
+/** Phase 1's state, kept across its attempts. */
 interface PlanRun {
   ctx: ManagerContext
   lists: ListReader
   reserved: Reservation
   request: CreateSnapshotRequest
-  /** Set on stores whose transactions run exactly once: manifests are written as the scan goes. */
-  writer: ManifestWrites | undefined
+  writer: ManifestWrites
   scan?: ScanState
+  /** Manifests handed to the writer, by key: the content hash each was queued with. */
+  queued: Map<string, string>
   /** Content hash of the list object as last written. */
   writtenList?: string
 }
 
+/** Attempts of phase 1 before a create on a collection that never stops changing gives up. */
+const PIN_ATTEMPTS = 16
+
+/** The newest committed snapshot's list, for reuse, and the snapshot-set version it was read at. */
+interface Prior {
+  setVersion: number
+  list: SnapshotList | undefined
+  /** Position in `list` of each of its segments. */
+  at: Map<number, number>
+}
+
+async function readPrior(reads: MetaTxn, lists: ListReader, collectionId: number): Promise<Prior> {
+  const setVersion = Number((await reads.get(keys.snapshotSetVersion(collectionId))) ?? '0')
+  const list = await priorList(reads, lists, collectionId)
+  const at = new Map<number, number>()
+  if (list !== undefined) for (let i = 0; i < list.count; i++) at.set(list.segmentIds[i], i)
+  return { setVersion, list, at }
+}
+
+/** The owner of the manifest to list for `c`: the prior snapshot's when it holds the same manifest, else `self`. */
+function ownerOf(prior: Prior, c: Captured, self: number): number {
+  const i = prior.at.get(c.segmentId)
+  return prior.list !== undefined && i !== undefined && prior.list.hashes[i] === c.hash ? prior.list.owners[i] : self
+}
+
 /**
- * Phase 1, inside one transaction (see the pin and reuse invariants above). Expectations
- * (on stores with shared batches): the record, the collection's name and record, its drop
- * epoch, its snapshot-set version and the reuse candidates' records. Writes: the record and
- * the set version. Constant whatever the segment count.
+ * Scans the collection (outside the transaction lock: a long scan never holds up the
+ * catalog's writers), reading the drop epoch first. Manifests this snapshot will own are
+ * handed to the writer as their segments are read, so writing overlaps the scan.
  */
-async function plan(tx: MetaTxn, run: PlanRun): Promise<CreatePlan> {
-  const { ctx, reserved, request } = run
-  const { id } = reserved
-  const pending = await tx.getJson<SnapshotRecord>(keys.snapshot(id))
+async function scanPhase(run: PlanRun, prior: Prior, signal: AbortSignal | undefined): Promise<ScanState> {
+  const { ctx, reserved, request, writer } = run
+  // A read-only transaction: never committed, so its function runs once.
+  const reads = new MetaTxn(ctx.meta, signal)
+  const found = await readCollectionByName(reads, request.collectionName)
+  const collection = found?.id === reserved.collectionId ? found : undefined
+  assertSnapshottable(collection, request.collectionName)
+  // Read before the scan: a drop after this read is caught at the pin.
+  const epoch = await readDropEpoch(reads, collection.id)
+  const indexes = (await readIndexRecords(reads, collection.id)).filter((r) => r.droppedAt === undefined)
+  const liveIndexIds = new Set(indexes.map((r) => r.id))
+  let sinceYield = 0
+  const onCapture = async (c: Captured): Promise<void> => {
+    if (ownerOf(prior, c, reserved.id) === reserved.id) queueWrite(run, collection.id, c)
+    // Let finished writes start the next ones (their callbacks need the event loop).
+    if (++sinceYield >= YIELD_EVERY) {
+      sinceYield = 0
+      await yieldToEventLoop()
+    }
+  }
+  const segments = await scan(reads, collection, liveIndexIds, onCapture)
+  return { epoch, collection, indexes, segments, captured: new Set(segments.map((s) => s.segmentId)) }
+}
+
+/** Hands the manifest of `c` to the writer unless it was queued with the same content already. */
+function queueWrite(run: PlanRun, collectionId: number, c: Captured): void {
+  const key = layout.snapshotManifest(collectionId, run.reserved.id, c.segmentId)
+  if (run.queued.get(key) === c.hash) return
+  run.queued.set(key, c.hash)
+  run.writer.add({ key, hash: c.hash, ...c.source })
+}
+
+/** The outcome of one pin attempt. */
+type PinOutcome = { ok: true; record: SnapshotRecord } | { ok: false; rescan: boolean }
+
+/**
+ * The pin, one small transaction (see the invariants above). Expectations on stores with
+ * shared batches: the record, the collection's name and record, its drop epoch (and the
+ * drop log since the scan, a range read the epoch covers), the snapshot-set version.
+ * Writes: the record and the set version. Resolves `{ ok: false }` (writing nothing) when
+ * the scan or the reuse decision went stale.
+ */
+async function pin(tx: MetaTxn, run: PlanRun, scanned: ScanState, prior: Prior, record: SnapshotRecord): Promise<PinOutcome> {
+  const { reserved, request } = run
+  const pending = await tx.getJson<SnapshotRecord>(keys.snapshot(reserved.id))
   if (pending?.state !== 'pending' || pending.list !== undefined) {
     throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${request.snapshotName} was removed while it was being created`)
   }
   const found = await readCollectionByName(tx, request.collectionName)
-  // Dropped (and perhaps created again) since phase 0: the reserved keys name the old collection.
-  const collection = found?.id === reserved.collectionId ? found : undefined
-  assertSnapshottable(collection, request.collectionName)
-  // Read before the scan: a drop after this read fails the commit.
-  const epoch = await readDropEpoch(tx, collection.id)
-  if (run.scan !== undefined && run.scan.epoch !== epoch) {
-    const drops = await dropsBetween(tx, collection.id, run.scan.epoch, epoch)
-    const stale = drops === 'all' || [...drops].some((s) => run.scan?.captured.has(s) === true)
-    run.scan = stale ? undefined : { ...run.scan, epoch }
+  assertSnapshottable(found?.id === reserved.collectionId ? found : undefined, request.collectionName)
+  const epoch = await readDropEpoch(tx, reserved.collectionId)
+  if (epoch !== scanned.epoch) {
+    const drops = await dropsBetween(tx, reserved.collectionId, scanned.epoch, epoch)
+    if (drops === 'all' || [...drops].some((s) => scanned.captured.has(s))) return { ok: false, rescan: true }
   }
-  const setVersion = Number((await tx.get(keys.snapshotSetVersion(collection.id))) ?? '0')
-  const prior = await priorList(tx, run.lists, collection.id)
-  const earlier = new Map<number, number>()
-  if (prior !== undefined) for (let i = 0; i < prior.count; i++) earlier.set(prior.segmentIds[i], i)
-  /** The owner of the manifest to list for `c`: the prior snapshot's when it holds the same manifest. */
-  const ownerOf = (c: Captured): number => {
-    const at = earlier.get(c.segmentId)
-    return prior !== undefined && at !== undefined && prior.hashes[at] === c.hash ? prior.owners[at] : id
-  }
-  const writeOf = (c: Captured): ManifestWrite => ({ key: layout.snapshotManifest(collection.id, id, c.segmentId), hash: c.hash, ...c.source })
-  if (run.scan === undefined) {
-    const indexes = (await readIndexRecords(tx, collection.id)).filter((r) => r.droppedAt === undefined)
-    const liveIndexIds = new Set(indexes.map((r) => r.id))
-    let sinceYield = 0
-    const { writer } = run
-    // With a writer (the transaction runs once), each manifest is written as soon as its segment is read.
-    const onCapture = async (c: Captured): Promise<void> => {
-      if (writer === undefined) return
-      if (ownerOf(c) === id) writer.add(writeOf(c))
-      // Let finished writes start the next ones (their callbacks need the event loop).
-      if (++sinceYield >= YIELD_EVERY) {
-        sinceYield = 0
-        await yieldToEventLoop()
-      }
-    }
-    const segments = await scan(tx, collection, liveIndexIds, onCapture)
-    run.scan = { epoch, collection, indexes, segments, captured: new Set(segments.map((s) => s.segmentId)) }
-  }
+  const setKey = keys.snapshotSetVersion(reserved.collectionId)
+  if (Number((await tx.get(setKey)) ?? '0') !== prior.setVersion) return { ok: false, rescan: false }
+  tx.putJson(keys.snapshot(reserved.id), record)
+  tx.put(setKey, String(prior.setVersion + 1))
+  return { ok: true, record }
+}
 
-  const entries: ListEntry[] = []
-  const writes: ManifestWrite[] = []
-  let rowCount = 0
-  let sizeBytes = 0
-  for (const c of run.scan.segments) {
-    const owner = ownerOf(c)
-    entries.push({ segmentId: c.segmentId, manifestOwner: owner, manifestHash: c.hash, manifestSize: c.manifestSize, rows: c.rows, bytes: c.bytes, builds: c.builds })
-    if (owner === id && run.writer === undefined) writes.push(writeOf(c))
-    rowCount += c.rows
-    sizeBytes += c.bytes
+/**
+ * Phase 1: scan, decide what to reuse, write the list, pin; again after a stale scan
+ * (a drop concerning a captured segment: scan again) or a stale reuse decision (another
+ * create pinned or a drop began: decide again). Every attempt writes the list object
+ * before the batch that names it.
+ */
+async function plan(run: PlanRun, signal: AbortSignal | undefined): Promise<CreatePlan> {
+  const { ctx, reserved } = run
+  const { id } = reserved
+  for (let attempt = 1; attempt <= PIN_ATTEMPTS; attempt++) {
+    throwIfAborted(signal)
+    const prior = await readPrior(new MetaTxn(ctx.meta, signal), run.lists, reserved.collectionId)
+    if (run.scan === undefined) run.scan = await scanPhase(run, prior, signal)
+    const scanned = run.scan
+    const { collection: captured, indexes } = scanned
+    const entries: ListEntry[] = []
+    const own = new Set<string>()
+    let rowCount = 0
+    let sizeBytes = 0
+    for (const c of scanned.segments) {
+      const owner = ownerOf(prior, c, id)
+      entries.push({ segmentId: c.segmentId, manifestOwner: owner, manifestHash: c.hash, manifestSize: c.manifestSize, rows: c.rows, bytes: c.bytes, builds: c.builds })
+      if (owner === id) {
+        own.add(layout.snapshotManifest(captured.id, id, c.segmentId))
+        queueWrite(run, captured.id, c)
+      }
+      rowCount += c.rows
+      sizeBytes += c.bytes
+    }
+    await dropStaleManifests(run, own)
+    const header: SnapshotListHeader = {
+      vecsnapList: 1,
+      snapshotId: id,
+      snapshotName: run.request.snapshotName,
+      collection: {
+        id: captured.id,
+        name: captured.name,
+        schema: captured.schema,
+        shardsNum: captured.shardsNum,
+        channels: captured.channels,
+        partitions: captured.partitions,
+        properties: captured.properties,
+        createdAt: captured.createdAt,
+      },
+      indexes: indexes.map(toIndexInfo),
+      segmentCount: entries.length,
+      rowCount,
+      sizeBytes,
+    }
+    const list = encodeList(header, entries)
+    const ref: ListRef = { key: listKey(captured.id, id), hash: list.hash, size: list.bytes.byteLength }
+    // The list exists before the batch that names it; the record names its content by hash.
+    if (run.writtenList !== list.hash) {
+      await ctx.objects.put(ref.key, list.bytes, { signal })
+      run.writtenList = list.hash
+    }
+    const outcome = await ctx.transactor.run(async (tx) => {
+      const pending = await tx.getJson<SnapshotRecord>(keys.snapshot(id))
+      const record: SnapshotRecord = { ...(pending as SnapshotRecord), segmentCount: entries.length, rowCount, sizeBytes, list: ref }
+      return pin(tx, run, scanned, prior, record)
+    }, { signal })
+    if (outcome.ok) return { record: outcome.record, metadata: encodeMetadata(buildMetadata(outcome.record, header, entries)) }
+    if (outcome.rescan) run.scan = undefined
   }
-  const { collection: captured, indexes } = run.scan
-  const header: SnapshotListHeader = {
-    vecsnapList: 1,
-    snapshotId: id,
-    snapshotName: pending.name,
-    collection: {
-      id: captured.id,
-      name: captured.name,
-      schema: captured.schema,
-      shardsNum: captured.shardsNum,
-      channels: captured.channels,
-      partitions: captured.partitions,
-      properties: captured.properties,
-      createdAt: captured.createdAt,
-    },
-    indexes: indexes.map(toIndexInfo),
-    segmentCount: entries.length,
-    rowCount,
-    sizeBytes,
-  }
-  const list = encodeList(header, entries)
-  const ref: ListRef = { key: listKey(collection.id, id), hash: list.hash, size: list.bytes.byteLength }
-  // The list exists before the batch that names it (a run after a conflict may rewrite it; the record names the content by hash).
-  if (run.writtenList !== list.hash) {
-    await ctx.objects.put(ref.key, list.bytes, { signal: tx.signal })
-    run.writtenList = list.hash
-  }
-  const record: SnapshotRecord = { ...pending, segmentCount: entries.length, rowCount, sizeBytes, list: ref }
-  tx.putJson(keys.snapshot(id), record)
-  tx.put(keys.snapshotSetVersion(collection.id), String(setVersion + 1))
-  const metadata = encodeMetadata(buildMetadata(record, header, entries))
-  return { record, writes, metadata }
+  throw new SnapshotError('FAILED_PRECONDITION', `collection ${run.request.collectionName} kept changing: the snapshot could not pin its segments after ${PIN_ATTEMPTS} attempts`)
+}
+
+/**
+ * After a scan or reuse decision changed: deletes the manifests queued for this snapshot
+ * that its list no longer names (once their writes settled), so that its own directory
+ * holds only what it lists.
+ */
+async function dropStaleManifests(run: PlanRun, own: ReadonlySet<string>): Promise<void> {
+  const stale = [...run.queued.keys()].filter((k) => !own.has(k))
+  if (stale.length === 0) return
+  await run.writer.settled()
+  for (const k of stale) run.queued.delete(k)
+  await run.ctx.objects.delete(stale)
 }
 
 function buildMetadata(r: SnapshotRecord, h: SnapshotListHeader, entries: readonly ListEntry[]): SnapshotMetadata {
@@ -350,9 +425,8 @@ async function commit(tx: MetaTxn, p: CreatePlan): Promise<SnapshotRecord> {
 }
 
 /**
- * Creates a snapshot (phases 0–3 above). On stores whose transactions run exactly once
- * (memory, LevelDB), the manifest writes start during the scan, so a create costs about the
- * larger of its metadata work and its writes. On failure after phase 0 the snapshot is
+ * Creates a snapshot (phases 0–3 above). The manifest writes start during the scan, so a
+ * create costs about the larger of its metadata work and its writes. On failure after phase 0 the snapshot is
  * removed if it is still `pending` and still this manager's (a commit that landed but
  * reported an error is left committed); if that cleanup fails too, recovery finishes it.
  */
@@ -362,14 +436,11 @@ export async function createSnapshot(ctx: ManagerContext, lists: ListReader, pur
   throwIfAborted(signal)
   const reserved = await ctx.transactor.run((tx) => reserve(tx, request, ctx.now(), ctx.instanceId), { signal })
   const writer = new ManifestWrites(ctx.objects, MANIFEST_WRITE_CONCURRENCY, signal)
-  // A transaction that may run again (a conflict on a shared store) writes manifests only after it committed.
-  const early = !ctx.transactor.store.capabilities.sharedConditionalBatch
-  const run: PlanRun = { ctx, lists, reserved, request, writer: early ? writer : undefined }
+  const run: PlanRun = { ctx, lists, reserved, request, writer, queued: new Map() }
   let committed: SnapshotRecord
   try {
-    const p = await ctx.transactor.run((tx) => plan(tx, run), { signal })
+    const p = await plan(run, signal)
     run.scan = undefined
-    for (const w of p.writes) writer.add(w)
     await writer.finish()
     throwIfAborted(signal)
     await ctx.objects.put(p.record.metadataKey, p.metadata, { signal })

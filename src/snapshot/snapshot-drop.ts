@@ -120,10 +120,24 @@ export async function finishDeleting(ctx: ManagerContext, deps: DropDeps, r: Sna
     const nameKey = keys.snapshotName(r.name)
     if ((await tx.get(nameKey)) === String(r.id)) tx.del(nameKey)
     tx.del(keys.collectionSnapshot(current.collectionId, r.id))
+    await forgetSetVersionIfLast(tx, current.collectionId, r.id)
     return true
   }, { signal })
   await ctx.objects.delete([layout.snapshotList(r.collectionId, r.id)], { signal })
   return removed
+}
+
+/**
+ * Removes the collection's snapshot-set version with its last snapshot, once the collection
+ * itself is gone: no create can pin on it any more (a create checks its collection in the
+ * pin batch), and collection IDs are never reused. A live collection keeps its counter.
+ */
+async function forgetSetVersionIfLast(tx: MetaTxn, collectionId: number, removing: number): Promise<void> {
+  if ((await tx.get(keys.collection(collectionId))) !== undefined) return
+  for await (const [key] of tx.iterate({ ...prefixRange(keys.collectionSnapshotPrefix(collectionId)), limit: 2 })) {
+    if (idFromKey(key) !== removing) return
+  }
+  tx.del(keys.snapshotSetVersion(collectionId))
 }
 
 /** Options of {@link purgeSnapshot}. */

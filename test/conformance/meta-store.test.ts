@@ -9,6 +9,10 @@ import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import type { MetaStore } from '../../src/meta/meta-store.js'
 import { collect, metaStoreSuite } from './meta-store.suite.js'
+import { suspendBatchLimitsInThisFile } from '../helpers/batch-limits.js'
+
+// The adapters' own tests send batches larger than vecsnap ever issues, on purpose.
+suspendBatchLimitsInThisFile()
 
 metaStoreSuite('MemoryMetaStore', async () => {
   const store = new MemoryMetaStore()

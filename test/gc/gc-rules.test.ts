@@ -98,33 +98,6 @@ describe('GC rules', () => {
     })
   })
 
-  it('keeps the builds a snapshot of the earlier reference format pins (a key per build), and drop removes those keys', async () => {
-    const c = await collection(manager)
-    const seg = await segment(manager, env.objects, c)
-    const [old] = keysOf(seg, 'index')
-    const info = await manager.createSnapshot({ collectionName: c.name, snapshotName: 'legacy' })
-    // Rewrite the snapshot's references the way earlier versions stored them.
-    const record = JSON.parse((await env.meta.get(keys.snapshot(info.id))) as string) as { buildIds: number[]; refIndex?: number }
-    expect(record.refIndex).toBe(2)
-    expect(await env.meta.get(keys.segmentRef(seg.id, info.id))).toBe(record.buildIds.join(','))
-    delete record.refIndex
-    await env.meta.batch([
-      { type: 'put', key: keys.snapshot(info.id), value: JSON.stringify(record) },
-      { type: 'put', key: keys.segmentRef(seg.id, info.id), value: '' },
-      ...record.buildIds.map((b) => ({ type: 'put' as const, key: keys.buildRef(b, info.id), value: '' })),
-    ])
-    await indexSegment(manager, env.objects, c, seg.id, ['index'])
-
-    expect((await manager.runGc()).keptForSnapshots).toBe(1)
-    expect(await exists(env.objects, old)).toBe(true)
-    await manager.dropSnapshot('legacy')
-    const left = []
-    for await (const e of env.meta.iterate({ gte: 's/ref-', lt: 's/ref-\uffff' })) left.push(e)
-    expect(left).toEqual([])
-    expect((await manager.runGc()).deletedObjects).toBe(1)
-    expect(await exists(env.objects, old)).toBe(false)
-  })
-
   it('keeps the build of an index dropped while a snapshot references it, then collects it and forgets the definition', async () => {
     const c = await collection(manager)
     const a = await segment(manager, env.objects, c)

@@ -18,6 +18,14 @@ export async function withoutBatchLimits<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Turns the limits off for the rest of the test file (each file runs in its own module
+ * graph): for the adapter conformance tests, which send large batches to the adapter on purpose.
+ */
+export function suspendBatchLimitsInThisFile(): void {
+  suspended++
+}
+
 /** Bytes of keys and values a batch carries (UTF-8). */
 export function batchBytes(operations: readonly MetaOperation[], options: MetaBatchOptions = {}): number {
   let bytes = 0

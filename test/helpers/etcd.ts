@@ -77,7 +77,8 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Starts a single-member etcd on 127.0.0.1 with free ports, a temporary data directory and
- * `--max-txn-ops 128`, and waits until it is healthy. Installs `etcd-server` with apt-get
+ * no limit flags (etcd's defaults: --max-txn-ops 128, --max-request-bytes 1.5 MiB: vecsnap needs
+ * nothing more), and waits until it is healthy. Installs `etcd-server` with apt-get
  * first when etcd is missing and the tests run as root. Resolves `{ skip }` with a reason
  * when etcd cannot be found, installed or started.
  */
@@ -102,7 +103,6 @@ export async function startEtcd(): Promise<EtcdServer | EtcdSkip> {
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `default=${peer}`,
-    '--max-txn-ops', '128',
   ]
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   // If the test process exits without calling stop(), take this etcd down with it.

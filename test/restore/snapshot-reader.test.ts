@@ -6,23 +6,23 @@ import { SnapshotError } from '../../src/errors.js'
 import { keys } from '../../src/meta/keys.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import type { MetaStoreCapabilities } from '../../src/meta/meta-store.js'
-import { LazyJson, LazyJsonError } from '../../src/restore/lazy-json.js'
-import { MetadataView, readCommittedHead } from '../../src/restore/snapshot-reader.js'
+import { readCommitted, readSnapshotView, SnapshotView } from '../../src/restore/snapshot-reader.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
-import { decodeMetadata, encodeMetadata, type SnapshotMetadata } from '../../src/snapshot/metadata-json.js'
+import { contentHash, encodeList, SnapshotList, type ListEntry, type SnapshotListHeader } from '../../src/snapshot/snapshot-list.js'
+import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { expectSameFiles, flushedSegment, metaEntries, openManager, seedCollection } from './helpers.js'
 
 /**
- * Restore reads snapshot records and metadata without parsing their per-segment lists
- * whole: the lazy JSON scanner, the metadata view (same checks as `decodeMetadata`) and
- * the record head, and a restore whose tasks are written over several transactions.
+ * Restore reads a snapshot's small record and its list object (segments kept as compact
+ * columns, handed out a batch at a time); the metadata JSON only for its format version.
  */
 
-function metadata(n: number, o: Partial<SnapshotMetadata> = {}): SnapshotMetadata {
+function header(n: number, o: Partial<SnapshotListHeader> = {}): SnapshotListHeader {
   return {
-    formatVersion: 1,
-    snapshot: { id: 7, name: 'snap', description: 'd "quoted" \\ é', collectionId: 3, collectionName: 'docs', createdAt: 1, segmentCount: n, rowCount: 10 * n, sizeBytes: 100 * n },
+    vecsnapList: 1,
+    snapshotId: 7,
+    snapshotName: 'snap',
     collection: {
       id: 3,
       name: 'docs',
@@ -30,19 +30,27 @@ function metadata(n: number, o: Partial<SnapshotMetadata> = {}): SnapshotMetadat
       shardsNum: 2,
       channels: ['c_0', 'c_1'],
       partitions: [{ id: 4, name: '_default' }],
-      properties: { 'a]b': '{"x":[1,2]}' },
+      properties: { 'a]b': '{"x":[1,2]}\n' },
       createdAt: 1,
     },
     indexes: [],
-    segmentIds: Array.from({ length: n }, (_, i) => 1000 + i),
-    // Keys with characters the scanner must step over: quotes, backslashes, brackets, non-ASCII.
-    manifests: Array.from({ length: n }, (_, i) => `snapshots/3/manifests/7/${1000 + i}${i % 3 === 0 ? '-"]\\,é' : ''}.avro`),
+    segmentCount: n,
+    rowCount: 10 * n,
+    sizeBytes: 100 * n,
     ...o,
   }
 }
 
-function bytes(value: unknown): Uint8Array {
-  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value))
+function entries(n: number): ListEntry[] {
+  return Array.from({ length: n }, (_, i) => ({
+    segmentId: 1000 + i,
+    manifestOwner: i % 2 === 0 ? 7 : 5,
+    manifestHash: `h${i}`.padEnd(22, 'A'),
+    manifestSize: 1600 + i,
+    rows: 10,
+    bytes: 100,
+    builds: i % 3 === 0 ? [] : [2000 + i, 3000 + i],
+  }))
 }
 
 async function codeOf(fn: () => unknown): Promise<string | undefined> {
@@ -54,95 +62,77 @@ async function codeOf(fn: () => unknown): Promise<string | undefined> {
   }
 }
 
-describe('LazyJson', () => {
-  const text = ' { "a" : [1, "x\\"]", {"b": [2]}] , "s": "q\\\\", "n": -1.5e3, "o": {"k": null}, "a": true } '
-  for (const [kind, source] of [['string', text], ['bytes', Buffer.from(text)]] as const) {
-    it(`finds members and elements of ${kind} without parsing the rest`, () => {
-      const json = new LazyJson(source)
-      const members = json.members(json.root)
-      expect([...members.keys()]).toEqual(['a', 's', 'n', 'o'])
-      // A repeated key keeps the last value, as JSON.parse does.
-      expect(json.parse(members.get('a') as never)).toBe(true)
-      expect(json.parse(members.get('s') as never)).toBe('q\\')
-      expect(json.parse(members.get('n') as never)).toBe(-1500)
-      expect(json.parse(members.get('o') as never)).toEqual({ k: null })
-      const list = new LazyJson('[1, "x\\"]", {"b": [2]}, []]')
-      expect([...list.elements(list.root)].map((s) => list.parse(s))).toEqual([1, 'x"]', { b: [2] }, []])
-      const empty = new LazyJson('[ ]')
-      expect([...empty.elements(empty.root)]).toEqual([])
-    })
-  }
-
-  it('rejects malformed text with LazyJsonError', () => {
-    for (const bad of ['', '{"a": 1', '{"a" 1}', '{"a": 1,}', '[1 2]', '{"a": "x}', '{} x', '{"a": [1, 2}']) {
-      expect(() => {
-        const json = new LazyJson(bad)
-        const root = json.root
-        if (json.is(root, 'object')) for (const span of json.members(root).values()) json.parse(span)
-        else for (const span of json.elements(root)) json.parse(span)
-      }, bad).toThrow(LazyJsonError)
-    }
-  })
-})
-
-describe('MetadataView', () => {
-  it('reads what decodeMetadata reads, the segment list a batch at a time', () => {
-    const m = metadata(25)
-    const view = new MetadataView(encodeMetadata(m), 'k')
-    const decoded = decodeMetadata(encodeMetadata(m), 'k')
-    expect(view.snapshot).toEqual(decoded.snapshot)
-    expect(view.collection).toEqual(decoded.collection)
-    expect(view.indexes).toEqual(decoded.indexes)
-    expect(view.segmentCount).toBe(25)
-    const cursor = view.segments()
-    const batches = [cursor.next(10), cursor.next(10), cursor.next(10), cursor.next(10)]
+describe('SnapshotList', () => {
+  it('decodes what encodeList wrote, and a view hands its segments out a batch at a time', () => {
+    const { bytes, hash } = encodeList(header(25), entries(25))
+    expect(hash).toBe(contentHash(bytes))
+    const list = new SnapshotList(bytes, 'l')
+    expect(list.header).toEqual(header(25))
+    for (let i = 0; i < 25; i++) expect(list.entry(i)).toEqual(entries(25)[i])
+    expect(list.manifestKey(1)).toBe('snapshots/3/manifests/5/1001.avro')
+    const view = new SnapshotView(list)
+    expect(view).toMatchObject({ segmentCount: 25, snapshot: { id: 7, name: 'snap' }, indexes: [] })
+    const it = view.segments()
+    const batches = [it.next(10), it.next(10), it.next(10), it.next(10)]
     expect(batches.map((b) => b.segmentIds.length)).toEqual([10, 10, 5, 0])
-    expect(batches.flatMap((b) => b.segmentIds)).toEqual(decoded.segmentIds)
-    expect(batches.flatMap((b) => b.manifests)).toEqual(decoded.manifests)
+    expect(batches.flatMap((b) => b.segmentIds)).toEqual(entries(25).map((e) => e.segmentId))
+    expect(batches[0].manifests[0]).toBe('snapshots/3/manifests/7/1000.avro')
   })
 
-  it('fails as decodeMetadata does: UNSUPPORTED_VERSION, CORRUPT', async () => {
-    const good = metadata(3)
-    const cases: [string, Uint8Array][] = [
-      ['future version', bytes({ ...good, formatVersion: 2 })],
-      ['not JSON', bytes('{"formatVersion": 1, ')],
-      ['not an object', bytes('[1]')],
-      ['no snapshot part', bytes({ ...good, snapshot: 'x' })],
-      ['no collection part', bytes({ ...good, collection: { ...good.collection, partitions: undefined } })],
-      ['no indexes', bytes({ ...good, indexes: undefined })],
-      ['manifest that is not a string', bytes({ ...good, manifests: ['a', 2, 'c'] })],
-      ['lists of different lengths', bytes({ ...good, segmentIds: [1, 2] })],
+  it('refuses damaged lists with CORRUPT and a newer format with UNSUPPORTED_VERSION', async () => {
+    const good = Buffer.from(encodeList(header(3), entries(3)).bytes).toString()
+    const cases: [string, string][] = [
+      ['no newline', '{"vecsnapList":1}'],
+      ['header not JSON', '{"vecsnapList":1,\n'],
+      ['truncated', good.slice(0, good.length - 10)],
+      ['trailing', good + 'x\n'],
+      ['bad entry', good.replace(/\n1001 /, '\nx1001 ')],
+      ['too few', good.replace(/"segmentCount":3/, '"segmentCount":4')],
     ]
-    for (const [why, b] of cases) {
-      const expected = await codeOf(() => decodeMetadata(b, 'k'))
-      expect(expected, why).toMatch(/^(CORRUPT|UNSUPPORTED_VERSION)$/)
-      expect(await codeOf(() => new MetadataView(b, 'k')), why).toBe(expected)
-    }
-    // An entry that does not parse surfaces when its batch is read.
-    const view = new MetadataView(bytes('{"formatVersion":1,"snapshot":{"id":1,"name":"s"},"collection":{"schema":{"fields":[]},"partitions":[]},"indexes":[],"segmentIds":[1,x],"manifests":["a","b"]}'), 'k')
-    expect(await codeOf(() => view.segments().next(2))).toBe('CORRUPT')
+    for (const [why, text] of cases) expect(await codeOf(() => new SnapshotList(Buffer.from(text), 'l')), why).toBe('CORRUPT')
+    expect(await codeOf(() => new SnapshotList(Buffer.from(good.replace('"vecsnapList":1', '"vecsnapList":2')), 'l'))).toBe('UNSUPPORTED_VERSION')
   })
 })
 
-describe('readCommittedHead', () => {
-  it('reads a record without its lists; NOT_FOUND, FAILED_PRECONDITION and CORRUPT as the snapshot store reports them', async () => {
+describe('readCommitted and readSnapshotView', () => {
+  it('NOT_FOUND, FAILED_PRECONDITION and INVALID_ARGUMENT as the snapshot store reports them; the list checked by hash; the metadata by version', async () => {
     const meta = new MemoryMetaStore()
     await meta.open()
-    const record = { id: 9, name: 's', state: 'committed', metadataKey: 'm.json', segmentIds: [1, 2], manifestKeys: ['a', 'b'], rowCount: 4 }
-    await meta.batch([
-      { type: 'put', key: keys.snapshotName('s'), value: '9' },
-      { type: 'put', key: keys.snapshot(9), value: JSON.stringify(record) },
-      { type: 'put', key: keys.snapshotName('p'), value: '10' },
-      { type: 'put', key: keys.snapshot(10), value: JSON.stringify({ ...record, id: 10, name: 'p', state: 'pending' }) },
-      { type: 'put', key: keys.snapshotName('bad'), value: '11' },
-      { type: 'put', key: keys.snapshot(11), value: '{"id": 11, "state": "committed", "metadataKey": "m", "segmentIds": [1,' },
-    ])
-    expect(await readCommittedHead(meta, 's')).toEqual({ id: 9, name: 's', state: 'committed', metadataKey: 'm.json', rowCount: 4 })
-    expect(await codeOf(() => readCommittedHead(meta, 'nope'))).toBe('NOT_FOUND')
-    expect(await codeOf(() => readCommittedHead(meta, 'p'))).toBe('FAILED_PRECONDITION')
-    expect(await codeOf(() => readCommittedHead(meta, 'bad'))).toBe('CORRUPT')
-    expect(await codeOf(() => readCommittedHead(meta, '../x'))).toBe('INVALID_ARGUMENT')
-    await meta.close()
+    const dir = await mkdtemp(join(tmpdir(), 'vecsnap-reader-'))
+    const objects = new FsObjectStore({ root: dir })
+    try {
+      const list = encodeList(header(2), entries(2))
+      await objects.put('snapshots/3/lists/7.txt', list.bytes)
+      await objects.put('snapshots/3/metadata/7.json', Buffer.from(JSON.stringify({ formatVersion: 1, snapshot: {} })))
+      const record = {
+        id: 7, name: 's', state: 'committed', metadataKey: 'snapshots/3/metadata/7.json', metadataSize: 0,
+        list: { key: 'snapshots/3/lists/7.txt', hash: list.hash, size: list.bytes.byteLength },
+      }
+      await meta.batch([
+        { type: 'put', key: keys.snapshotName('s'), value: '7' },
+        { type: 'put', key: keys.snapshot(7), value: JSON.stringify(record) },
+        { type: 'put', key: keys.snapshotName('p'), value: '10' },
+        { type: 'put', key: keys.snapshot(10), value: JSON.stringify({ ...record, id: 10, name: 'p', state: 'pending' }) },
+      ])
+      const r: SnapshotRecord = await readCommitted(meta, 's')
+      expect(r).toEqual(record)
+      expect((await readSnapshotView(objects, r)).segmentCount).toBe(2)
+      expect(await codeOf(() => readCommitted(meta, 'nope'))).toBe('NOT_FOUND')
+      expect(await codeOf(() => readCommitted(meta, 'p'))).toBe('FAILED_PRECONDITION')
+      expect(await codeOf(() => readCommitted(meta, '../x'))).toBe('INVALID_ARGUMENT')
+      // Another list than the record names.
+      expect(await codeOf(() => readSnapshotView(objects, { ...r, list: { ...record.list, hash: contentHash(Buffer.from('x')) } }))).toBe('CORRUPT')
+      // A newer metadata format, written as this build writes (version first) or in any other order.
+      await objects.put(r.metadataKey, Buffer.from(JSON.stringify({ formatVersion: 2, snapshot: {} })))
+      expect(await codeOf(() => readSnapshotView(objects, r))).toBe('UNSUPPORTED_VERSION')
+      await objects.put(r.metadataKey, Buffer.from(JSON.stringify({ snapshot: {}, formatVersion: 2 })))
+      expect(await codeOf(() => readSnapshotView(objects, r))).toBe('UNSUPPORTED_VERSION')
+      await objects.delete([r.metadataKey])
+      expect(await codeOf(() => readSnapshotView(objects, r))).toBe('CORRUPT')
+    } finally {
+      await meta.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 
