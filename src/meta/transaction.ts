@@ -1,7 +1,7 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { Mutex } from '../util/mutex.js'
-import { isMetaConflict, metaConflictError, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
+import { isMetaConflict, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
 import { keys } from './keys.js'
 
 /** Point reads in flight in {@link MetaTxn.getMany}, by default. */
@@ -27,14 +27,12 @@ export interface GetManyOptions {
  * A read-modify-write transaction over a MetaStore. Point reads are recorded; on commit,
  * all writes go in one atomic batch that (on stores with cross-process conditional batches)
  * also asserts every recorded read is unchanged, so no update is lost. Range reads are not
- * validated: callers `get` every record whose value their decision depends on, or note
- * what a range gave them with `noteRead`.
+ * validated: callers `get` every record (or change counter) their decision depends on.
  */
 export class MetaTxn {
   readonly #store: MetaStore
   readonly #reads = new Map<string, string | undefined>()
   readonly #writes = new Map<string, string | undefined>()
-  readonly #inconsistent: string[] = []
   readonly signal: AbortSignal | undefined
 
   constructor(store: MetaStore, signal?: AbortSignal) {
@@ -115,25 +113,6 @@ export class MetaTxn {
   /** Iterates the store (not this transaction's pending writes) over a range. */
   iterate(range: MetaRange): AsyncIterable<[string, string]> {
     return this.#store.iterate(range, { signal: this.signal })
-  }
-
-  /**
-   * Records `value`, which a range read gave for `key`, as read: on stores with
-   * cross-process conditional batches the commit then checks that `key` still holds it, as
-   * for a `get`. Other stores keep nothing (the transactor's lock already keeps every
-   * writer out). Noting a key this transaction writes does nothing. When the key was read
-   * before with another value, the two reads saw different states of the store: the
-   * transaction then runs again (as after a conflict) instead of committing.
-   */
-  noteRead(key: string, value: string): void {
-    if (!this.#store.capabilities.sharedConditionalBatch || this.#writes.has(key)) return
-    if (!this.#reads.has(key)) this.#reads.set(key, value)
-    else if (this.#reads.get(key) !== value) this.#inconsistent.push(key)
-  }
-
-  /** Keys whose noted value differed from an earlier read of them (see `noteRead`). @internal */
-  get inconsistentReads(): readonly string[] {
-    return this.#inconsistent
   }
 
   /** Whether the store holds any key starting with `prefix` (a range read, like `iterate`). */
@@ -282,7 +261,6 @@ export class Transactor {
         const tx = new MetaTxn(this.store, signal)
         const result = await fn(tx)
         try {
-          if (tx.inconsistentReads.length > 0) throw metaConflictError(tx.inconsistentReads)
           if (!tx.dirty) return result
           const shared = this.store.capabilities.sharedConditionalBatch
           await this.store.batch(tx.operations(), shared ? { signal, expect: tx.expectations() } : { signal })

@@ -251,7 +251,7 @@ function ownerOf(prior: Prior, c: Captured, self: number): number {
  * handed to the writer as their segments are read, so writing overlaps the scan.
  */
 async function scanPhase(run: PlanRun, prior: Prior, signal: AbortSignal | undefined): Promise<ScanState> {
-  const { ctx, reserved, request, writer } = run
+  const { ctx, reserved, request } = run
   // A read-only transaction: never committed, so its function runs once.
   const reads = new MetaTxn(ctx.meta, signal)
   const found = await readCollectionByName(reads, request.collectionName)

@@ -1,5 +1,5 @@
 import type { AbortOptions } from '../types.js'
-import type { CollectionSchema, FieldBinlog, FieldIndexFiles, IndexInfo, PartitionInfo, SegmentIndexInfo, SegmentLevel } from '../meta/catalog-types.js'
+import type { CollectionSchema, IndexInfo, PartitionInfo } from '../meta/catalog-types.js'
 
 /** Lifecycle of a snapshot record. Only `committed` snapshots are listed, described and restorable. */
 export type SnapshotState = 'pending' | 'committed' | 'deleting'

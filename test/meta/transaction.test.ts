@@ -5,7 +5,6 @@ import type { MetaRange } from '../../src/meta/meta-store.js'
 import { MetaTxn, Transactor } from '../../src/meta/transaction.js'
 import type { AbortOptions } from '../../src/types.js'
 import { DelegatingMetaStore } from '../helpers/delegating-meta-store.js'
-import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { backends, type TestStore } from './catalog-env.js'
 
 /** Counts the point reads and scanned entries that reach `inner`. */
@@ -106,46 +105,3 @@ describe.each(backends)('MetaTxn.getMany on $name', ({ make }) => {
   })
 })
 
-describe('MetaTxn.noteRead', () => {
-  it('makes the commit check a value a range read gave (stores with shared conditional batches)', async () => {
-    const data = new Map<string, string>([['c/a', '1']])
-    const store = new MapMetaStore({ data })
-    await store.open()
-    const transactor = new Transactor(store)
-    let runs = 0
-    await transactor.run(async (tx) => {
-      runs++
-      for await (const [key, value] of tx.iterate({ gte: 'c/', lt: 'c0' })) tx.noteRead(key, value)
-      // Another process changes the entry after this transaction read it, the first time only.
-      if (runs === 1) data.set('c/a', '2')
-      tx.put('c/out', String(runs))
-    })
-    expect(runs).toBe(2)
-    expect(store.conflicts).toBe(1)
-    expect(data.get('c/out')).toBe('2')
-  })
-
-  it('keeps nothing on stores whose lock already keeps other writers out', async () => {
-    const store = new MapMetaStore({ sharedConditionalBatch: false })
-    await store.open()
-    const tx = new MetaTxn(store)
-    tx.noteRead('c/a', '1')
-    expect(tx.expectations()).toEqual([])
-  })
-
-  it('runs the transaction again when a noted value differs from an earlier read of the key', async () => {
-    const data = new Map<string, string>([['c/a', 'new']])
-    const store = new MapMetaStore({ data })
-    await store.open()
-    const transactor = new Transactor(store)
-    const seen: (string | undefined)[] = []
-    await transactor.run(async (tx) => {
-      seen.push(await tx.get('c/a'))
-      tx.noteRead('c/a', seen.length === 1 ? 'old' : 'new') // a range page read before the get, the first time
-      tx.put('c/b', 'x')
-      tx.noteRead('c/b', 'other') // a key the transaction writes is not noted
-    })
-    expect(seen).toEqual(['new', 'new'])
-    expect(data.get('c/b')).toBe('x')
-  })
-})

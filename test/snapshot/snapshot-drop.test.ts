@@ -6,7 +6,6 @@ import {
   backends,
   code,
   flushedSegment,
-  metaEntries,
   objectKeys,
   openManager,
   readerStore,
