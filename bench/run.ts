@@ -8,7 +8,8 @@
  * `--merge` keeps entries of benches that did not run; `--strict` exits non-zero when a
  * target is missed.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -80,6 +81,12 @@ async function main(): Promise<void> {
     quick: args.quick,
     async tmpDir(label) {
       const dir = await mkdtemp(join(args.dir, `vecsnap-bench-${label.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
+      dirs.push(dir)
+      return dir
+    },
+    async memDir(label) {
+      const writable = await access('/dev/shm', constants.W_OK).then(() => true, () => false)
+      const dir = await mkdtemp(join(writable ? '/dev/shm' : args.dir, `vecsnap-bench-${label.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
       dirs.push(dir)
       return dir
     },

@@ -1,7 +1,13 @@
 import { writeFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Catalog } from '../src/meta/catalog.js'
-import type { CollectionInfo, FieldBinlog, SegmentFile } from '../src/meta/catalog-types.js'
+import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../src/catalog-types.js'
+import { guardMetaStore } from '../src/meta/guarded-meta-store.js'
+import type { MetaStore } from '../src/meta/meta-store.js'
+import { bumpCollectionVersion, writeSegment } from '../src/meta/records.js'
+import { Transactor } from '../src/meta/transaction.js'
+import { layout } from '../src/storage/layout.js'
+import type { ObjectStore } from '../src/storage/object-store.js'
 
 /**
  * Seeding helpers shared by benches: a collection with a vector index and flushed
@@ -103,4 +109,80 @@ export async function seedSegments(catalog: Catalog, o: SeedSegmentsOptions): Pr
     }),
   )
   return ids.sort((a, b) => a - b)
+}
+
+/** Options of {@link seedSegmentsDirect}. */
+export interface SeedDirectOptions {
+  collection: CollectionInfo
+  count: number
+  /** Segments per transaction. @default 25 (two writes each: within SPEC section 11's 64) */
+  perTransaction?: number
+  /** Files per segment (binlogs of the first field), each of `fileBytes`. @default 1 */
+  files?: number
+  /** @default 16 */
+  fileBytes?: number
+  /** Write each file into this ObjectStore too. @default undefined (record only) */
+  objects?: ObjectStore
+  onProgress?: (done: number) => void
+}
+
+/**
+ * Seeds `count` flushed segments by writing their records the way the catalog does
+ * (`writeSegment`, so their captures are stored), many per transaction: seeding 100k
+ * segments through `allocSegment` + `flushSegment` would take minutes. Resolves them.
+ */
+export async function seedSegmentsDirect(meta: MetaStore, catalog: Catalog, o: SeedDirectOptions): Promise<SegmentInfo[]> {
+  const { collection: c, count } = o
+  const per = o.perTransaction ?? 25
+  const files = o.files ?? 1
+  const size = o.fileBytes ?? 16
+  const body = new Uint8Array(size)
+  const fieldId = c.schema.fields[0].fieldId
+  const partitionId = c.partitions[0].id
+  const transactor = new Transactor(guardMetaStore(meta))
+  const base = await catalog.allocIds(count)
+  const now = Date.now()
+  const out: SegmentInfo[] = []
+  for (let done = 0; done < count; ) {
+    const n = Math.min(per, count - done)
+    const chunk: SegmentInfo[] = []
+    for (let i = 0; i < n; i++) {
+      const id = base + done + i
+      const list: SegmentFile[] = Array.from({ length: files }, (_, j) => ({
+        key: layout.insertLog({ collectionId: c.id, partitionId, segmentId: id, fieldId, logId: j + 1 }),
+        size,
+        logId: j + 1,
+        entries: 10,
+      }))
+      chunk.push({
+        id,
+        collectionId: c.id,
+        partitionId,
+        channel: c.channels[id % c.channels.length],
+        state: 'flushed',
+        level: 'L1',
+        numRows: 10,
+        binlogs: [{ fieldId, files: list }],
+        statslogs: [],
+        deltalogs: [],
+        bm25logs: [],
+        indexes: [],
+        textIndexes: [],
+        jsonKeyIndexes: [],
+        createdAt: now,
+      })
+    }
+    await transactor.run(async (tx) => {
+      for (const s of chunk) writeSegment(tx, s)
+      await bumpCollectionVersion(tx, c.id)
+    })
+    if (o.objects !== undefined) {
+      const objects = o.objects
+      await Promise.all(chunk.flatMap((s) => s.binlogs[0].files.map((f) => objects.put(f.key, body))))
+    }
+    out.push(...chunk)
+    done += n
+    if (done % 10_000 === 0) o.onProgress?.(done)
+  }
+  return out
 }

@@ -26,6 +26,11 @@ export interface BenchContext {
   readonly quick: boolean
   /** A fresh temporary directory, removed when the harness exits. */
   tmpDir(label: string): Promise<string>
+  /**
+   * A fresh temporary directory in memory (`/dev/shm`) when the machine has one, else like
+   * `tmpDir`: for figures that compare two MetaStores, not the disk's writeback.
+   */
+  memDir(label: string): Promise<string>
   /** Progress output (stderr), so the table on stdout stays clean. */
   log(message: string): void
 }

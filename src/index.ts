@@ -11,7 +11,7 @@ export type { LoopLeadership, LeadershipHandlers, CampaignOptions, DemotionReaso
 
 export { Catalog } from './meta/catalog.js'
 export type { CatalogOptions, CatalogOverOptions } from './meta/catalog.js'
-export type * from './meta/catalog-types.js'
+export type * from './catalog-types.js'
 export { LevelMetaStore } from './meta/level-meta-store.js'
 export type { LevelMetaStoreOptions } from './meta/level-meta-store.js'
 export { MemoryMetaStore } from './meta/memory-meta-store.js'

@@ -65,7 +65,7 @@ async function runRss(ctx: BenchContext): Promise<BenchResult[]> {
     if (out.state !== 'completed' || out.segments !== segments) throw new Error(`restore ended ${out.state} with ${out.segments} segments`)
   }
   const results = [
-    result({ name: `restore-rss/growth-${segments}-segments`, value: (plain.peakRss - plain.baseRss) / MB, unit: 'MB', baseline: null, maxValue: 100 }),
+    result({ name: `restore-rss/growth-${segments}-segments`, value: (plain.peakRss - plain.baseRss) / MB, unit: 'MB', baseline: null, maxValue: 40 }),
   ]
   if (plain.baseAnon !== undefined && plain.peakAnon !== undefined) {
     // Without file-backed pages (LevelDB maps its table files; those pages are page cache).
@@ -83,6 +83,6 @@ async function runRss(ctx: BenchContext): Promise<BenchResult[]> {
 /** SPEC section 10: restore memory at 100k segments. */
 export const restoreRssBench: Bench = {
   name: 'restore-rss',
-  description: 'RSS growth of a fresh process restoring 100k small segments (target < 100 MB)',
+  description: 'RSS growth of a fresh process restoring 100k small segments (target < 40 MB)',
   run: runRss,
 }

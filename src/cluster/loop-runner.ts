@@ -1,8 +1,6 @@
 import { sharedAbortController } from '../util/abort.js'
 import { throwIfAborted } from '../errors.js'
 import type { SnapshotManagerEvents, TypedEmitter } from '../events.js'
-import type { SnapshotRecord } from '../snapshot/snapshot-record.js'
-import type { RecoverSnapshotsOptions } from '../snapshot/snapshot-drop.js'
 import type { AbortOptions } from '../types.js'
 import type { DemotionReason, LoopLeadership } from './leadership.js'
 
@@ -13,13 +11,21 @@ export interface RunnableLoop {
   stop(): Promise<void>
 }
 
+/** What recovery tells the runner of an unfinished snapshot, to decide whether to leave it alone. */
+export interface UnfinishedSnapshot {
+  id: number
+  state: string
+  /** Instance ID of the manager creating it. */
+  owner?: string
+}
+
 /** What the loop runner drives. @internal */
 export interface LoopRunnerDeps {
   leadership: LoopLeadership
   /** This manager's instance ID (its candidate ID, and the owner of its pending snapshots). */
   candidateId: string
   events: TypedEmitter<SnapshotManagerEvents>
-  snapshots: { recover(options: RecoverSnapshotsOptions): Promise<void> }
+  snapshots: { recover(options: AbortOptions & { keep?: (r: UnfinishedSnapshot) => boolean }): Promise<void> }
   restore: RunnableLoop & { recover(options: AbortOptions): Promise<void> }
   /** `acceptManualRuns()`: `runGc()` works on a manager that does not run the loops. */
   gc: RunnableLoop & { acceptManualRuns(): void }
@@ -161,7 +167,7 @@ export class LoopRunner {
     const previous = this.#deletingSeen
     await snapshots.recover({
       signal: options.signal,
-      keep: (r: SnapshotRecord) => {
+      keep: (r: UnfinishedSnapshot) => {
         if (r.state === 'pending') return r.owner !== undefined && alive.has(r.owner)
         if (r.state === 'deleting' && periodic) {
           seen.add(r.id)

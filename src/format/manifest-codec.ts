@@ -1,7 +1,7 @@
 import crypto from 'node:crypto'
 import avro from 'avsc'
 import { SnapshotError } from '../errors.js'
-import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo, SegmentLevel } from '../meta/catalog-types.js'
+import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo, SegmentLevel } from '../catalog-types.js'
 import { longLength, ManifestBodyWriter, writeLongAt } from './manifest-writer.js'
 import type { ManifestRecord } from './manifest-types.js'
 

@@ -1,4 +1,4 @@
-import type { SnapshotSegment } from '../meta/catalog-types.js'
+import type { SnapshotSegment } from '../catalog-types.js'
 
 /** A segment as its manifest stores it: the captured segment plus its collection and state. */
 export interface ManifestRecord extends SnapshotSegment {

@@ -1,4 +1,4 @@
-import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo } from '../meta/catalog-types.js'
+import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo } from '../catalog-types.js'
 import type { ManifestRecord } from './manifest-types.js'
 
 /**

@@ -1,4 +1,4 @@
-import type { SegmentInfo, SegmentState } from '../meta/catalog-types.js'
+import type { SegmentInfo, SegmentState } from '../catalog-types.js'
 import { encodeManifestBody, isManifestHash, MANIFEST_VERSION, type ManifestBody } from './manifest-codec.js'
 import type { ManifestRecord } from './manifest-types.js'
 

@@ -1,6 +1,6 @@
 import { throwIfAborted } from '../errors.js'
 import type { Catalog } from '../meta/catalog.js'
-import type { SegmentFile, SegmentInfo } from '../meta/catalog-types.js'
+import type { SegmentFile, SegmentInfo } from '../catalog-types.js'
 import type { DroppedIndexRecord } from '../meta/catalog-gc.js'
 import type { DroppedBuildRecord, DroppedCollectionRecord, DroppedPartitionRecord } from '../meta/records.js'
 import type { SnapshotMark } from '../snapshot/snapshot-refs.js'

@@ -5,7 +5,7 @@ import type {
   CollectionState,
   IndexInfo,
   PartitionInfo,
-} from './catalog-types.js'
+} from '../catalog-types.js'
 import { DEFAULT_PARTITION, invalid } from './catalog-validate.js'
 import { keys } from './keys.js'
 import {

@@ -1,6 +1,6 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
-import type { SegmentInfo } from './catalog-types.js'
+import type { SegmentInfo } from '../catalog-types.js'
 import { keys } from './keys.js'
 import { prefixRange, type MetaStore } from './meta-store.js'
 import {

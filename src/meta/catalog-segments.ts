@@ -8,7 +8,7 @@ import type {
   SegmentInfo,
   SegmentLevel,
   SegmentState,
-} from './catalog-types.js'
+} from '../catalog-types.js'
 import { partitionNotFound, readLiveIndexes, requireWritableCollection } from './catalog-collections.js'
 import { SYSTEM_FIELD_IDS, checkDistinctKeys, checkFieldIds, filesOf, invalid, type SegmentData } from './catalog-validate.js'
 import { segmentFiles } from './segment-files.js'

@@ -7,7 +7,7 @@ import type {
   SegmentLevel,
   SegmentState,
   StoredFieldSchema,
-} from './catalog-types.js'
+} from '../catalog-types.js'
 
 /**
  * Input checks of the Catalog. Programmer misuse (a wrong type) throws a `TypeError`

@@ -17,7 +17,7 @@ import type {
   PartitionInfo,
   SegmentIndexInfo,
   SegmentInfo,
-} from './catalog-types.js'
+} from '../catalog-types.js'
 import {
   createCollectionTx,
   createIndexTx,

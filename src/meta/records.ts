@@ -1,5 +1,5 @@
 import { SnapshotError } from '../errors.js'
-import type { CollectionInfo, IndexInfo, SegmentFile, SegmentInfo } from './catalog-types.js'
+import type { CollectionInfo, IndexInfo, SegmentFile, SegmentInfo } from '../catalog-types.js'
 import { keys, idFromKey } from './keys.js'
 import { prefixRange } from './meta-store.js'
 import type { MetaTxn } from './transaction.js'

@@ -1,4 +1,4 @@
-import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo } from './catalog-types.js'
+import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo } from '../catalog-types.js'
 
 /** The class of a segment file, as snapshots, restore and GC see it. */
 export type FileClass = 'binlog' | 'statslog' | 'deltalog' | 'bm25log' | 'index' | 'textIndex' | 'jsonKeyIndex'

@@ -1,7 +1,7 @@
 import { removeSnapshotUse } from './snapshot-use.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import type { SegmentInfo } from '../meta/catalog-types.js'
+import type { SegmentInfo } from '../catalog-types.js'
 import { idFromKey, keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import { readIndexRecords } from '../meta/records.js'

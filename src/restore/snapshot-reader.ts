@@ -1,5 +1,5 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import type { IndexInfo } from '../meta/catalog-types.js'
+import type { IndexInfo } from '../catalog-types.js'
 import { keys } from '../meta/keys.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'

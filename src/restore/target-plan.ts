@@ -1,5 +1,5 @@
 import { SnapshotError } from '../errors.js'
-import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo, SegmentInfo } from '../meta/catalog-types.js'
+import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo, SegmentInfo } from '../catalog-types.js'
 import { baseName, layout } from '../storage/layout.js'
 import type { SnapshotSegment } from '../snapshot/snapshot-types.js'
 import type { JobRecord } from './job-state.js'

@@ -1,7 +1,7 @@
 import { SnapshotError } from '../errors.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'
-import type { CollectionSchema, IndexInfo, PartitionInfo } from '../meta/catalog-types.js'
+import type { CollectionSchema, IndexInfo, PartitionInfo } from '../catalog-types.js'
 
 /**
  * The snapshot metadata object, `snapshots/{collectionId}/metadata/{snapshotId}.json`:

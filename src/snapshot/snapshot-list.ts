@@ -1,6 +1,6 @@
 import crypto from 'node:crypto'
 import { SnapshotError } from '../errors.js'
-import type { IndexInfo } from '../meta/catalog-types.js'
+import type { IndexInfo } from '../catalog-types.js'
 import { layout } from '../storage/layout.js'
 import type { SnapshotCollectionMetadata } from './metadata-json.js'
 

@@ -1,5 +1,5 @@
 import type { AbortOptions } from '../types.js'
-import type { CollectionSchema, IndexInfo, PartitionInfo } from '../meta/catalog-types.js'
+import type { CollectionSchema, IndexInfo, PartitionInfo } from '../catalog-types.js'
 
 /** Lifecycle of a snapshot record. Only `committed` snapshots are listed, described and restorable. */
 export type SnapshotState = 'pending' | 'committed' | 'deleting'
@@ -59,4 +59,4 @@ export interface DescribeSnapshotOptions extends AbortOptions {
 }
 
 /** One segment as a snapshot captured it (decoded from its Avro manifest). */
-export type { SnapshotSegment } from '../meta/catalog-types.js'
+export type { SnapshotSegment } from '../catalog-types.js'

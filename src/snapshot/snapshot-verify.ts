@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import type { SegmentFile } from '../meta/catalog-types.js'
+import type { SegmentFile } from '../catalog-types.js'
 import { segmentFiles } from '../meta/segment-files.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'

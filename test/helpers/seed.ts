@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Catalog } from '../../src/meta/catalog.js'
-import type { CollectionInfo, CreateCollectionRequest, CreateIndexRequest, FieldSchema, SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { CollectionInfo, CreateCollectionRequest, CreateIndexRequest, FieldSchema, SegmentInfo } from '../../src/catalog-types.js'
 import type { ManifestRecord } from '../../src/format/manifest-codec.js'
 
 /**

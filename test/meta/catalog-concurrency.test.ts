@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Catalog } from '../../src/meta/catalog.js'
-import type { SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { SegmentInfo } from '../../src/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { backends, code, flushData, seedDocs, type TestStore } from './catalog-env.js'
@@ -84,6 +84,30 @@ describe('Catalog across processes (shared conditional batches)', () => {
     expect(new Set(results.map((r) => r.id)).size).toBe(30)
     expect((await b.getCollection('docs')).partitions).toHaveLength(11)
     expect(await a.listSegments('docs')).toHaveLength(20)
+  })
+
+  it('allocates IDs from a block per process: unique, without every allocation writing the allocator', async () => {
+    const { data, storeA, storeB, a, b } = twoProcesses()
+    await storeA.open()
+    await storeB.open()
+    let writes = 0
+    for (const store of [storeA, storeB]) {
+      const batch = store.batch.bind(store)
+      store.batch = async (ops, o) => {
+        if (ops.some((op) => op.key === keys.nextId)) writes++
+        return batch(ops, o)
+      }
+    }
+    const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).allocIds(1)))
+    expect(new Set(ids).size).toBe(200)
+    // One block reservation per process for 100 IDs each (blocks hold 256).
+    expect(writes).toBe(2)
+    expect(storeA.conflicts + storeB.conflicts).toBeLessThanOrEqual(1)
+    expect(Number(data.get(keys.nextId))).toBeGreaterThan(Math.max(...ids))
+    // A request larger than a block reserves exactly its size.
+    const big = await a.allocIds(1000)
+    expect(big).toBeGreaterThan(Math.max(...ids))
+    expect(await b.allocIds(1)).not.toBe(big)
   })
 
   it('a segment allocated while another process drops the collection ends up dropped', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Catalog } from '../../src/meta/catalog.js'
-import type { SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { SegmentInfo } from '../../src/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import { backends, catalogPerTest, code, dump, file, flushed, rejectsCleanly, seedDocs } from './catalog-env.js'
 

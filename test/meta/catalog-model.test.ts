@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Catalog } from '../../src/meta/catalog.js'
-import type { SegmentState } from '../../src/meta/catalog-types.js'
+import type { SegmentState } from '../../src/catalog-types.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import { dump, flushData } from './catalog-env.js'
 

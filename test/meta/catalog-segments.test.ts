@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Catalog } from '../../src/meta/catalog.js'
-import type { CollectionInfo, FieldBinlog, FlushSegmentRequest, SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { CollectionInfo, FieldBinlog, FlushSegmentRequest, SegmentInfo } from '../../src/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import { segmentBytes } from '../../src/meta/segment-files.js'
 import { assembleManifest, decodeManifest, encodeManifest } from '../../src/format/manifest-codec.js'

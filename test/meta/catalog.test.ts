@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Catalog } from '../../src/meta/catalog.js'
-import type { CreateCollectionRequest, FieldSchema } from '../../src/meta/catalog-types.js'
+import type { CreateCollectionRequest, FieldSchema } from '../../src/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import { Transactor } from '../../src/meta/transaction.js'

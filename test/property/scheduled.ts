@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import type { CollectionInfo, SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { CollectionInfo, SegmentInfo } from '../../src/catalog-types.js'
 import type { MetaBatchOptions, MetaOperation, MetaRange, MetaStore } from '../../src/meta/meta-store.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'

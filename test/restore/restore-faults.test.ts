@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SnapshotError } from '../../src/errors.js'
-import type { CollectionInfo, SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { CollectionInfo, SegmentInfo } from '../../src/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
 import type { ManagerContext } from '../../src/context.js'

@@ -11,7 +11,7 @@ import { captureSegment, readCapture } from '../../src/format/segment-capture.js
 import { encodeManifest } from '../../src/format/manifest-codec.js'
 import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
-import type { CollectionInfo, SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { CollectionInfo, SegmentInfo } from '../../src/catalog-types.js'
 import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { backends, code, flushedSegment, metaEntries, openManager, readRecordList, seedCollection, snapshotProblems, worldPerTest } from './env.js'
 

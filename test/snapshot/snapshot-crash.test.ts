@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
-import type { CollectionInfo, SegmentInfo } from '../../src/meta/catalog-types.js'
+import type { CollectionInfo, SegmentInfo } from '../../src/catalog-types.js'
 import { CrashPlan, crashingMetaStore, crashingObjectStore } from '../helpers/crash-store.js'
 import { backends, flushedSegment, openManager, putFile, seedCollection, snapshotProblems, snapshotRecords, type Stores } from './env.js'
 

@@ -1,4 +1,4 @@
-import type { AbortOptions } from '../types.js'
+import type { AbortOptions } from './types.js'
 
 /** Data types a field may have (Milvus's names). Others are accepted as strings. */
 export type DataType =
