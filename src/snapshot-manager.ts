@@ -31,6 +31,16 @@ import type { AbortOptions } from './types.js'
 type ManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
 
 /**
+ * The manager open on each MetaStore that has no election: a store whose batches are not
+ * checked across processes (LevelDB, memory) given without a `leadership` option. Every
+ * such manager runs recovery and the loops (`LocalLeadership` elects everyone), so a second
+ * one on the same store object would purge the first one's creates in flight and work its
+ * restore jobs twice. (With a `leadership`, one manager among them runs the loops, and
+ * their transactions already serialize on the store object's lock.)
+ */
+const localOwners = new WeakMap<MetaStore, SnapshotManager>()
+
+/**
  * The facade: point-in-time collection snapshots over an injected MetaStore and ObjectStore.
  *
  * @example
@@ -55,6 +65,10 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   #state: ManagerState = 'new'
   #opening: Promise<void> | undefined
   #closing: Promise<void> | undefined
+  /** True when a `leadership` option or the store elects one manager among several. */
+  readonly #electedAmongOthers: boolean
+  /** Public calls (and catalog transactions) under way. */
+  readonly #inflight = new Set<Promise<unknown>>()
 
   constructor(options: SnapshotManagerOptions) {
     super()
@@ -64,7 +78,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     const transactor = new Transactor(this.#meta)
     const now = this.options.now
     const instanceId = randomUUID()
-    this.catalog = new Catalog({ transactor, now, isOpen: () => this.#state === 'open' || this.#state === 'opening' })
+    this.catalog = new Catalog({ transactor, now, isOpen: () => this.#state === 'open' || this.#state === 'opening', track: (work) => this.#track(work) })
     const ctx: ManagerContext = {
       meta: this.#meta,
       objects: this.#objects,
@@ -82,6 +96,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       restoreKeys: (o) => this.#restore.liveKeys(o),
     })
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
+    this.#electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
     this.#loops = new LoopRunner({
       leadership: options.leadership ?? leadershipSourceOf(options.meta)?.createLeadership('loops') ?? new LocalLeadership(),
       candidateId: instanceId,
@@ -110,6 +125,17 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     if (this.#state === 'open') return Promise.resolve()
     if (this.#opening) return this.#opening
     if (this.#state !== 'new') return Promise.reject(new SnapshotError('NOT_OPEN', 'the manager is closed; create a new one'))
+    const local = !this.#meta.capabilities.sharedConditionalBatch && !this.#electedAmongOthers
+    const owner = local ? localOwners.get(this.#meta) : undefined
+    if (owner !== undefined && owner !== this) {
+      return Promise.reject(
+        new SnapshotError(
+          'FAILED_PRECONDITION',
+          'another SnapshotManager is open on this MetaStore: a LevelDB or memory store takes one manager at a time (close the other first, or share it)',
+        ),
+      )
+    }
+    if (local) localOwners.set(this.#meta, this)
     this.#state = 'opening'
     this.#opening = (async () => {
       try {
@@ -122,6 +148,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
         this.#state = 'closed'
         await this.#loops.stop().catch(() => undefined)
         await this.#meta.close().catch(() => undefined)
+        this.#releaseStore()
         throw err
       } finally {
         this.#opening = undefined
@@ -130,7 +157,10 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     return this.#opening
   }
 
-  /** Resigns as loop runner (stopping the loops and waiting for in-flight work), closes both stores. Idempotent. */
+  /**
+   * Waits for the API calls under way (new ones reject `NOT_OPEN`), resigns as loop runner
+   * (stopping the loops and waiting for their work), closes both stores. Idempotent.
+   */
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closing = (async () => {
@@ -138,24 +168,48 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       if (this.#state === 'closed') return
       this.#state = 'closing'
       try {
+        // Calls under way finish against open stores; new ones reject NOT_OPEN from here on.
+        while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
         await this.#loops.stop()
       } finally {
         await this.#meta.close()
         await this.#objects.close?.()
+        this.#releaseStore()
         this.#state = 'closed'
       }
     })()
     return this.#closing
   }
 
+  /** Lets another manager open this manager's local MetaStore. */
+  #releaseStore(): void {
+    if (localOwners.get(this.#meta) === this) localOwners.delete(this.#meta)
+  }
+
   #ensureOpen(): void {
     if (this.#state !== 'open') throw new SnapshotError('NOT_OPEN', this.#state === 'new' ? 'call open() first' : 'the manager is closed')
   }
 
-  async #call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  /** Keeps `work` (an API call under way) until it settles: `close()` waits for it before it closes the stores. */
+  #track(work: Promise<unknown>): void {
+    this.#inflight.add(work)
+    void work.then(
+      () => this.#inflight.delete(work),
+      () => this.#inflight.delete(work),
+    )
+  }
+
+  /**
+   * Runs a public call: `NOT_OPEN` unless open, `ABORTED` if the signal fired. With `track`,
+   * `close()` waits for the call to settle before it closes the stores (a call racing
+   * `close()` either finishes first or rejects `NOT_OPEN`, never inside a closed store).
+   */
+  async #call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>, track = true): Promise<T> {
     this.#ensureOpen()
     throwIfAborted(signal)
-    return fn()
+    const work = fn()
+    if (track) this.#track(work)
+    return work
   }
 
   // ── snapshots (SPEC section 5) ──────────────────────────────────────────────
@@ -204,7 +258,8 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
 
   /** Resolves when the job completes; rejects `RESTORE_FAILED` (with the reason) when it fails or is cancelled. */
   waitForRestore(jobId: number, options: WaitForRestoreOptions = {}): Promise<RestoreJobInfo> {
-    return this.#call(options.signal, () => this.#restore.wait(jobId, options))
+    // A wait is no I/O: close() ends it (the restore service rejects its waiters) instead of waiting for it.
+    return this.#call(options.signal, () => this.#restore.wait(jobId, options), false)
   }
 
   /** Cancels an unfinished job; it rolls back. Cancelling a finished job is a no-op. */

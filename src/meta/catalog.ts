@@ -89,6 +89,8 @@ export interface CatalogOptions {
   now?: () => number
   /** When given and false, every method rejects with `NOT_OPEN` (the manager's lifecycle). @internal */
   isOpen?: () => boolean
+  /** Called with every transaction the catalog starts, so that the manager's `close()` can wait for it. @internal */
+  track?: (work: Promise<unknown>) => void
 }
 
 /** Options of {@link Catalog.over}. */
@@ -121,6 +123,7 @@ export class Catalog {
   readonly #transactor: Transactor
   readonly #now: () => number
   readonly #isOpen: (() => boolean) | undefined
+  readonly #track: ((work: Promise<unknown>) => void) | undefined
 
   /** Throws a `TypeError` on bad options. */
   constructor(options: CatalogOptions) {
@@ -131,6 +134,7 @@ export class Catalog {
     this.#transactor = options.transactor
     this.#now = options.now ?? Date.now
     this.#isOpen = options.isOpen
+    this.#track = options.track
   }
 
   /**
@@ -154,7 +158,16 @@ export class Catalog {
   }
 
   #run<T>(signal: AbortSignal | undefined, fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    return this.#transactor.run(fn, { signal })
+    const work = this.#transactor.run(fn, { signal })
+    this.#track?.(work)
+    return work
+  }
+
+  /** A read that writes nothing: it takes no lock, so it never waits behind a long write. */
+  #read<T>(signal: AbortSignal | undefined, fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
+    const work = this.#transactor.read(fn, { signal })
+    this.#track?.(work)
+    return work
   }
 
   // ── IDs ───────────────────────────────────────────────────────────────────
@@ -210,13 +223,13 @@ export class Catalog {
   async getCollection(name: string, options: AbortOptions = {}): Promise<CollectionInfo> {
     const signal = this.#enter(options)
     validateName(name, 'collection')
-    return this.#run(signal, (tx) => requireCollection(tx, name))
+    return this.#read(signal, (tx) => requireCollection(tx, name))
   }
 
   /** Every collection except those being restored into, by ID. */
   async listCollections(options: AbortOptions = {}): Promise<CollectionInfo[]> {
     const signal = this.#enter(options)
-    return this.#run(signal, async (tx) => {
+    return this.#read(signal, async (tx) => {
       const out: CollectionInfo[] = []
       for await (const [, value] of tx.iterate(prefixRange(keys.collectionPrefix))) {
         const c = JSON.parse(value) as CollectionInfo
@@ -287,7 +300,7 @@ export class Catalog {
   async listIndexes(collection: string, options: AbortOptions = {}): Promise<IndexInfo[]> {
     const signal = this.#enter(options)
     validateName(collection, 'collection', 'collection')
-    return this.#run(signal, async (tx) => (await readLiveIndexes(tx, (await requireCollection(tx, collection)).id)).map(toIndexInfo))
+    return this.#read(signal, async (tx) => (await readLiveIndexes(tx, (await requireCollection(tx, collection)).id)).map(toIndexInfo))
   }
 
   // ── segments ──────────────────────────────────────────────────────────────
@@ -394,7 +407,7 @@ export class Catalog {
   async getSegment(segmentId: number, options: AbortOptions = {}): Promise<SegmentInfo> {
     const signal = this.#enter(options)
     const id = validateId(segmentId, 'segmentId')
-    return this.#run(signal, (tx) => requireSegment(tx, id))
+    return this.#read(signal, (tx) => requireSegment(tx, id))
   }
 
   /** The collection's segments (optionally only those in `states`), by ID. */
@@ -402,7 +415,7 @@ export class Catalog {
     const signal = this.#enter(options)
     validateName(collection, 'collection', 'collection')
     const states = validateStates(options.states)
-    return this.#run(signal, async (tx) => {
+    return this.#read(signal, async (tx) => {
       const c = await requireCollection(tx, collection)
       const droppedPartitions = await readDroppedPartitions(tx, c.id)
       const all = (await readSegments(tx, c.id)).map((s) => segmentAsSeen(s, droppedPartitions.get(s.partitionId)))
@@ -429,7 +442,7 @@ export class Catalog {
     // Check every ID first (one may not be dropped: then nothing is removed), then remove in bounded batches.
     for (let i = 0; i < valid.length; i += FORGET_CHUNK) {
       const chunk = valid.slice(i, i + FORGET_CHUNK)
-      await this.#run(signal, async (tx) => {
+      await this.#read(signal, async (tx) => {
         for (const id of chunk) {
           const s = await requireSegment(tx, id).catch(() => undefined)
           if (s !== undefined && s.state !== 'dropped') throw new SnapshotError('FAILED_PRECONDITION', `cannot forget segment ${id}: it is ${s.state}, not dropped`)

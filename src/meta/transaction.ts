@@ -232,7 +232,8 @@ const storeLocks = new WeakMap<MetaStore, Mutex>()
 
 /**
  * Runs transactions one at a time in this process (so catalog, snapshot, restore and GC
- * mutations serialize on the pins) and retries on cross-process conflicts.
+ * mutations serialize) and retries on cross-process conflicts. Reads that decide nothing
+ * they write use {@link Transactor.read}, which takes no lock.
  */
 export class Transactor {
   readonly store: MetaStore
@@ -249,9 +250,22 @@ export class Transactor {
   }
 
   /**
+   * Runs `fn` over a read-only transaction, without the lock: it never waits behind a
+   * long write. What it reads is each key's latest committed value (a range read is one
+   * consistent snapshot); it writes nothing, and anything `fn` writes is refused.
+   */
+  async read<T>(fn: (tx: MetaTxn) => Promise<T>, options: AbortOptions = {}): Promise<T> {
+    throwIfAborted(options.signal)
+    const tx = new MetaTxn(this.store, options.signal)
+    const result = await fn(tx)
+    if (tx.dirty) throw new TypeError('a read-only transaction wrote: use Transactor.run for writes')
+    return result
+  }
+
+  /**
    * Runs `fn` in a fresh transaction and commits its writes atomically. `fn` may run
    * more than once (after a conflict with another process), so it must not have side
-   * effects outside the transaction.
+   * effects outside the transaction. A fired `signal` also stops the wait for the lock.
    */
   run<T>(fn: (tx: MetaTxn) => Promise<T>, options: AbortOptions = {}): Promise<T> {
     const { signal } = options
@@ -270,6 +284,6 @@ export class Transactor {
           await new Promise((r) => setTimeout(r, Math.min(200, 2 ** attempt) * Math.random()))
         }
       }
-    })
+    }, { signal })
   }
 }

@@ -106,6 +106,12 @@ async function remaining(deps: CopyWorkerDeps, jobId: number, plan: readonly Pla
 async function copyAll(deps: CopyWorkerDeps, jobId: number, work: readonly Work[], signal: AbortSignal, ioSignal: AbortSignal | undefined): Promise<void> {
   const { ctx } = deps
   const mode = ctx.options.copyMode
+  // The size check below compares what the store measured with what the snapshot records.
+  // A store that can hard-link reports a size hint back unmeasured, so it gets none and
+  // stats the link (one stat per file). A server-side copy (S3) keeps the hint: CopyObject
+  // reports no size, and a HeadObject per file would double a restore's requests; there a
+  // source whose size changed is caught by `verifySnapshot`, not by restore.
+  const sizeHint = (copy: FileCopy): number | undefined => (ctx.objects.capabilities.hardLink ? undefined : copy.size)
   const inner = sharedAbortController()
   const onAbort = (): void => inner.abort(signal.reason)
   signal.addEventListener('abort', onAbort, { once: true })
@@ -138,7 +144,7 @@ async function copyAll(deps: CopyWorkerDeps, jobId: number, work: readonly Work[
           throwIfAborted(inner.signal)
           // A copy under way is not cut short when the job stops: an aborted request may
           // still complete on the server, after the rollback deleted its target.
-          return ctx.objects.copy(copy.from, copy.to, { mode, signal: ioSignal, sizeBytes: copy.size })
+          return ctx.objects.copy(copy.from, copy.to, { mode, signal: ioSignal, sizeBytes: sizeHint(copy) })
         })
         if (info.size !== copy.size) {
           throw new SnapshotError('CORRUPT', `copied ${copy.from} to ${copy.to}: ${info.size} bytes, the snapshot records ${copy.size}`)
