@@ -51,6 +51,34 @@ async function stillMissing(ctx: ManagerContext, missing: readonly string[], ref
 }
 
 /**
+ * Live catalog keys under `files/` that the listing lacks and that are still absent and
+ * still live when checked again (a file recorded after the listing started is there when
+ * looked up; a segment dropped since is no longer live).
+ */
+async function missingLiveKeys(ctx: ManagerContext, liveKeys: ReadonlySet<string>, listing: ReadonlyMap<string, unknown>, options: AbortOptions): Promise<string[]> {
+  const candidates: string[] = []
+  for (const key of liveKeys) if (key.startsWith(FILES_PREFIX) && !listing.has(key)) candidates.push(key)
+  if (candidates.length === 0) return []
+  const absent: string[] = []
+  for (const key of candidates) if ((await ctx.objects.head(key, options)) === undefined) absent.push(key)
+  if (absent.length === 0) return []
+  const stillLive = (await markCatalog(ctx.catalog, options)).liveKeys
+  return absent.filter((k) => stillLive.has(k)).sort()
+}
+
+/** The `CORRUPT` rejection of a pass that found files of live segments missing. */
+function liveMissingError(missing: readonly string[]): SnapshotError {
+  const shown = missing.slice(0, 10).join(', ')
+  const more = missing.length > 10 ? ` and ${missing.length - 10} more` : ''
+  return new SnapshotError(
+    'CORRUPT',
+    `GC aborted, nothing deleted: ${missing.length} file(s) of live segments are not in the store's listing: ${shown}${more} ` +
+      `(if they exist, the keys the catalog records are not in the form the store lists them)`,
+    { details: { missing: [...missing], live: true } },
+  )
+}
+
+/**
  * One GC pass (SPEC section 7):
  *
  * 1. mark: the catalog (live files, dropped units with their drop times), then every
@@ -59,9 +87,9 @@ async function stillMissing(ctx: ManagerContext, missing: readonly string[], ref
  *    listing each of `files/` and `snapshots/`. Objects are immutable and only GC
  *    deletes under `files/`, so the listing holds every object referenced at mark time;
  *    objects it saw that were recorded after the mark are caught by the re-reads below;
- * 2. guard: an object a committed snapshot references that the listing lacks (and that
- *    is still referenced by a committed snapshot and still absent when checked again)
- *    aborts the pass with `CORRUPT`, deleting nothing;
+ * 2. guard: an object a committed snapshot references, or a file of a live segment, that
+ *    the listing lacks (and that is still referenced, or live, and still absent when checked
+ *    again) aborts the pass with `CORRUPT`, deleting nothing;
  * 3. plan: dropped units past `dropGraceMs` (from the catalog's `droppedAt`) and pinned by
  *    nothing; orphans under `files/` known to nobody and older than `orphanGraceMs`;
  * 4. unless `dryRun`: forget the units' records in transactions that re-check the pins,
@@ -97,6 +125,12 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
     const still = await stillMissing(ctx, missing, again, { signal })
     if (still.length > 0) throw missingError(still)
   }
+
+  // Guard 2: a live segment's file the listing does not show. Either data is already lost or
+  // the keys the catalog records are not the form the store lists (a prefix, Unicode
+  // normalization): then every live file would look like an orphan. Abort, deleting nothing.
+  const liveMissing = await missingLiveKeys(ctx, catalog.liveKeys, listing, { signal })
+  if (liveMissing.length > 0) throw liveMissingError(liveMissing)
 
   const { dropGraceMs, orphanGraceMs } = ctx.options
   const plan = planPass(catalog, refs, listing, snapshotListing, { now, dropGraceMs, orphanGraceMs })

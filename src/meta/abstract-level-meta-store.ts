@@ -34,7 +34,7 @@ const SURROGATE = /[\uD800-\uDFFF]/
  * which made a 10k-operation batch (a snapshot's reference index) cost ~120 ms instead of
  * ~20.
  */
-async function writeChained(db: AnyAbstractLevel, operations: readonly MetaOperation[]): Promise<void> {
+async function writeChained(db: AnyAbstractLevel, operations: readonly MetaOperation[], sync: boolean): Promise<void> {
   const utf8Defaults = db.keyEncoding() === db.keyEncoding('utf8') && db.valueEncoding() === db.valueEncoding('utf8')
   const batch = db.batch()
   try {
@@ -49,12 +49,28 @@ async function writeChained(db: AnyAbstractLevel, operations: readonly MetaOpera
     await batch.close().catch(() => undefined)
     throw err
   }
-  await batch.write()
+  // classic-level's write option; other databases ignore it.
+  await (sync ? batch.write(SYNC) : batch.write())
+}
+
+const SYNC = Object.freeze({ sync: true })
+
+/** Options of {@link AbstractLevelMetaStore}. */
+export interface AbstractLevelMetaStoreOptions {
+  /**
+   * Write every batch with `sync: true`: it resolves once the database has `fsync`ed it
+   * (LevelDB syncs its log), so a batch that resolved survives a power loss. `false` is
+   * faster and loses only the latest batches on a power loss (whole batches: never part
+   * of one); a process crash loses nothing either way. Databases that keep nothing on
+   * disk ignore it.
+   * @default true
+   */
+  sync?: boolean
 }
 
 /**
  * The shared implementation of the Level adapters: a {@link MetaStore} over any
- * abstract-level database. Batches are `db.batch` (atomic); conditional batches check
+ * abstract-level database. Batches are `db.batch` (atomic; synced unless `sync: false`); conditional batches check
  * their expectations and write under one in-process lock per store, so they hold only
  * while this instance is the database's only writer (`sharedConditionalBatch: false`).
  *
@@ -77,10 +93,18 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
   #status: StoreStatus = 'closed'
   #opening: Promise<void> | undefined
   #closing: Promise<void> | undefined
+  readonly #sync: boolean
 
-  /** @param db The database, or `undefined` to create it on the first `open()` via {@link createDb}. */
-  constructor(db?: AnyAbstractLevel) {
+  /**
+   * @param db The database, or `undefined` to create it on the first `open()` via {@link createDb}.
+   * @param options `sync` (default `true`); a `TypeError` unless it is a boolean.
+   */
+  constructor(db?: AnyAbstractLevel, options: AbstractLevelMetaStoreOptions = {}) {
+    if (options.sync !== undefined && typeof options.sync !== 'boolean') {
+      throw new TypeError(`Expected \`sync\` to be a boolean, got \`${String(options.sync)}\``)
+    }
     this.#db = db
+    this.#sync = options.sync ?? true
   }
 
   /** Creates the database on first open (only called when none was given to the constructor). */
@@ -209,7 +233,7 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
           throwIfAborted(signal)
         }
         if (operations.length === 0) return
-        await writeChained(db, operations)
+        await writeChained(db, operations, this.#sync)
         this.#remember(operations)
       } catch (err) {
         // The batch may or may not have landed: forget what it touched.

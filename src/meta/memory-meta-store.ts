@@ -11,7 +11,8 @@ import { AbstractLevelMetaStore, type AnyAbstractLevel } from './abstract-level-
 export class MemoryMetaStore extends AbstractLevelMetaStore {
   /** An empty store. */
   constructor() {
-    super(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8' }))
+    // Nothing to sync.
+    super(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8' }), { sync: false })
   }
 
   protected createDb(): AnyAbstractLevel {

@@ -24,7 +24,8 @@ export const link = (existing: string, path: string): Promise<void> => call<void
 export const rename = (from: string, to: string): Promise<void> => call<void>((cb) => fs.rename(from, to, (err) => cb(err, undefined)))
 export const unlink = (path: string): Promise<void> => call<void>((cb) => fs.unlink(path, (err) => cb(err, undefined)))
 export const rmdir = (path: string): Promise<void> => call<void>((cb) => fs.rmdir(path, (err) => cb(err, undefined)))
-export const mkdirp = (path: string): Promise<void> => call<void>((cb) => fs.mkdir(path, { recursive: true }, (err) => cb(err, undefined)))
+/** Resolves the first directory it created, or `undefined` when `path` existed. */
+export const mkdirp = (path: string): Promise<string | undefined> => call((cb) => fs.mkdir(path, { recursive: true }, cb))
 export const mkdir = (path: string): Promise<void> => call<void>((cb) => fs.mkdir(path, (err) => cb(err, undefined)))
 export const copyFile = (from: string, to: string, mode: number): Promise<void> => call<void>((cb) => fs.copyFile(from, to, mode, (err) => cb(err, undefined)))
 export const readdir = (path: string): Promise<Dirent[]> => call((cb) => fs.readdir(path, { withFileTypes: true }, cb))
@@ -36,6 +37,53 @@ const fsync = (fd: number): Promise<void> => call<void>((cb) => fs.fsync(fd, (er
 const fstat = (fd: number): Promise<Stats> => call((cb) => fs.fstat(fd, cb))
 const write = (fd: number, body: Uint8Array, offset: number): Promise<number> =>
   call((cb) => fs.write(fd, body, offset, body.byteLength - offset, offset, cb))
+
+/**
+ * Errors of `open` + `fsync` on a directory that mean the platform or filesystem cannot
+ * sync one (Windows cannot open a directory; some filesystems refuse `fsync` on it).
+ */
+const NO_DIR_SYNC = new Set(['EISDIR', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP'])
+const errCode = (err: unknown): string => (err as NodeJS.ErrnoException | undefined)?.code ?? ''
+
+/**
+ * `fsync`s the directory `path`, so the names created, renamed or linked in it so far
+ * survive a power loss. Does nothing where directories cannot be synced, nor when the
+ * directory is gone (a concurrent delete removed what was in it).
+ */
+export async function fsyncDir(path: string): Promise<void> {
+  let fd: number
+  try {
+    fd = await open(path, 'r')
+  } catch (err) {
+    if (NO_DIR_SYNC.has(errCode(err)) || errCode(err) === 'ENOENT') return
+    throw err
+  }
+  try {
+    await fsync(fd)
+  } catch (err) {
+    if (!NO_DIR_SYNC.has(errCode(err))) {
+      await close(fd).catch(() => undefined)
+      throw err
+    }
+  }
+  await close(fd)
+}
+
+/** `fsync`s the existing file `path` (a byte copy, before it is renamed into place); resolves its stats. */
+export async function fsyncFile(path: string): Promise<Stats> {
+  // Writable: Windows flushes only handles with write access.
+  const fd = await open(path, 'r+')
+  let st: Stats
+  try {
+    await fsync(fd)
+    st = await fstat(fd)
+  } catch (err) {
+    await close(fd).catch(() => undefined)
+    throw err
+  }
+  await close(fd)
+  return st
+}
 
 /** Options of {@link writeNew}. */
 export interface WriteNewOptions {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { constants, type Dirent, type Stats } from 'node:fs'
-import { copyFile, link, lstat, mkdir, mkdirp, readdir, readFile, rename, rmdir, stat, unlink, writeNew } from './fs-calls.js'
+import { copyFile, fsyncDir, fsyncFile, link, lstat, mkdir, mkdirp, readdir, readFile, rename, rmdir, stat, unlink, writeNew } from './fs-calls.js'
+import { GroupSync } from './group-sync.js'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
@@ -12,11 +13,23 @@ export interface FsObjectStoreOptions {
   /** Directory that holds the objects; key `K` is the file `${root}/${K}`. Created on the first write. */
   root: string
   /**
-   * `fsync` every file before it becomes visible, so a written object survives a power
-   * loss (slower). Process crashes never leave partial objects either way.
-   * @default false
+   * Make every write durable before it resolves: `fsync` each new file before it is
+   * renamed into place (a byte copy's too), then `fsync` its directory after the rename,
+   * link or in-place write (and a new directory's parent after the `mkdir`), so an object
+   * whose `put` or `copy` resolved survives a power loss. `false` skips every `fsync`:
+   * faster (see the durability bench), for tests, benchmarks and scratch data; after a
+   * power loss (not a process crash) objects written shortly before may then be missing,
+   * empty or partial. Deletes are never synced (a deleted object that comes back is an
+   * orphan, which GC collects).
+   * @default true
    */
   fsync?: boolean
+}
+
+/** Options of {@link FsObjectStore.removeStaleTempFiles}. */
+export interface RemoveStaleTempFilesOptions extends AbortOptions {
+  /** Only temporary files unchanged for at least this long. @default 3_600_000 (an hour) */
+  olderThanMs?: number
 }
 
 /**
@@ -24,7 +37,7 @@ export interface FsObjectStoreOptions {
  * stays within one directory), are never listed, and no key segment may start with it.
  */
 const TMP_PREFIX = '.vecsnap-tmp'
-/** Temporary files older than this are left over from a crash; `list` removes them. */
+/** Temporary files unchanged for this long are left over from a crash (`removeStaleTempFiles`). */
 const STALE_TMP_MS = 3_600_000
 /** Files stat'ed, or unlinked, concurrently. */
 const BATCH = 64
@@ -40,7 +53,13 @@ const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR'])
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'])
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code
-const info = (key: string, st: Stats): ObjectInfo => ({ key, size: st.size, lastModified: Math.floor(st.mtimeMs) })
+/**
+ * A file's `lastModified`: the later of its mtime and its ctime. A hard link (a `copy`)
+ * changes the ctime of the file, not its mtime, so a link made now never looks old (GC's
+ * orphan grace counts from here); so do a rename, a `chmod` and the removal of another link.
+ */
+const modifiedMs = (st: Stats): number => Math.floor(Math.max(st.mtimeMs, st.ctimeMs))
+const info = (key: string, st: Stats): ObjectInfo => ({ key, size: st.size, lastModified: modifiedMs(st) })
 const notFound = (key: string) => new SnapshotError('NOT_FOUND', `object not found: ${JSON.stringify(key)}`, { details: { key } })
 
 interface WalkItem {
@@ -54,8 +73,12 @@ interface WalkItem {
  * An ObjectStore over a local directory: key `K` is the file `${root}/${K}`.
  *
  * - `put` writes a temporary file (`.vecsnap-tmp…`, next to the target) and renames it
- *   into place, so readers see the old object or the whole new one. `list` never shows
- *   temporary files and removes those a crashed writer left more than an hour ago.
+ *   into place, so readers see the old object or the whole new one (a `fresh` put of a new
+ *   key writes in place). `list` never shows temporary files; `removeStaleTempFiles`
+ *   removes those a crashed writer left.
+ * - Durable by default: `put` and `copy` resolve once the file and its directory entry are
+ *   `fsync`ed (option `fsync`).
+ * - `lastModified` is the later of a file's mtime and ctime, so a new hard link is recent.
  * - `copy` hard-links where it can (mode `auto` or `link`; objects are immutable and a
  *   later `put` replaces the file rather than writing into it): a link appears whole, so a
  *   new target is linked in place with no temporary file (and not `stat`ed when the caller
@@ -87,6 +110,8 @@ export class FsObjectStore implements ObjectStore {
   readonly #knownDirs = new Set<string>()
   /** `mkdir` calls under way, by directory. */
   readonly #makingDirs = new Map<string, Promise<void>>()
+  /** Directory syncs, grouped per directory. */
+  readonly #dirSyncs = new GroupSync((dir) => fsyncDir(dir))
 
   constructor(options: FsObjectStoreOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('Expected `options` to be an object with a `root`')
@@ -95,7 +120,30 @@ export class FsObjectStore implements ObjectStore {
     }
     this.root = resolve(options.root)
     this.#rootSlash = this.root.endsWith(sep) ? this.root : this.root + sep
-    this.#fsync = options.fsync ?? false
+    if (options.fsync !== undefined && typeof options.fsync !== 'boolean') {
+      throw new TypeError(`Expected \`fsync\` to be a boolean, got \`${String(options.fsync)}\``)
+    }
+    this.#fsync = options.fsync ?? true
+  }
+
+  /**
+   * Removes the temporary files (`.vecsnap-tmp…`) under the root that have not changed for
+   * `olderThanMs` (an hour by default): what writers that crashed left behind. Nothing
+   * else does (`list` never writes); call it once at startup, before or after the
+   * manager's `open()`, or now and then. Best effort: files it cannot remove are skipped.
+   * Resolves how many it removed.
+   */
+  async removeStaleTempFiles(options: RemoveStaleTempFilesOptions = {}): Promise<number> {
+    const { signal, olderThanMs = STALE_TMP_MS } = options
+    if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) {
+      throw new TypeError(`Expected \`olderThanMs\` to be a number ≥ 0, got \`${String(olderThanMs)}\``)
+    }
+    throwIfAborted(signal)
+    try {
+      return await this.#removeStale(this.root, Date.now() - olderThanMs, signal)
+    } catch (err) {
+      throw toIoError(err, 'removing stale temporary files', signal)
+    }
   }
 
   /** {@inheritDoc ObjectStore.put} */
@@ -106,8 +154,12 @@ export class FsObjectStore implements ObjectStore {
     throwIfAborted(signal)
     try {
       if (options.fresh === true) {
-        const written = await this.#inDir(dirname(target), () => this.#writeNew(target, body))
-        if (written !== undefined) return { key, size: body.byteLength, lastModified: written }
+        const dir = dirname(target)
+        const written = await this.#inDir(dir, () => this.#writeNew(target, body))
+        if (written !== undefined) {
+          await this.#syncDir(dir)
+          return { key, size: body.byteLength, lastModified: written }
+        }
         // The key exists after all: replace it atomically.
       }
       const st = await this.#viaTemp(target, (tmp) => this.#writeFile(tmp, body), signal)
@@ -249,15 +301,29 @@ export class FsObjectStore implements ObjectStore {
    */
   async #makeDir(dir: string): Promise<void> {
     const parent = dirname(dir)
-    if (parent === dir || !parent.startsWith(this.#rootSlash)) return mkdirp(dir)
+    if (parent === dir || !parent.startsWith(this.#rootSlash)) {
+      // The root: each directory made has its name in its parent, up to the root's parent.
+      const first = await mkdirp(dir)
+      if (first !== undefined && this.#fsync) {
+        for (let d = dir; d !== dirname(first); d = dirname(d)) await this.#syncDir(dirname(d))
+      }
+      return
+    }
     await this.#ensureDir(parent)
     try {
       await mkdir(dir)
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw err
-      // Made by someone else; a file there is an error.
+      // Made by someone else; a file there is an error. Synced below all the same: its
+      // maker may not have synced it yet, and what this store writes into it relies on it.
       if (!(await stat(dir)).isDirectory()) throw err
     }
+    await this.#syncDir(parent)
+  }
+
+  /** `fsync`s `dir` (grouped with concurrent syncs of it) unless the store is not durable. */
+  async #syncDir(dir: string): Promise<void> {
+    if (this.#fsync) await this.#dirSyncs.sync(dir)
   }
 
   /**
@@ -281,9 +347,10 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * Creates `target` atomically: `make` writes a temporary file next to it, which is then
-   * renamed over it (while the temporary file is in it, no delete can remove the
-   * directory). Resolves the stats of the new file; removes the temporary file on failure.
+   * Creates `target` atomically: `make` writes a temporary file next to it (synced, when
+   * durable), which is then renamed over it (while the temporary file is in it, no delete
+   * can remove the directory), and the directory is synced. Resolves the stats of the new
+   * file; removes the temporary file on failure.
    */
   async #viaTemp(target: string, make: (tmp: string) => Promise<Stats>, signal: AbortSignal | undefined): Promise<Stats> {
     const dir = dirname(target)
@@ -294,6 +361,7 @@ export class FsObjectStore implements ObjectStore {
       throwIfAborted(signal)
       await rename(tmp, target)
       renamed = st.nlink === 1
+      await this.#syncDir(dir)
       return st
     } finally {
       // Also after renaming a link over another link to the same file, which does nothing.
@@ -351,10 +419,19 @@ export class FsObjectStore implements ObjectStore {
       }
       return statNew ? stat(path) : 'linked'
     }
-    const direct = await this.#inDir(dirname(dst), () => linkAt(dst, !sized))
-    if (direct !== 'exists') return direct
+    const dir = dirname(dst)
+    const direct = await this.#inDir(dir, () => linkAt(dst, !sized))
+    if (direct !== 'exists') {
+      // A link needs no data sync: it is the source's file, as durable as the source.
+      if (direct !== undefined) await this.#syncDir(dir)
+      return direct
+    }
     const [have, want] = await Promise.all([stat(dst).catch(() => undefined), this.#assertSource(src, key)])
-    if (have !== undefined && have.ino === want.ino && have.dev === want.dev) return have
+    if (have !== undefined && have.ino === want.ino && have.dev === want.dev) {
+      // Maybe linked by a call that has not synced it yet.
+      await this.#syncDir(dir)
+      return have
+    }
     // Linux may report EEXIST before EXDEV: links can still turn out impossible here.
     return this.#viaTemp(
       dst,
@@ -370,7 +447,10 @@ export class FsObjectStore implements ObjectStore {
     })
   }
 
-  /** Copies the bytes of `src` to the new file `tmp` (a reflink where the filesystem can); resolves its stats. */
+  /**
+   * Copies the bytes of `src` to the new file `tmp` (a reflink where the filesystem can),
+   * synced when durable; resolves its stats.
+   */
   async #copyBytes(src: string, tmp: string, key: string): Promise<Stats> {
     try {
       await copyFile(src, tmp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL)
@@ -378,7 +458,7 @@ export class FsObjectStore implements ObjectStore {
       if (ABSENT.has(errno(err)!)) await this.#assertSource(src, key)
       throw err
     }
-    return stat(tmp)
+    return this.#fsync ? fsyncFile(tmp) : stat(tmp)
   }
 
   /** Unlinks one object's file; false when there was none. */
@@ -420,14 +500,9 @@ export class FsObjectStore implements ObjectStore {
       throw err
     }
     const items: WalkItem[] = []
-    const temps: string[] = []
     for (const entry of entries) {
       const name = entry.name
-      if (name.startsWith(TMP_PREFIX)) {
-        if (entry.isFile()) temps.push(join(dir, name))
-        continue
-      }
-      if (!name.startsWith(namePrefix) || name.includes('\\')) continue
+      if (name.startsWith(TMP_PREFIX) || !name.startsWith(namePrefix) || name.includes('\\')) continue
       if (entry.isDirectory()) items.push({ name, sortKey: `${name}/`, dir: true })
       else if (entry.isFile()) items.push({ name, sortKey: name, dir: false })
     }
@@ -459,17 +534,40 @@ export class FsObjectStore implements ObjectStore {
       }
       i = end
     }
-    if (temps.length > 0) await this.#removeStale(temps)
   }
 
-  /** Best effort: removes the temporary files among `paths` that a crashed writer left behind. */
-  async #removeStale(paths: readonly string[]): Promise<void> {
-    const before = Date.now() - STALE_TMP_MS
-    await Promise.all(
-      paths.map(async (path) => {
-        const st = await lstat(path).catch(() => undefined)
-        if (st?.isFile() && st.mtimeMs < before) await unlink(path).catch(() => undefined)
-      }),
-    )
+  /**
+   * Best effort: removes the temporary files under `dir` unchanged since `before` (by
+   * `modifiedMs`: a temporary link to an old file has an old mtime but a new ctime).
+   * Resolves how many it removed.
+   */
+  async #removeStale(dir: string, before: number, signal: AbortSignal | undefined): Promise<number> {
+    throwIfAborted(signal)
+    let entries: Dirent[]
+    try {
+      entries = await readdir(dir)
+    } catch (err) {
+      if (ABSENT.has(errno(err)!)) return 0
+      throw err
+    }
+    let removed = 0
+    const temps = entries.filter((e) => e.isFile() && e.name.startsWith(TMP_PREFIX)).map((e) => join(dir, e.name))
+    for (let i = 0; i < temps.length; i += BATCH) {
+      const done = await Promise.all(
+        temps.slice(i, i + BATCH).map(async (path) => {
+          const st = await lstat(path).catch(() => undefined)
+          if (st === undefined || !st.isFile() || modifiedMs(st) >= before) return false
+          return unlink(path).then(
+            () => true,
+            () => false,
+          )
+        }),
+      )
+      removed += done.filter(Boolean).length
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) removed += await this.#removeStale(join(dir, e.name), before, signal)
+    }
+    return removed
   }
 }

@@ -208,7 +208,30 @@ describe('GC rules', () => {
     expect(await list(env.objects)).toEqual(expected)
   })
 
-  it('never touches snapshots/ objects or objects outside files/', async () => {
+  it('collects objects under snapshots/ that no snapshot owns or lists, after orphanGraceMs; keeps listed manifests of a dropped owner', async () => {
+    await env.dispose()
+    env = await gcEnv({ orphanGraceMs: 3_600_000 })
+    manager = env.manager
+    const c = await collection(manager)
+    const segs = [await segment(manager, env.objects, c), await segment(manager, env.objects, c)]
+    const a = await manager.createSnapshot({ collectionName: c.name, snapshotName: 'a' })
+    await segment(manager, env.objects, c)
+    await manager.createSnapshot({ collectionName: c.name, snapshotName: 'b' }) // lists a's two manifests
+    await manager.dropSnapshot('a') // a's manifests stay: b lists them
+    // What a crash or a purge leaves: objects of a snapshot that has no record.
+    const strays = [`snapshots/${c.id}/lists/999999.txt`, `snapshots/${c.id}/manifests/999999/${segs[0].id}.avro`, `snapshots/${c.id}/metadata/999999.json`]
+    for (const k of strays) await put(env.objects, k)
+    const listedOfA = segs.map((s) => `snapshots/${c.id}/manifests/${a.id}/${s.id}.avro`)
+    expect(await manager.runGc()).toMatchObject({ orphansDeleted: 0 }) // young: kept for the grace
+    for (const k of strays) expect(await exists(env.objects, k)).toBe(true)
+    env.clock.advance(3_600_000)
+    expect(await manager.runGc()).toMatchObject({ orphansDeleted: strays.length })
+    for (const k of strays) expect(await exists(env.objects, k)).toBe(false)
+    for (const k of listedOfA) expect(await exists(env.objects, k)).toBe(true)
+    expect(await manager.verifySnapshot('b')).toMatchObject({ ok: true })
+  })
+
+  it('never touches snapshots/ objects it did not write, or objects outside files/', async () => {
     const c = await collection(manager)
     await segment(manager, env.objects, c)
     await manager.createSnapshot({ collectionName: c.name, snapshotName: 's' })
