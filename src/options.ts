@@ -1,3 +1,4 @@
+import { SnapshotError } from './errors.js'
 import type { LoopLeadership } from './cluster/leadership.js'
 import type { MetaStore } from './meta/meta-store.js'
 import type { CopyMode, ObjectStore } from './storage/object-store.js'
@@ -67,8 +68,8 @@ function integer(options: Record<string, unknown>, name: string, min: number, ma
   const value = options[name]
   if (value === undefined) return
   if (typeof value !== 'number') throw new TypeError(`Expected \`${name}\` to be a number, got \`${typeName(value)}\``)
-  if (!Number.isSafeInteger(value) || value < min) throw new TypeError(`Expected \`${name}\` to be an integer ≥ ${min}, got \`${value}\``)
-  if (value > max) throw new TypeError(`Expected \`${name}\` to be an integer ≤ ${max}, got \`${value}\``)
+  if (!Number.isSafeInteger(value) || value < min) throw new SnapshotError('INVALID_ARGUMENT', `\`${name}\` must be an integer ≥ ${min}, got ${value}`)
+  if (value > max) throw new SnapshotError('INVALID_ARGUMENT', `\`${name}\` must be an integer ≤ ${max}, got ${value}`)
 }
 
 /**
@@ -82,7 +83,11 @@ function isPort(value: unknown, methods: string[]): boolean {
 }
 
 /**
- * Validates options (programmer misuse throws `TypeError`, worded like p-queue) and fills defaults.
+ * Validates options and fills defaults. The rule everywhere (manager, catalog, calls): a
+ * value of the wrong type (not a number, not a string, a missing port) is programmer misuse
+ * and throws a `TypeError`, worded like p-queue's; a value of the right type that breaks a
+ * rule (out of range, not one of the allowed strings, a bad name) is a `SnapshotError` with
+ * code `INVALID_ARGUMENT` (SPEC section 8).
  */
 export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got \`${typeName(options)}\``)
@@ -98,8 +103,9 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   integer(o, 'dropGraceMs', 0)
   integer(o, 'orphanGraceMs', 0)
   integer(o, 'progressThrottleMs', 0)
+  if (options.copyMode !== undefined && typeof options.copyMode !== 'string') throw new TypeError(`Expected \`copyMode\` to be a string, got \`${typeName(options.copyMode)}\``)
   if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {
-    throw new TypeError(`Expected \`copyMode\` to be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got \`${String(options.copyMode)}\``)
+    throw new SnapshotError('INVALID_ARGUMENT', `\`copyMode\` must be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got '${options.copyMode}'`)
   }
   if (options.leadership !== undefined && !isPort(options.leadership, ['campaign', 'resign'])) throw new TypeError('Expected `leadership` to be a LoopLeadership')
   if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got \`${typeName(options.now)}\``)
