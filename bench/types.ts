@@ -18,6 +18,10 @@ export interface BenchResult {
   target: string | null
   /** Whether the target is met; null when there is no target. */
   pass: boolean | null
+  /** The machine the figure was measured on (`os.cpus().length` × model, memory, platform). Set by the harness. */
+  machine?: string
+  /** When it was measured (ISO 8601). Set by the harness. */
+  date?: string
 }
 
 /** What the harness hands every bench. */
