@@ -38,7 +38,23 @@ export interface SnapshotErrorOptions {
 }
 
 /**
+ * The brand of every SnapshotError, in the global symbol registry so that all copies of
+ * vecsnap share it: the ESM and the CommonJS build, and two versions that npm installed
+ * side by side. `SnapshotError.is()` and `instanceof SnapshotError` check the brand, not
+ * the class, so an error made by another copy is still recognised.
+ */
+const BRAND = Symbol.for('vecsnap.SnapshotError')
+
+function isBranded(value: unknown): value is SnapshotError {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
+}
+
+/**
  * The one error class vecsnap rejects with. Check `code`, not the message.
+ *
+ * `instanceof SnapshotError` and `SnapshotError.is()` also recognise errors made by another
+ * copy of vecsnap (the other module format, another installed version), by a
+ * `Symbol.for('vecsnap.SnapshotError')` brand.
  *
  * @example
  * try { await manager.dropSnapshot('nightly') } catch (err) {
@@ -58,9 +74,21 @@ export class SnapshotError extends Error {
     if (options.details !== undefined) this.details = options.details
   }
 
-  /** True when `err` is a SnapshotError (optionally with the given code). */
+  static {
+    Object.defineProperty(this.prototype, BRAND, { value: true })
+  }
+
+  /** True when `err` is a SnapshotError of any copy of vecsnap (optionally with the given code). */
   static is(err: unknown, code?: SnapshotErrorCode): err is SnapshotError {
-    return err instanceof SnapshotError && (code === undefined || err.code === code)
+    return isBranded(err) && (code === undefined || err.code === code)
+  }
+
+  /**
+   * `err instanceof SnapshotError` is true for a SnapshotError of any copy of vecsnap. A
+   * subclass keeps the ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): value is SnapshotError {
+    return this === SnapshotError ? isBranded(value) : Function.prototype[Symbol.hasInstance].call(this, value)
   }
 }
 

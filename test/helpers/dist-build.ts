@@ -7,6 +7,11 @@ import { promisify } from 'node:util'
 /** The package root. */
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 
+/** The package entries (package.json `exports`), each built as ESM and CJS. */
+export const ENTRIES = ['index', 'etcd', 's3', 'conformance'] as const
+/** Every file the package's `exports` point at. */
+export const ENTRY_OUTPUTS: readonly string[] = ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`])
+
 /** What the build reads: a change to any of these makes `dist/` stale. */
 const SOURCES = ['src', 'test/conformance', 'tsup.config.ts', 'package.json', 'tsconfig.json']
 const LOCK = join(ROOT, '.tmp', 'build.lock')

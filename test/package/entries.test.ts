@@ -9,9 +9,8 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuilt, ROOT } from '../helpers/dist-build.js'
+import { ENTRIES, ENTRY_OUTPUTS, ensureBuilt, ROOT } from '../helpers/dist-build.js'
 
-const ENTRIES = ['index', 'etcd', 's3', 'conformance']
 const PROBE = join(ROOT, 'test', 'package', 'fixtures', 'probe.mjs')
 
 async function probe(scenario: string, ...args: string[]): Promise<Record<string, unknown>> {
@@ -29,7 +28,7 @@ const RECOGNISED = { instanceOf: true, is: true, isCode: true, isOtherCode: fals
 let copyDir = ''
 
 beforeAll(async () => {
-  await ensureBuilt(ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`]))
+  await ensureBuilt(ENTRY_OUTPUTS)
   // A second copy of the package, as npm installs when two dependants need different versions.
   // Under the root so that its dependencies resolve from the root's node_modules.
   await mkdir(join(ROOT, '.tmp'), { recursive: true })
