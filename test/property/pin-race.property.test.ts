@@ -6,8 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { MapMetaStore } from '../helpers/map-meta-store.js'
-import { bytesFor, hashOf } from './harness.js'
-import { filesOf, put, Scheduled, seedSegment } from './scheduled.js'
+import { expectLiveFiles, expectNothingLeft, filesOf, possibleCaptures, put, raceCollection, restoredHashes, Scheduled, seedSegment } from './scheduled.js'
 
 /**
  * The pin protocol of SPEC section 11 on a shared conditional store: two managers, as two
@@ -40,12 +39,7 @@ describe('the pin protocol on a shared conditional store (fc.scheduler, two mana
           await b.open()
           try {
             const { catalog } = a
-            await catalog.createCollection({
-              name: 'docs',
-              schema: { fields: [{ name: 'pk', dataType: 'Int64', isPrimaryKey: true }, { name: 'vec', dataType: 'FloatVector', dim: 4 }, { name: 'text', dataType: 'VarChar', maxLength: 8 }] },
-            })
-            await catalog.createIndex('docs', { fieldName: 'vec', indexName: 'vec_idx' })
-            const c = await catalog.getCollection('docs')
+            const c = await raceCollection(a)
             // `old` pins d and e (e is dropped since); `mid` pins d (reusing old's manifest), x and y.
             const [d, e] = [await seedSegment(a, objects, c, 4), await seedSegment(a, objects, c, 8)]
             await a.createSnapshot({ collectionName: 'docs', snapshotName: 'old' })
@@ -54,15 +48,7 @@ describe('the pin protocol on a shared conditional store (fc.scheduler, two mana
             await a.createSnapshot({ collectionName: 'docs', snapshotName: 'mid' })
             const ids = { collectionId: c.id, partitionId: x.partitionId, segmentId: 999_999 }
             const merged = await put(objects, catalog.layout.insertLog({ ...ids, fieldId: c.schema.fields[0].fieldId, logId: 1 }))
-
-            const indexKeys = new Set([d, e, x, y].flatMap((seg) => seg.indexes.flatMap((ix) => ix.files.map((f) => f.key))))
-            const capture = (segs: string[][], withIndex: boolean): string[] => segs.flat().filter((k) => withIndex || !indexKeys.has(k)).map((k) => hashOf(bytesFor(k))).sort()
-            const possible: string[][] = []
-            for (const compacted of [false, true]) {
-              for (const indexed of dropIndex ? [true, false] : [true]) {
-                possible.push(capture(compacted ? [filesOf(d), [merged.key]] : [filesOf(d), filesOf(x), filesOf(y)], indexed))
-              }
-            }
+            const { capture, possible } = possibleCaptures([d, e, x, y], d, [x, y], merged.key, dropIndex)
 
             sched.racing = true
             const race = Promise.allSettled([
@@ -78,28 +64,14 @@ describe('the pin protocol on a shared conditional store (fc.scheduler, two mana
             sched.racing = false
             for (const r of results) expect(r.status === 'fulfilled' ? 'ok' : String((r as PromiseRejectedResult).reason)).toBe('ok')
 
-            for (const seg of await catalog.listSegments('docs', { states: ['flushed'] })) {
-              const live = dropIndex ? filesOf({ ...seg, indexes: [] }) : filesOf(seg)
-              for (const k of live) expect(await raw.head(k), `live ${k}`).toBeDefined()
-            }
+            await expectLiveFiles(a, raw, dropIndex)
             await b.runGc()
             for (const snap of await a.listSnapshots()) {
-              expect(await a.verifySnapshot(snap.name)).toMatchObject({ ok: true, missing: [] })
-              const job = await a.restoreSnapshot({ snapshotName: snap.name, targetCollectionName: `r_${snap.name}` })
-              await a.waitForRestore(job)
-              const hashes: string[] = []
-              for (const seg of await catalog.listSegments(`r_${snap.name}`)) for (const k of filesOf(seg)) hashes.push(hashOf((await raw.get(k)) as Uint8Array))
-              hashes.sort()
+              const hashes = await restoredHashes(a, raw, snap.name)
               if (snap.name === 'race') expect(possible, 'restore of the raced snapshot').toContainEqual(hashes)
               else expect(hashes).toEqual(capture([filesOf(d), filesOf(x), filesOf(y)], true))
             }
-            for (const snap of await a.listSnapshots()) await b.dropSnapshot(snap.name)
-            for (const coll of await catalog.listCollections()) await catalog.dropCollection(coll.name)
-            await a.runGc()
-            const left: string[] = []
-            for await (const o of raw.list('files/')) left.push(o.key)
-            for await (const o of raw.list('snapshots/')) left.push(o.key)
-            expect(left).toEqual([])
+            await expectNothingLeft(a, raw)
           } finally {
             sched.racing = false
             await a.close()
