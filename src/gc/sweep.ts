@@ -7,6 +7,7 @@ import type { MetaTxn } from '../meta/transaction.js'
 import { FILES_PREFIX, SNAPSHOTS_PREFIX } from '../storage/layout.js'
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'
+import { forEachLimit } from '../util/for-each-limit.js'
 import { indexRef, type CatalogMark, type ReferenceMark } from './mark.js'
 import type { UnitCollection } from './plan.js'
 
@@ -60,15 +61,9 @@ export async function findMissing(
     if (!key.startsWith(FILES_PREFIX)) outside.push(key)
     else if (!listing.has(key)) missing.push(key)
   }
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(HEAD_CONCURRENCY, outside.length) }, async () => {
-      while (next < outside.length) {
-        const key = outside[next++]
-        if ((await objects.head(key, options)) === undefined) missing.push(key)
-      }
-    }),
-  )
+  await forEachLimit(outside, HEAD_CONCURRENCY, async (key) => {
+    if ((await objects.head(key, options)) === undefined) missing.push(key)
+  }, options.signal)
   return missing.sort()
 }
 

@@ -1,5 +1,6 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
+import { forEachLimit } from '../util/for-each-limit.js'
 import { Mutex } from '../util/mutex.js'
 import { isMetaConflict, prefixRange, type MetaExpectation, type MetaOperation, type MetaRange, type MetaStore } from './meta-store.js'
 import { keys } from './keys.js'
@@ -83,22 +84,9 @@ export class MetaTxn {
       }
     }
     if (pending.size > 0) {
-      const rest = [...pending]
-      let next = 0
-      let failed = false
-      const worker = async (): Promise<void> => {
-        while (!failed && next < rest.length) {
-          const [key, i] = rest[next++]
-          try {
-            out[i] = await this.get(key)
-          } catch (err) {
-            failed = true
-            throw err
-          }
-        }
-      }
-      const workers = Array.from({ length: Math.min(concurrency, rest.length) }, worker)
-      for (const r of await Promise.allSettled(workers)) if (r.status === 'rejected') throw r.reason
+      await forEachLimit([...pending], concurrency, async ([key, i]) => {
+        out[i] = await this.get(key)
+      }, this.signal)
     }
     for (const i of repeats) out[i] = this.#writes.has(keys[i]) ? this.#writes.get(keys[i]) : this.#reads.get(keys[i])
     return out

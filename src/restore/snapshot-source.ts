@@ -1,10 +1,11 @@
-import { SnapshotError, throwIfAborted } from '../errors.js'
+import { SnapshotError } from '../errors.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import { decodeManifest } from '../format/manifest-codec.js'
 import { toSnapshotSegment } from '../snapshot/manifest-reader.js'
 import type { SnapshotSegment } from '../snapshot/snapshot-types.js'
 import type { AbortOptions } from '../types.js'
+import { forEachLimit } from '../util/for-each-limit.js'
 import type { JobRecord, TaskRecord } from './job-state.js'
 import { readCommitted, readSnapshotView, type SnapshotView } from './snapshot-reader.js'
 
@@ -40,20 +41,13 @@ export class JobSource {
       throw new SnapshotError('CORRUPT', `a task of ${count} segments lists ${manifests.length} manifests and ${segmentIds.length} segment IDs`)
     }
     const out = new Array<SnapshotSegment>(count)
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < count) {
-        const i = next++
-        throwIfAborted(options.signal)
-        const key = manifests[i]
-        const bytes = await this.#objects.get(key, options)
-        if (bytes === undefined) throw new SnapshotError('CORRUPT', `snapshot ${this.snapshotName}: manifest ${key} is missing`, { details: { missing: [key] } })
-        const seg = toSnapshotSegment(decodeManifest(bytes, key))
-        if (seg.id !== segmentIds[i]) throw new SnapshotError('CORRUPT', `manifest ${key} describes segment ${seg.id}, expected ${segmentIds[i]}`)
-        out[i] = seg
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(MANIFEST_READS, count) }, worker))
+    await forEachLimit(manifests, MANIFEST_READS, async (key, i) => {
+      const bytes = await this.#objects.get(key, options)
+      if (bytes === undefined) throw new SnapshotError('CORRUPT', `snapshot ${this.snapshotName}: manifest ${key} is missing`, { details: { missing: [key] } })
+      const seg = toSnapshotSegment(decodeManifest(bytes, key))
+      if (seg.id !== segmentIds[i]) throw new SnapshotError('CORRUPT', `manifest ${key} describes segment ${seg.id}, expected ${segmentIds[i]}`)
+      out[i] = seg
+    }, options.signal)
     return out
   }
 }

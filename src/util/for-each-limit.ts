@@ -3,6 +3,12 @@ import { abortError } from '../errors.js'
 /**
  * Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first
  * failure (remaining items are not started). Checks `signal` between items.
+ *
+ * The one bounded-concurrency helper for work over a known list (point reads, heads,
+ * manifest reads, verification). Loops that feed work as it is produced use p-queue
+ * (the restore inspector) or their own queue where a measured hot path needs it
+ * (`ManifestWrites`: writes start while a create is still planning); `prefetch` keeps
+ * results in order; the restore's `Limiter` shares copy slots across tasks.
  */
 export async function forEachLimit<T>(
   items: readonly T[],
