@@ -37,6 +37,11 @@ vi.mock('../../src/storage/fs-calls.js', async (importOriginal) => {
 })
 
 const bytes = (s: string) => new TextEncoder().encode(s)
+/**
+ * Lets time pass, so files changed before are older (by their ctime, which no test can
+ * set) than files changed after.
+ */
+const ageCtime = (ms = 300) => new Promise((r) => setTimeout(r, ms))
 const code = (c: string) => expect.objectContaining({ code: c })
 
 describe('FsObjectStore', () => {
@@ -60,11 +65,15 @@ describe('FsObjectStore', () => {
   })
 
   describe('put', () => {
-    it('stores key K at `${root}/K` and reports the file\'s size and mtime', async () => {
+    it('stores key K at `${root}/K` and reports the file\'s size and the later of its mtime and ctime', async () => {
       const info = await store.put('files/a/b', bytes('hello'))
       const st = await stat(path('files/a/b'))
-      expect(info).toEqual({ key: 'files/a/b', size: 5, lastModified: Math.floor(st.mtimeMs) })
-      expect(await store.head('files/a/b')).toEqual(info)
+      const modified = Math.floor(Math.max(st.mtimeMs, st.ctimeMs))
+      expect(info).toMatchObject({ key: 'files/a/b', size: 5 })
+      // The rename into place may move the ctime on after the write.
+      expect(info.lastModified).toBeLessThanOrEqual(modified)
+      expect(modified - info.lastModified).toBeLessThan(1_000)
+      expect(await store.head('files/a/b')).toEqual({ ...info, lastModified: modified })
       expect(store.root).toBe(root)
     })
 
@@ -128,15 +137,35 @@ describe('FsObjectStore', () => {
       expect(await tmpFiles()).toEqual(['.vecsnap-tmp-stray', 'd/.vecsnap-tmp-stray'])
     })
 
-    it('removes temporary files a crashed writer left behind more than an hour ago, when listing', async () => {
+    it('list() leaves temporary files alone, even old ones: a listing never writes', async () => {
       await store.put('d/e/x', bytes('x'))
+      await writeFile(join(root, '.vecsnap-tmp-old'), 'left by a crash')
       await writeFile(join(root, 'd', 'e', '.vecsnap-tmp-old'), 'left by a crash')
-      await writeFile(join(root, 'd', 'e', '.vecsnap-tmp-recent'), 'another writer, in flight')
       const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000)
-      await utimes(join(root, 'd', 'e', '.vecsnap-tmp-old'), twoHoursAgo, twoHoursAgo)
-      expect(await tmpFiles()).toEqual(['d/e/.vecsnap-tmp-old', 'd/e/.vecsnap-tmp-recent'])
+      await ageCtime()
+      for (const p of ['.vecsnap-tmp-old', 'd/e/.vecsnap-tmp-old']) await utimes(join(root, p), twoHoursAgo, twoHoursAgo)
+      expect(await listKeys(store)).toEqual(['d/e/x'])
       expect(await listKeys(store, 'd/')).toEqual(['d/e/x'])
-      expect(await tmpFiles()).toEqual(['d/e/.vecsnap-tmp-recent'])
+      expect(await tmpFiles()).toEqual(['.vecsnap-tmp-old', 'd/e/.vecsnap-tmp-old'])
+    })
+
+    it('removeStaleTempFiles() removes the temporary files unchanged for olderThanMs (an hour by default), and nothing else', async () => {
+      await store.put('d/e/x', bytes('x'))
+      await writeFile(join(root, 'd', '.vecsnap-tmp-old'), 'left by a crash')
+      await writeFile(join(root, 'd', 'e', '.vecsnap-tmp-recent'), 'another writer, in flight')
+      await mkdir(join(root, 'd', '.vecsnap-tmp-dir'))
+      const old = '.vecsnap-tmp-old'
+      await ageCtime()
+      // An hour on the ctime is out of a test's reach: 'old' is older than 200 ms here.
+      expect(await store.removeStaleTempFiles()).toBe(0)
+      expect(await tmpFiles()).toEqual(['d/.vecsnap-tmp-dir', `d/${old}`, 'd/e/.vecsnap-tmp-recent'])
+      await writeFile(join(root, 'd', 'e', '.vecsnap-tmp-recent'), 'still writing')
+      expect(await store.removeStaleTempFiles({ olderThanMs: 200 })).toBe(1)
+      expect(await tmpFiles()).toEqual(['d/.vecsnap-tmp-dir', 'd/e/.vecsnap-tmp-recent'])
+      expect(await listKeys(store)).toEqual(['d/e/x'])
+      await expect(store.removeStaleTempFiles({ olderThanMs: -1 })).rejects.toThrow(TypeError)
+      await expect(store.removeStaleTempFiles({ signal: AbortSignal.abort() })).rejects.toEqual(code('ABORTED'))
+      expect(await new FsObjectStore({ root: join(dir, 'absent') }).removeStaleTempFiles()).toBe(0)
     })
 
     it('rejects IO_ERROR when a key would be both an object and a directory', async () => {
@@ -210,6 +239,31 @@ describe('FsObjectStore', () => {
       expect(Buffer.from((await store.get('dst'))!).toString()).toBe('source')
       expect((await stat(path('dst'))).ino).toBe(linked)
       expect((await stat(path('dst'))).nlink).toBe(1)
+    })
+
+    it('reports a new link as modified now, though its file is old: the link changes its ctime', async () => {
+      const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000)
+      await utimes(path('src'), twoDaysAgo, twoDaysAgo)
+      // utimes itself sets the ctime to now: let it age, so only the link can make the file recent.
+      await ageCtime()
+      const linkedAt = Date.now()
+      // The kernel stamps files with a coarse clock, a tick behind Date.now() at most.
+      const recent = (lastModified: number | undefined) => expect(lastModified).toBeGreaterThanOrEqual(linkedAt - 20)
+      const results = [
+        await store.copy('src', 'l/sized', { mode: 'link', sizeBytes: 6 }),
+        await store.copy('src', 'l/stat', { mode: 'link' }),
+        await store.copy('src', 'l/auto'),
+      ]
+      await store.put('l/replaced', bytes('other'))
+      results.push(await store.copy('src', 'l/replaced', { mode: 'link' }))
+      for (const r of results) recent(r.lastModified)
+      for (const key of ['src', 'l/sized', 'l/stat', 'l/auto', 'l/replaced']) {
+        expect((await stat(path(key))).ino).toBe((await stat(path('src'))).ino)
+        recent((await store.head(key))?.lastModified)
+      }
+      for await (const o of store.list('')) recent(o.lastModified)
+      // The mtime stays old.
+      expect((await stat(path('l/sized'))).mtimeMs).toBeLessThan(linkedAt - 86_400_000)
     })
 
     it('reports the sizeBytes hint for a new link without reading the file, and the copied size otherwise', async () => {
