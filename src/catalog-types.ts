@@ -25,18 +25,22 @@ export interface StoredFieldSchema extends FieldSchema {
   fieldId: number
 }
 
+/** A collection's schema as stored: its fields with their IDs (100 upward, in declaration order). */
 export interface CollectionSchema {
   fields: StoredFieldSchema[]
   description?: string
 }
 
+/** `restoring` while a restore job owns the collection (not listed, not writable); `created` otherwise. */
 export type CollectionState = 'created' | 'restoring'
 
+/** A partition of a collection. */
 export interface PartitionInfo {
   id: number
   name: string
 }
 
+/** A collection as the catalog records it. */
 export interface CollectionInfo {
   id: number
   name: string
@@ -60,6 +64,7 @@ export interface CreateCollectionRequest extends AbortOptions {
   properties?: Record<string, string>
 }
 
+/** An index definition on one field (Milvus allows one per field). */
 export interface IndexInfo {
   id: number
   fieldId: number
@@ -67,6 +72,7 @@ export interface IndexInfo {
   params: Record<string, string>
 }
 
+/** What `catalog.createIndex` takes. */
 export interface CreateIndexRequest {
   fieldName: string
   indexName: string
@@ -89,6 +95,7 @@ export interface FieldBinlog {
   files: SegmentFile[]
 }
 
+/** The files of one build of an index definition on a segment. */
 export interface SegmentIndexInfo {
   indexId: number
   buildId: number
@@ -102,11 +109,13 @@ export interface FieldIndexFiles {
   files: SegmentFile[]
 }
 
+/** `growing` until flushed; `flushed` is immutable (but for added deltalogs and index builds); `dropped` until GC forgets it. */
 export type SegmentState = 'growing' | 'flushed' | 'dropped'
 
 /** Compaction level: L0 holds deletes only, L1 fresh flushes, L2 clustered. */
 export type SegmentLevel = 'L0' | 'L1' | 'L2'
 
+/** A segment as the catalog records it, with every file of every class. */
 export interface SegmentInfo {
   id: number
   collectionId: number
@@ -136,6 +145,7 @@ export interface AllocSegmentRequest extends AbortOptions {
   level?: SegmentLevel
 }
 
+/** What `catalog.flushSegment` takes: the row count and the files written. */
 export interface FlushSegmentRequest {
   numRows: number
   binlogs: FieldBinlog[]
@@ -144,11 +154,13 @@ export interface FlushSegmentRequest {
   bm25logs?: FieldBinlog[]
 }
 
+/** What `catalog.addSegmentIndex` takes: the index by name and the build's files. */
 export interface AddSegmentIndexRequest {
   indexName: string
   files: SegmentFile[]
 }
 
+/** What `catalog.addTextIndex` and `catalog.addJsonKeyIndex` take. */
 export interface AddFieldIndexRequest {
   fieldId: number
   files: SegmentFile[]

@@ -67,6 +67,7 @@ export class SnapshotError extends Error {
   /** Extra machine-readable facts. */
   readonly details?: Record<string, unknown>
 
+  /** An error with a stable `code`; `options.cause` is the original failure. */
   constructor(code: SnapshotErrorCode, message: string, options: SnapshotErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'SnapshotError'

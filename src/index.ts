@@ -1,4 +1,5 @@
 export { SnapshotManager } from './snapshot-manager.js'
+export type { SnapshotManagerState } from './snapshot-manager.js'
 export { SnapshotError, ERROR_CODES } from './errors.js'
 export type { SnapshotErrorCode, SnapshotErrorOptions } from './errors.js'
 export { DEFAULTS } from './options.js'
@@ -7,15 +8,16 @@ export type { SnapshotManagerEvents } from './events.js'
 export type { AbortOptions } from './types.js'
 
 export { LocalLeadership } from './cluster/local-leadership.js'
-export type { LoopLeadership, LeadershipHandlers, CampaignOptions, DemotionReason, CreateLeadershipOptions } from './cluster/leadership.js'
+export type { LoopLeadership, LeadershipHandlers, CampaignOptions, DemotionReason, CreateLeadershipOptions, LeadershipSource } from './cluster/leadership.js'
 
 export { Catalog } from './meta/catalog.js'
 export type { CatalogOptions, CatalogOverOptions } from './meta/catalog.js'
 export type * from './catalog-types.js'
 export { LevelMetaStore } from './meta/level-meta-store.js'
-export type { LevelMetaStoreOptions } from './meta/level-meta-store.js'
+export type { LevelMetaStoreOptions, LevelMetaStoreDatabase } from './meta/level-meta-store.js'
+export type { AnyAbstractLevel } from './meta/abstract-level-meta-store.js'
 export { MemoryMetaStore } from './meta/memory-meta-store.js'
-export { isMetaConflict, prefixRange } from './meta/meta-store.js'
+export { isMetaConflict, prefixRange, MAX_BATCH_OPS, MAX_BATCH_EXPECTATIONS, MAX_BATCH_BYTES } from './meta/meta-store.js'
 export type {
   MetaStore,
   MetaOperation,
@@ -27,11 +29,11 @@ export type {
 } from './meta/meta-store.js'
 
 export { FsObjectStore } from './storage/fs-object-store.js'
-export type { FsObjectStoreOptions } from './storage/fs-object-store.js'
+export type { FsObjectStoreOptions, RemoveStaleTempFilesOptions } from './storage/fs-object-store.js'
 export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions, PutOptions } from './storage/object-store.js'
 export { layout, FILES_PREFIX, SNAPSHOTS_PREFIX } from './storage/layout.js'
 export { validateObjectKey, validatePrefix } from './storage/keys-validate.js'
-export type { Layout } from './storage/layout.js'
+export type { Layout, SegmentKeyIds, FieldLogKeyIds, IndexFileKeyIds, FieldIndexFileKeyIds } from './storage/layout.js'
 
 export type * from './snapshot/snapshot-types.js'
 export type * from './restore/job-types.js'

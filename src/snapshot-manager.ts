@@ -28,7 +28,8 @@ import { GcService } from './gc/gc-loop.js'
 import type { GcReport, RunGcOptions } from './gc/gc-types.js'
 import type { AbortOptions } from './types.js'
 
-type ManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
+/** Lifecycle of a {@link SnapshotManager}: `new` until `open()`, `open` once it resolved, `closed` after `close()` (it cannot be reopened). */
+export type SnapshotManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
 
 /**
  * The manager open on each MetaStore that has no election: a store whose batches are not
@@ -62,7 +63,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #restore: RestoreService
   readonly #gc: GcService
   readonly #loops: LoopRunner
-  #state: ManagerState = 'new'
+  #state: SnapshotManagerState = 'new'
   #opening: Promise<void> | undefined
   #closing: Promise<void> | undefined
   /** True when a `leadership` option or the store elects one manager among several. */
@@ -70,6 +71,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Public calls (and catalog transactions) under way. */
   readonly #inflight = new Set<Promise<unknown>>()
 
+  /** Validates the options (see {@link SnapshotManagerOptions}); nothing is opened before `open()`. */
   constructor(options: SnapshotManagerOptions) {
     super()
     this.options = resolveOptions(options)
@@ -109,7 +111,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   }
 
   /** `open` once `open()` resolved and until `close()` is called. */
-  get status(): ManagerState {
+  get status(): SnapshotManagerState {
     return this.#state
   }
 

@@ -85,10 +85,11 @@ export interface CreateLeadershipOptions {
 /**
  * A store that can elect one process among those sharing it (`EtcdMetaStore`). The
  * MetaStore port knows nothing of leadership: `SnapshotManager` detects this interface
- * on the MetaStore it is given (see {@link leadershipSourceOf}) and, when present and no
+ * on the MetaStore it is given and, when present and no
  * `leadership` option is given, calls `createLeadership('loops')`.
  */
 export interface LeadershipSource {
+  /** A leadership named `name` over the store's backend (one election per name and prefix). */
   createLeadership(name: string, options?: CreateLeadershipOptions): LoopLeadership
 }
 

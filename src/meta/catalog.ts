@@ -81,7 +81,7 @@ import { Transactor, type MetaTxn } from './transaction.js'
 /** Segment records one transaction of `forgetSegments` checks or removes. */
 const FORGET_CHUNK = 25
 
-/** Options of {@link Catalog}. */
+/** Options of the {@link Catalog} constructor, which the manager calls (use `manager.catalog` or {@link Catalog.over}). @internal */
 export interface CatalogOptions {
   /** Runs every mutation as one atomic MetaStore batch. */
   transactor: Transactor
@@ -125,7 +125,7 @@ export class Catalog {
   readonly #isOpen: (() => boolean) | undefined
   readonly #track: ((work: Promise<unknown>) => void) | undefined
 
-  /** Throws a `TypeError` on bad options. */
+  /** Throws a `TypeError` on bad options. Use `manager.catalog`, or {@link Catalog.over} over a bare MetaStore. @internal */
   constructor(options: CatalogOptions) {
     expectObject(options, 'options')
     if (!(options.transactor instanceof Transactor)) throw new TypeError('Expected `transactor` to be a Transactor')

@@ -49,7 +49,7 @@ export interface MetaStoreCapabilities {
   /**
    * Largest number of operations one batch may carry, counted the way the backend counts
    * them (etcd: the larger of the compares and the writes); Infinity when unbounded.
-   * vecsnap itself never issues more than {@link MAX_BATCH_OPS}.
+   * vecsnap itself never issues more than `MAX_BATCH_OPS` (64).
    */
   readonly maxBatchOps: number
 }
@@ -74,12 +74,19 @@ export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed'
  * - `open` and `close` are idempotent.
  */
 export interface MetaStore {
+  /** What the store can do beyond the required methods. */
   readonly capabilities: MetaStoreCapabilities
+  /** Lifecycle state, as in abstract-level. */
   readonly status: StoreStatus
+  /** Opens the store; idempotent. */
   open(options?: AbortOptions): Promise<void>
+  /** Closes the store; idempotent. */
   close(): Promise<void>
+  /** The value of `key`, or `undefined` when it is absent (never an error). */
   get(key: string, options?: AbortOptions): Promise<string | undefined>
+  /** Applies every operation or none, in order; with `expect`, only if every expectation holds (else the conflict rejection). */
   batch(operations: readonly MetaOperation[], options?: MetaBatchOptions): Promise<void>
+  /** `[key, value]` pairs in key order (UTF-8 byte order) within `range`. */
   iterate(range?: MetaRange, options?: AbortOptions): AsyncIterable<[key: string, value: string]>
 }
 

@@ -4,17 +4,20 @@
  * that the IDs are positive safe integers and that names are single key segments.
  */
 
+/** The IDs that place a segment's files. */
 export interface SegmentKeyIds {
   collectionId: number
   partitionId: number
   segmentId: number
 }
 
+/** The IDs of a log file (binlog, deltalog, statslog, BM25 log) of one field. */
 export interface FieldLogKeyIds extends SegmentKeyIds {
   fieldId: number
   logId: number
 }
 
+/** The IDs and name of a segment index file. */
 export interface IndexFileKeyIds {
   buildId: number
   /** Index version; 1 for a first build. */
@@ -24,6 +27,7 @@ export interface IndexFileKeyIds {
   fileName: string
 }
 
+/** The IDs and name of a text or JSON-key index file of one field. */
 export interface FieldIndexFileKeyIds extends SegmentKeyIds {
   buildId: number
   version: number
@@ -98,6 +102,7 @@ export const layout = Object.freeze({
   },
 })
 
+/** The type of {@link layout} (`catalog.layout`). */
 export type Layout = typeof layout
 
 /**

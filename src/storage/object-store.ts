@@ -74,12 +74,19 @@ export interface PutOptions extends AbortOptions {
  * - A fired `signal` rejects with `ABORTED`; backend failures reject with `IO_ERROR`.
  */
 export interface ObjectStore {
+  /** What the store can do beyond the required methods. */
   readonly capabilities: ObjectStoreCapabilities
+  /** Writes `body` at `key`, replacing an existing object atomically; resolves what was written. */
   put(key: string, body: Uint8Array, options?: PutOptions): Promise<ObjectInfo>
+  /** The object's bytes, or `undefined` when it is absent (never an error). */
   get(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  /** The object's size and modification time, or `undefined` when it is absent. */
   head(key: string, options?: AbortOptions): Promise<ObjectInfo | undefined>
+  /** Every object whose key starts with `prefix`, ordered by key. */
   list(prefix: string, options?: AbortOptions): AsyncIterable<ObjectInfo>
+  /** Copies `fromKey` to `toKey` (a hard link or a server-side copy where possible); `NOT_FOUND` when the source is absent. */
   copy(fromKey: string, toKey: string, options?: CopyOptions): Promise<ObjectInfo>
+  /** Deletes the keys; absent keys are no error. */
   delete(keys: readonly string[], options?: AbortOptions): Promise<void>
   /** Optional: release resources (sockets, handles). */
   close?(): Promise<void>

@@ -103,6 +103,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly #partSize: number
   readonly #partConcurrency: number
 
+  /** Validates the options; the client is the caller's (never destroyed by the store). Throws a `TypeError` on bad options. */
   constructor(options: S3ObjectStoreOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('Expected `options` to be an object with a `client` and a `bucket`')
     const { client, bucket } = options
@@ -122,7 +123,7 @@ export class S3ObjectStore implements ObjectStore {
     this.#partConcurrency = positiveInt('partCopyConcurrency', options.partCopyConcurrency, 4, 64)
   }
 
-  /** {@inheritDoc ObjectStore.put} */
+  /** Writes `body` at `key` with one PutObject (atomic on S3); resolves what was written. */
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<ObjectInfo> {
     const Key = this.#key(key)
     assertBody(body)
@@ -136,7 +137,7 @@ export class S3ObjectStore implements ObjectStore {
     return { key, size: body.byteLength, lastModified: Date.now() }
   }
 
-  /** {@inheritDoc ObjectStore.get} */
+  /** The object's bytes (GetObject), or `undefined` when it is absent. */
   async get(key: string, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
     const Key = this.#key(key)
     const { signal } = options
@@ -150,14 +151,14 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** {@inheritDoc ObjectStore.head} */
+  /** The object's size and modification time (HeadObject), or `undefined` when it is absent. */
   async head(key: string, options: AbortOptions = {}): Promise<ObjectInfo | undefined> {
     const Key = this.#key(key)
     throwIfAborted(options.signal)
     return this.#head(key, Key, options.signal)
   }
 
-  /** {@inheritDoc ObjectStore.list} */
+  /** Every object whose key starts with `prefix`, ordered by key (ListObjectsV2, paged). */
   async *list(prefix: string, options: AbortOptions = {}): AsyncGenerator<ObjectInfo> {
     validatePrefix(prefix)
     const { signal } = options
@@ -187,7 +188,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * {@inheritDoc ObjectStore.copy} Always server-side; `mode` is accepted and ignored.
+   * Copies `fromKey` to `toKey` inside the bucket; `NOT_FOUND` when the source is absent.
+   * Always server-side; `mode` is accepted and ignored.
    *
    * Without a `sizeBytes` hint, or with one above `multipartCopyThresholdBytes`, a
    * HeadObject learns the size first (CopyObject or multipart UploadPartCopy). With a
@@ -249,7 +251,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** {@inheritDoc ObjectStore.delete} DeleteObjects in batches of `deleteBatchSize`. */
+  /** Deletes the keys (DeleteObjects in batches of `deleteBatchSize`); absent keys are no error. */
   async delete(keys: readonly string[], options: AbortOptions = {}): Promise<void> {
     assertKeyList(keys)
     const backendKeys = [...new Set(keys)].map((key) => this.#key(key))
