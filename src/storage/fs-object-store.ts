@@ -113,6 +113,7 @@ export class FsObjectStore implements ObjectStore {
   /** Directory syncs, grouped per directory. */
   readonly #dirSyncs = new GroupSync((dir) => fsyncDir(dir))
 
+  /** Validates the options; nothing touches the disk before the first call. Throws a `TypeError` on bad options. */
   constructor(options: FsObjectStoreOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('Expected `options` to be an object with a `root`')
     if (typeof options.root !== 'string' || options.root === '') {
