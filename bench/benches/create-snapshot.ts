@@ -62,8 +62,8 @@ async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<
   const rounds = ctx.quick ? 2 : 5
   const dir = await ctx.tmpDir(`create-${metaKind}`)
   const counter = new PutCounter()
-  const meta: MetaStore = metaKind === 'level' ? new LevelMetaStore({ location: join(dir, 'meta') }) : new MemoryMetaStore()
-  const objects = counter.wrap(new FsObjectStore({ root: join(dir, 'objects') }))
+  const meta: MetaStore = metaKind === 'level' ? new LevelMetaStore({ location: join(dir, 'meta'), sync: false }) : new MemoryMetaStore()
+  const objects = counter.wrap(new FsObjectStore({ root: join(dir, 'objects'), fsync: false }))
   const manager = new SnapshotManager({ meta, objects, gcIntervalMs: 0 })
   await manager.open()
   try {

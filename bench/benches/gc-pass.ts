@@ -23,8 +23,8 @@ async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<
   const rounds = ctx.quick ? 3 : 5
   const dir = await ctx.tmpDir(`gc-${metaKind}`)
   const root = join(dir, 'objects')
-  const meta: MetaStore = metaKind === 'level' ? new LevelMetaStore({ location: join(dir, 'meta') }) : new MemoryMetaStore()
-  const objects = new FsObjectStore({ root })
+  const meta: MetaStore = metaKind === 'level' ? new LevelMetaStore({ location: join(dir, 'meta'), sync: false }) : new MemoryMetaStore()
+  const objects = new FsObjectStore({ root, fsync: false })
   // Zero grace, so the pass considers everything; the loop is off, passes are timed one by one.
   const manager = new SnapshotManager({ meta, objects, gcIntervalMs: 0, dropGraceMs: 0, orphanGraceMs: 0 })
   await manager.open()

@@ -30,8 +30,8 @@ interface RestoreRound {
  */
 async function restoreOnce(dir: string, copyMode: CopyMode, snapshot: string, target: string): Promise<RestoreRound> {
   const manager = new SnapshotManager({
-    meta: new LevelMetaStore({ location: join(dir, 'meta') }),
-    objects: new FsObjectStore({ root: join(dir, 'objects') }),
+    meta: new LevelMetaStore({ location: join(dir, 'meta'), sync: false }),
+    objects: new FsObjectStore({ root: join(dir, 'objects'), fsync: false }),
     gcIntervalMs: 0,
     copyMode,
   })
@@ -62,7 +62,7 @@ async function restoreOnce(dir: string, copyMode: CopyMode, snapshot: string, ta
  * flight as a restore runs), to tell the restore's own cost from the adapter's.
  */
 async function adapterOnce(dir: string, copyMode: CopyMode, pairs: readonly { from: string; to: string }[], prefix: string): Promise<number> {
-  const objects = new FsObjectStore({ root: join(dir, 'objects') })
+  const objects = new FsObjectStore({ root: join(dir, 'objects'), fsync: false })
   const width = DEFAULTS.restoreConcurrency * FILE_CONCURRENCY
   await settle()
   return timeMs(async () => {
@@ -105,7 +105,7 @@ async function runFs(ctx: BenchContext): Promise<BenchResult[]> {
   // Seed (untimed): a collection with 10-file segments, written as real files, and a snapshot.
   let sources: string[]
   {
-    const manager = new SnapshotManager({ meta: new LevelMetaStore({ location: join(dir, 'meta') }), objects: new FsObjectStore({ root }), gcIntervalMs: 0 })
+    const manager = new SnapshotManager({ meta: new LevelMetaStore({ location: join(dir, 'meta'), sync: false }), objects: new FsObjectStore({ root, fsync: false }), gcIntervalMs: 0 })
     await manager.open()
     try {
       const collection = await seedCollection(manager.catalog, { name: 'bench' })
@@ -127,7 +127,7 @@ async function runFs(ctx: BenchContext): Promise<BenchResult[]> {
   const cpalMs: number[] = []
   const adapterCopyMs: number[] = []
   const adapterLinkMs: number[] = []
-  const objects = new FsObjectStore({ root })
+  const objects = new FsObjectStore({ root, fsync: false })
   // Every measurement's output is removed (untimed) before the next one starts, so each
   // writes into memory the kernel just freed: on this VM, page cache or tmpfs pages the
   // guest has not touched lately cost 2-3× more to fill, and an output left in place

@@ -24,8 +24,8 @@ import { layout } from '../../src/storage/layout.js'
 
 const [mode, dir, arg] = process.argv.slice(2)
 const root = join(dir, 'objects')
-const meta = new LevelMetaStore({ location: join(dir, 'meta') })
-const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root }), gcIntervalMs: 0 })
+const meta = new LevelMetaStore({ location: join(dir, 'meta'), sync: false })
+const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root, fsync: false }), gcIntervalMs: 0 })
 const FILE = new Uint8Array(16)
 
 async function seed(segments: number): Promise<void> {

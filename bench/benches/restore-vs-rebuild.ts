@@ -20,9 +20,9 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
   const segments = ctx.quick ? 2 : 10
   const restores = ctx.quick ? 2 : 3
   const dir = await ctx.tmpDir('restore-vs-rebuild')
-  const objects = new FsObjectStore({ root: join(dir, 'objects') })
+  const objects = new FsObjectStore({ root: join(dir, 'objects'), fsync: false })
   const manager = new SnapshotManager({
-    meta: new LevelMetaStore({ location: join(dir, 'meta') }),
+    meta: new LevelMetaStore({ location: join(dir, 'meta'), sync: false }),
     objects,
     gcIntervalMs: 0,
     checkIntervalMs: 20,

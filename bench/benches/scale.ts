@@ -71,7 +71,7 @@ async function metaOps(ctx: BenchContext): Promise<BenchResult[]> {
 
 /** A manager over `meta` with a seeded 10k-segment (or `segments`) collection, its objects under `dir`. */
 async function seeded(meta: MetaStore, dir: string, segments: number): Promise<SnapshotManager> {
-  const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root: join(dir, 'objects') }), gcIntervalMs: 0 })
+  const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root: join(dir, 'objects'), fsync: false }), gcIntervalMs: 0 })
   await manager.open()
   const collection = await seedCollection(manager.catalog, { name: 'bench', dim: 4 })
   await seedSegmentsDirect(meta, manager.catalog, { collection, count: segments })
@@ -89,7 +89,7 @@ async function etcdCreate(ctx: BenchContext): Promise<BenchResult[]> {
   const managers: SnapshotManager[] = []
   try {
     const levelDir = await ctx.memDir('scale-level')
-    const level = await seeded(new LevelMetaStore({ location: join(levelDir, 'meta') }), levelDir, segments)
+    const level = await seeded(new LevelMetaStore({ location: join(levelDir, 'meta'), sync: false }), levelDir, segments)
     managers.push(level)
     // etcd started with no limit flags, the adapter with its defaults.
     const etcd = await seeded(new EtcdMetaStore({ hosts: server.endpoint }), await ctx.memDir('scale-etcd'), segments)
@@ -118,7 +118,7 @@ async function listAndGc(ctx: BenchContext): Promise<BenchResult[]> {
   const segments = ctx.quick ? 1_000 : 10_000
   const snapshots = ctx.quick ? 20 : 100
   const dir = await ctx.tmpDir('scale-list')
-  const meta = new LevelMetaStore({ location: join(dir, 'meta') })
+  const meta = new LevelMetaStore({ location: join(dir, 'meta'), sync: false })
   const objects = new MemoryObjects()
   const manager = new SnapshotManager({ meta, objects, gcIntervalMs: 0 })
   await manager.open()
