@@ -47,6 +47,14 @@ export class GcService {
     if (this.#looping) return
     this.#looping = true
     this.#loopAbort = sharedAbortController()
+    // What interrupted writes left (a store's temporary files): once per start, in the
+    // background and on the loop's queue (its listing never writes, so it never did this).
+    const signal = this.#loopAbort.signal
+    void this.#queue
+      .add(async () => (await this.#ctx.objects.removeStaleTempFiles?.({ signal })) ?? 0, { signal })
+      .catch((err: unknown) => {
+        if (!signal.aborted) this.#ctx.events.emit('loopError', err instanceof Error ? err : new Error(String(err)), { loop: 'gc' })
+      })
     this.#schedule()
   }
 

@@ -86,6 +86,16 @@ class GuardedObjectStore implements ObjectStore {
     }
   }
 
+  async removeStaleTempFiles(options: AbortOptions = {}): Promise<number> {
+    throwIfAborted(options.signal)
+    if (this.#inner.removeStaleTempFiles === undefined) return 0
+    try {
+      return await this.#inner.removeStaleTempFiles(options)
+    } catch (err) {
+      throw toIoError(err, 'removing stale temporary files', options.signal)
+    }
+  }
+
   async close(): Promise<void> {
     try {
       await this.#inner.close?.()

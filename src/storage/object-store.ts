@@ -6,7 +6,11 @@ export interface ObjectInfo {
   key: string
   /** Size in bytes. */
   size: number
-  /** Last modification time, epoch milliseconds. */
+  /**
+   * Last modification time, epoch milliseconds: never earlier than when the object appeared
+   * under its key (GC's orphan grace runs from it; a hard link reports its own time, not its
+   * source's).
+   */
   lastModified: number
 }
 
@@ -90,4 +94,10 @@ export interface ObjectStore {
   delete(keys: readonly string[], options?: AbortOptions): Promise<void>
   /** Optional: release resources (sockets, handles). */
   close?(): Promise<void>
+  /**
+   * Optional: remove what interrupted writes left behind (temporary files older than a
+   * grace); resolves how many were removed. The GC loop calls it once when it starts (a
+   * listing never writes).
+   */
+  removeStaleTempFiles?(options?: AbortOptions): Promise<number>
 }

@@ -52,7 +52,7 @@ export async function gcEnv(options: Partial<SnapshotManagerOptions> = {}, wrap?
   const dir = await mkdtemp(join(tmpdir(), 'vecsnap-gc-'))
   const root = join(dir, 'objects')
   const meta = new MemoryMetaStore()
-  const fsObjects = new FsObjectStore({ root })
+  const fsObjects = new FsObjectStore({ root, fsync: false })
   const objects = wrap === undefined ? fsObjects : wrap(fsObjects)
   const clock = new Clock()
   const make = async (o: Partial<SnapshotManagerOptions>): Promise<SnapshotManager> => {

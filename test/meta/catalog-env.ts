@@ -40,13 +40,13 @@ export const backends: { name: string; make(): Promise<TestStore> }[] = [
     async make() {
       const dir = await mkdtemp(join(tmpdir(), 'vecsnap-catalog-'))
       const location = join(dir, 'meta')
-      let meta = new LevelMetaStore({ location })
+      let meta = new LevelMetaStore({ location, sync: false })
       await meta.open()
       const store: TestStore = {
         meta,
         async reopen() {
           await meta.close()
-          meta = new LevelMetaStore({ location })
+          meta = new LevelMetaStore({ location, sync: false })
           await meta.open()
           store.meta = meta
           return meta

@@ -99,7 +99,7 @@ describe('readCommitted and readSnapshotView', () => {
     const meta = new MemoryMetaStore()
     await meta.open()
     const dir = await mkdtemp(join(tmpdir(), 'vecsnap-reader-'))
-    const objects = new FsObjectStore({ root: dir })
+    const objects = new FsObjectStore({ root: dir, fsync: false })
     try {
       const list = encodeList(header(2), entries(2))
       await objects.put('snapshots/3/lists/7.txt', list.bytes)
@@ -155,7 +155,7 @@ describe('restore of a snapshot whose tasks take several transactions', () => {
   it('writes every task with its own segments and restores them all', async () => {
     dir = await mkdtemp(join(tmpdir(), 'vecsnap-tasks-'))
     const meta = new SmallBatchMetaStore()
-    const objects = new FsObjectStore({ root: join(dir, 'objects') })
+    const objects = new FsObjectStore({ root: join(dir, 'objects'), fsync: false })
     // 56 tasks per transaction (chunkSize), 2 segments per task: 123 segments → 62 tasks, the last of one segment.
     manager = await openManager(meta, objects, { maxSegmentsPerCopyTask: 2 })
     const coll = await seedCollection(manager, 'docs')
