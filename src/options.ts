@@ -27,6 +27,14 @@ export interface SnapshotManagerOptions {
   orphanGraceMs?: number
   /** Filesystem copy mode of restores; S3 is always server-side. @default 'auto' */
   copyMode?: CopyMode
+  /**
+   * Check every file a restore copies against the size the snapshot records before its
+   * segment counts as done (a mismatch fails the job). On a filesystem the store measures
+   * each copy anyway; on S3, whose CopyObject reports no size, it costs a HeadObject per
+   * file (about twice the requests of a restore). `false` skips that lookup on S3, trusting
+   * the bucket (`verifySnapshot` still checks it). @default true
+   */
+  verifyCopiedSizes?: boolean
   /** Minimum gap between two `restoreProgress` events of one job. @default 250 */
   progressThrottleMs?: number
   /** Clock, epoch milliseconds (tests inject a fake). @default Date.now */
@@ -54,6 +62,7 @@ export const DEFAULTS: ResolvedOptions = Object.freeze({
   dropGraceMs: 10_800_000,
   orphanGraceMs: 86_400_000,
   copyMode: 'auto',
+  verifyCopiedSizes: true,
   progressThrottleMs: 250,
   now: Date.now,
 })
@@ -106,6 +115,9 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   if (options.copyMode !== undefined && typeof options.copyMode !== 'string') throw new TypeError(`Expected \`copyMode\` to be a string, got \`${typeName(options.copyMode)}\``)
   if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {
     throw new SnapshotError('INVALID_ARGUMENT', `\`copyMode\` must be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got '${options.copyMode}'`)
+  }
+  if (options.verifyCopiedSizes !== undefined && typeof options.verifyCopiedSizes !== 'boolean') {
+    throw new TypeError(`Expected \`verifyCopiedSizes\` to be a boolean, got \`${typeName(options.verifyCopiedSizes)}\``)
   }
   if (options.leadership !== undefined && !isPort(options.leadership, ['campaign', 'resign'])) throw new TypeError('Expected `leadership` to be a LoopLeadership')
   if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got \`${typeName(options.now)}\``)
