@@ -17,6 +17,7 @@ import { SnapshotStore } from './snapshot/snapshot-store.js'
 import type {
   CreateSnapshotRequest,
   DescribeSnapshotOptions,
+  HoldSnapshotOptions,
   ListSnapshotsOptions,
   SnapshotDescription,
   SnapshotInfo,
@@ -234,6 +235,21 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Drops a snapshot; idempotent. `IN_USE` while an unfinished restore reads it. */
   dropSnapshot(snapshotName: string, options: AbortOptions = {}): Promise<void> {
     return this.#call(options.signal, () => this.#snapshots.drop(snapshotName, options))
+  }
+
+  /**
+   * Holds a committed snapshot under `tag` (ZFS `hold`): it cannot be dropped (`IN_USE`
+   * naming the tags) until every hold is released or expired. Holding again with the same
+   * tag renews it; `ttlMs` makes it expire. Stored in the MetaStore, so every manager on
+   * the store sees it. `NOT_FOUND` when there is no committed snapshot of the name.
+   */
+  holdSnapshot(snapshotName: string, options: HoldSnapshotOptions): Promise<void> {
+    return this.#call(options?.signal, () => this.#snapshots.hold(snapshotName, options))
+  }
+
+  /** Releases hold `tag` of a snapshot; idempotent. */
+  releaseSnapshot(snapshotName: string, tag: string, options: AbortOptions = {}): Promise<void> {
+    return this.#call(options.signal, () => this.#snapshots.release(snapshotName, tag, options))
   }
 
   /** Checks existence, size and checksum of every object the snapshot references. */

@@ -140,6 +140,27 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
     )
 
   program
+    .command('hold <snapshot> <tag>')
+    .description('hold a snapshot under a tag: it cannot be dropped until every hold is released or expired')
+    .option('--ttl <ms>', 'the hold expires this many milliseconds from now', (v: string) => Number(v))
+    .action(async (snapshot: string, tag: string, o: { ttl?: number }, cmd: Command) =>
+      execute(cmd, async (m) => {
+        await m.holdSnapshot(snapshot, o.ttl === undefined ? { tag } : { tag, ttlMs: o.ttl })
+        return { value: { held: snapshot, tag, ttlMs: o.ttl ?? null }, text: `held snapshot ${snapshot} (${tag}${o.ttl === undefined ? '' : `, ${o.ttl} ms`})` }
+      }),
+    )
+
+  program
+    .command('release <snapshot> <tag>')
+    .description('release a hold (succeeds when the snapshot or the hold does not exist)')
+    .action(async (snapshot: string, tag: string, _o, cmd: Command) =>
+      execute(cmd, async (m) => {
+        await m.releaseSnapshot(snapshot, tag)
+        return { value: { released: snapshot, tag }, text: `released ${tag} on snapshot ${snapshot}` }
+      }),
+    )
+
+  program
     .command('restore <snapshot> <target>')
     .description('restore a snapshot into a new collection, with a progress bar until done')
     .option('--no-wait', 'return the job id at once; the job runs whenever a vecsnap process (or SnapshotManager) has the data open')

@@ -31,9 +31,15 @@ export function renderCollections(list: readonly CollectionSummary[]): string {
 
 export function renderSnapshots(list: readonly SnapshotInfo[]): string {
   return table(
-    ['name', 'collection', 'created', 'segments', 'rows', 'size', 'description'],
-    list.map((s) => [s.name, s.collectionName, formatTime(s.createdAt), String(s.segmentCount), String(s.rowCount), formatBytes(s.sizeBytes), s.description]),
+    ['name', 'collection', 'created', 'segments', 'rows', 'size', 'holds', 'description'],
+    list.map((s) => [s.name, s.collectionName, formatTime(s.createdAt), String(s.segmentCount), String(s.rowCount), formatBytes(s.sizeBytes), holdsText(s), s.description]),
   )
+}
+
+/** A snapshot's holds in one cell: tags, with the expiry of those that expire. */
+function holdsText(s: SnapshotInfo): string {
+  if (s.holds.length === 0) return '-'
+  return s.holds.map((h) => (h.expiresAt === undefined ? h.tag : `${h.tag} (until ${formatTime(h.expiresAt)})`)).join(', ')
 }
 
 function snapshotFields(s: SnapshotInfo): [string, string][] {
@@ -46,6 +52,7 @@ function snapshotFields(s: SnapshotInfo): [string, string][] {
     ['segments', String(s.segmentCount)],
     ['rows', String(s.rowCount)],
     ['size', formatBytes(s.sizeBytes)],
+    ['holds', holdsText(s)],
     ['description', s.description || '-'],
   ]
 }

@@ -113,6 +113,10 @@ export const keys = Object.freeze({
    */
   snapshotSetVersion: (collectionId: number) => `s/coll-snap-ver/${pad(collectionId)}`,
 
+  /** Holds on a committed snapshot (value: JSON `[{ tag, expiresAt? }]`); `dropSnapshot` reads it. */
+  snapshotHolds: (snapshotId: number) => `s/holds/${pad(snapshotId)}`,
+  snapshotHoldsPrefix: 's/holds/',
+
   // ── restore jobs ────────────────────────────────────────────────────────────
   restoreJob: (id: number) => `r/job/${pad(id)}`,
   restoreJobPrefix: 'r/job/',

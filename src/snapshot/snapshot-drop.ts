@@ -6,6 +6,7 @@ import type { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
 import type { AbortOptions } from '../types.js'
 import type { ListReader } from './list-reader.js'
+import { readHoldsTx } from './snapshot-holds.js'
 import { readRecordByNameTx, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
 
 /**
@@ -120,6 +121,7 @@ export async function finishDeleting(ctx: ManagerContext, deps: DropDeps, r: Sna
     const nameKey = keys.snapshotName(r.name)
     if ((await tx.get(nameKey)) === String(r.id)) tx.del(nameKey)
     tx.del(keys.collectionSnapshot(current.collectionId, r.id))
+    tx.del(keys.snapshotHolds(r.id))
     await forgetSetVersionIfLast(tx, current.collectionId, r.id)
     return true
   }, { signal })
@@ -172,7 +174,8 @@ export async function purgeSnapshot(ctx: ManagerContext, deps: DropDeps, snapsho
 
 /**
  * `dropSnapshot`: idempotent (an absent snapshot resolves), and concurrent drops of one
- * snapshot all resolve. `IN_USE` while an unfinished restore reads it;
+ * snapshot all resolve. `IN_USE` while an unfinished restore reads it or a hold is in
+ * force (the error names the tags);
  * `FAILED_PRECONDITION` while it is still being created.
  */
 export async function dropSnapshot(ctx: ManagerContext, deps: DropDeps & { isInUse: IsInUse }, name: string, options: AbortOptions = {}): Promise<void> {
@@ -184,6 +187,10 @@ export async function dropSnapshot(ctx: ManagerContext, deps: DropDeps & { isInU
     if (r.state === 'deleting') return r
     if (r.state === 'pending') throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${name} is still being created`)
     if (await deps.isInUse(tx, r.id)) throw new SnapshotError('IN_USE', `snapshot ${name} is used by an unfinished restore job`)
+    const holds = await readHoldsTx(tx, r.id, ctx.now())
+    if (holds.length > 0) {
+      throw new SnapshotError('IN_USE', `snapshot ${name} is held: ${holds.map((h) => h.tag).join(', ')} (release the holds first)`, { details: { holds } })
+    }
     return markDeleting(tx, r, ctx.now())
   }, { signal })
   if (marked === undefined) return

@@ -5,7 +5,7 @@ import type { MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { AbortOptions } from '../types.js'
 import type { ListRef } from './snapshot-list.js'
-import type { SnapshotInfo, SnapshotState } from './snapshot-types.js'
+import type { SnapshotHold, SnapshotInfo, SnapshotState } from './snapshot-types.js'
 
 /**
  * The MetaStore record of a snapshot, `s/snap/{id}`: small at any scale (SPEC section
@@ -68,8 +68,8 @@ export function validateSnapshotName(name: unknown, param = 'name'): asserts nam
   }
 }
 
-/** The public view of a record. */
-export function toSnapshotInfo(r: SnapshotRecord): SnapshotInfo {
+/** The public view of a record, with its holds in force. */
+export function toSnapshotInfo(r: SnapshotRecord, holds: SnapshotHold[] = []): SnapshotInfo {
   return {
     id: r.id,
     name: r.name,
@@ -81,6 +81,7 @@ export function toSnapshotInfo(r: SnapshotRecord): SnapshotInfo {
     segmentCount: r.segmentCount,
     rowCount: r.rowCount,
     sizeBytes: r.sizeBytes,
+    holds,
   }
 }
 

@@ -19,9 +19,11 @@ import {
   type SnapshotRecord,
 } from './snapshot-record.js'
 import { SnapshotReferences, type SnapshotMark } from './snapshot-refs.js'
+import { activeHolds, putHoldTx, readAllHolds, removeHoldTx, validateHoldTag } from './snapshot-holds.js'
 import type {
   CreateSnapshotRequest,
   DescribeSnapshotOptions,
+  HoldSnapshotOptions,
   ListSnapshotsOptions,
   SnapshotDescription,
   SnapshotInfo,
@@ -84,11 +86,12 @@ export class SnapshotStore {
     const { signal, collectionName } = options
     throwIfAborted(signal)
     const out: SnapshotInfo[] = []
+    const holds = await readAllHolds(this.#ctx.meta, this.#ctx.now(), { signal })
     for await (const [, value] of this.#ctx.meta.iterate(prefixRange(keys.snapshotPrefix), { signal })) {
       const r = JSON.parse(value) as SnapshotRecord
       if (r.state !== 'committed') continue
       if (collectionName !== undefined && r.collectionName !== collectionName) continue
-      out.push(toSnapshotInfo(r))
+      out.push(toSnapshotInfo(r, holds.get(r.id)))
     }
     return out.sort((a, b) => a.createdAt - b.createdAt || a.id - b.id)
   }
@@ -99,7 +102,8 @@ export class SnapshotStore {
    */
   async describe(name: string, options: DescribeSnapshotOptions = {}): Promise<SnapshotDescription> {
     const r = await this.#committed(name, options)
-    const description: SnapshotDescription = toSnapshotInfo(r)
+    const holds = activeHolds(await this.#ctx.meta.get(keys.snapshotHolds(r.id), options), this.#ctx.now())
+    const description: SnapshotDescription = toSnapshotInfo(r, holds)
     const metadata = await readMetadata(this.#ctx.objects, r, options)
     if (options.includeCollectionInfo === true) {
       const c = metadata.collection
@@ -112,6 +116,36 @@ export class SnapshotStore {
   /** Drops a snapshot; idempotent. */
   async drop(name: string, options: AbortOptions = {}): Promise<void> {
     await dropSnapshot(this.#ctx, { lists: this.#lists, isInUse: this.#deps.isInUse }, name, options)
+  }
+
+  /**
+   * Holds a committed snapshot under `tag` (renewing the tag if it holds already), until
+   * released or `ttlMs` from now. `NOT_FOUND` when there is no committed snapshot of the name.
+   */
+  async hold(name: string, options: HoldSnapshotOptions): Promise<void> {
+    validateSnapshotName(name)
+    if (typeof options !== 'object' || options === null) throw new TypeError('Expected `options` to be an object with a `tag`')
+    const { tag, ttlMs, signal } = options
+    validateHoldTag(tag)
+    if (ttlMs !== undefined && typeof ttlMs !== 'number') throw new TypeError(`Expected \`ttlMs\` to be a number, got \`${typeof ttlMs}\``)
+    if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || ttlMs < 1)) throw new SnapshotError('INVALID_ARGUMENT', `\`ttlMs\` must be an integer ≥ 1, got ${ttlMs}`)
+    await this.#ctx.transactor.run(async (tx) => {
+      const r = await readRecordByNameTx(tx, name)
+      if (r === undefined || r.state !== 'committed') throw snapshotNotFound(name)
+      const now = this.#ctx.now()
+      await putHoldTx(tx, r.id, tag, ttlMs === undefined ? undefined : now + ttlMs, now)
+    }, { signal })
+  }
+
+  /** Releases hold `tag`; idempotent (an absent snapshot or tag resolves). */
+  async release(name: string, tag: string, options: AbortOptions = {}): Promise<void> {
+    validateSnapshotName(name)
+    validateHoldTag(tag)
+    await this.#ctx.transactor.run(async (tx) => {
+      const r = await readRecordByNameTx(tx, name)
+      if (r === undefined) return
+      await removeHoldTx(tx, r.id, tag, this.#ctx.now())
+    }, options)
   }
 
   /** Checks existence, size and checksum of every data and index object a committed snapshot references. */

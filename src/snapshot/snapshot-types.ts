@@ -17,6 +17,23 @@ export interface SnapshotInfo {
   rowCount: number
   /** Summed size of every file of the snapshot's segments, index files included. */
   sizeBytes: number
+  /** Holds in force (expired ones are not listed), by tag; a held snapshot cannot be dropped. */
+  holds: SnapshotHold[]
+}
+
+/** A hold on a snapshot (see `SnapshotManager.holdSnapshot`). */
+export interface SnapshotHold {
+  tag: string
+  /** When the hold stops holding, epoch milliseconds; absent: until released. */
+  expiresAt?: number
+}
+
+/** Options of `SnapshotManager.holdSnapshot`. */
+export interface HoldSnapshotOptions extends AbortOptions {
+  /** The hold's tag; holding again with the same tag renews it. */
+  tag: string
+  /** The hold expires this long after now; absent: until released. */
+  ttlMs?: number
 }
 
 /** {@link SnapshotInfo} plus, with `includeCollectionInfo`, the collection as captured. */

@@ -100,6 +100,18 @@ describe('vecsnap CLI (built binary, --data)', { timeout: 90_000 }, () => {
     expect(text.stdout).toMatch(/vector_hnsw/)
   })
 
+  it('holds and releases a snapshot; a held snapshot cannot be dropped', async () => {
+    await json(dir, 'create', 'docs', 'held')
+    expect(await json(dir, 'hold', 'held', 'legal')).toEqual({ held: 'held', tag: 'legal', ttlMs: null })
+    expect((await json<SnapshotInfo[]>(dir, 'snapshots')).find((s) => s.name === 'held')?.holds).toEqual([{ tag: 'legal' }])
+    const refused = await vecsnap(['--data', dir, 'drop', 'held'])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toMatch(/IN_USE.*legal/s)
+    expect((await vecsnap(['--data', dir, 'snapshots'])).stdout).toMatch(/held\b.*legal/)
+    expect(await json(dir, 'release', 'held', 'legal')).toEqual({ released: 'held', tag: 'legal' })
+    await json(dir, 'drop', 'held')
+  })
+
   it('verifies a healthy snapshot with exit 0', async () => {
     const report = await json<VerifyReport>(dir, 'verify', 'snap1')
     expect(report).toEqual({ ok: true, checkedFiles: FLUSHES * 4, missing: [], corrupt: [] })

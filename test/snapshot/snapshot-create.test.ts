@@ -38,6 +38,7 @@ describe.each(backends)('create, list and describe on $name', (backend) => {
         segmentCount: 3,
         rowCount: 357,
         sizeBytes: w.segs.reduce((n, s) => n + segmentBytes(s), 0),
+        holds: [],
       })
       expect(events).toEqual([info])
       expect(await objectKeys(w.stores.objects, 'snapshots/')).toEqual(
