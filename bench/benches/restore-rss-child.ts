@@ -12,71 +12,32 @@
  * `in_progress`: the checker writes its copy tasks), `copying` (until it completed).
  */
 import { readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
-import type { SegmentInfo } from '../../src/catalog-types.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
-import { bumpCollectionVersion, writeSegment } from '../../src/meta/records.js'
-import { Transactor } from '../../src/meta/transaction.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
-import { layout } from '../../src/storage/layout.js'
+import { seedSegmentsDirect } from '../seed.js'
 
 const [mode, dir, arg] = process.argv.slice(2)
 const root = join(dir, 'objects')
 const meta = new LevelMetaStore({ location: join(dir, 'meta'), sync: false })
 const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root, fsync: false }), gcIntervalMs: 0 })
-const FILE = new Uint8Array(16)
 
 async function seed(segments: number): Promise<void> {
   await manager.open()
-  const c = await manager.catalog.createCollection({
+  const collection = await manager.catalog.createCollection({
     name: 'small',
     schema: { fields: [{ name: 'pk', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', dataType: 'FloatVector', dim: 4 }] },
   })
-  const fieldId = c.schema.fields[0].fieldId
-  const partitionId = c.partitions[0].id
-  const transactor = new Transactor(meta)
-  const now = Date.now()
-  for (let done = 0; done < segments; ) {
-    const n = Math.min(1000, segments - done)
-    const batch: SegmentInfo[] = await transactor.run(async (tx) => {
-      const base = await tx.allocIds(n)
-      const out: SegmentInfo[] = []
-      for (let i = 0; i < n; i++) {
-        const id = base + i
-        const key = layout.insertLog({ collectionId: c.id, partitionId, segmentId: id, fieldId, logId: 1 })
-        const s: SegmentInfo = {
-          id,
-          collectionId: c.id,
-          partitionId,
-          channel: c.channels[id % c.channels.length],
-          state: 'flushed',
-          level: 'L1',
-          numRows: 10,
-          binlogs: [{ fieldId, files: [{ key, size: FILE.byteLength, logId: 1, entries: 10 }] }],
-          statslogs: [],
-          deltalogs: [],
-          bm25logs: [],
-          indexes: [],
-          textIndexes: [],
-          jsonKeyIndexes: [],
-          createdAt: now,
-        }
-        writeSegment(tx, s)
-        out.push(s)
-      }
-      await bumpCollectionVersion(tx, c.id)
-      return out
-    })
-    for (const s of batch) {
-      const path = join(root, s.binlogs[0].files[0].key)
-      await mkdir(dirname(path), { recursive: true })
-      await writeFile(path, FILE)
-    }
-    done += n
-    if (done % 20_000 === 0) process.stderr.write(`  seeded ${done}/${segments}\n`)
-  }
+  await seedSegmentsDirect(meta, manager.catalog, {
+    collection,
+    count: segments,
+    perTransaction: 1000,
+    objects: new FsObjectStore({ root, fsync: false }),
+    onProgress: (done) => {
+      if (done % 20_000 === 0) process.stderr.write(`  seeded ${done}/${segments}\n`)
+    },
+  })
   await manager.createSnapshot({ collectionName: 'small', snapshotName: 'snap' })
   await manager.close()
 }
