@@ -21,6 +21,8 @@ import type {
   ListSnapshotsOptions,
   SnapshotDescription,
   SnapshotInfo,
+  SpaceReport,
+  SpaceReportOptions,
   VerifyReport,
 } from './snapshot/snapshot-types.js'
 import { RestoreService, isSnapshotInUse } from './restore/restore-service.js'
@@ -255,6 +257,29 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Checks existence, size and checksum of every object the snapshot references. */
   verifySnapshot(snapshotName: string, options: AbortOptions = {}): Promise<VerifyReport> {
     return this.#call(options.signal, () => this.#snapshots.verify(snapshotName, options))
+  }
+
+  // ── space (SPEC section 13) ─────────────────────────────────────────────────
+
+  /**
+   * Space used by segment and index files, ZFS-style, from metadata (nothing lists the
+   * object store): per snapshot `referencedBytes`, `exclusiveBytes` (what dropping it alone
+   * frees now) and `writtenBytes` (new since the collection's previous snapshot); per
+   * collection `liveBytes` and `snapshotOnlyBytes` (what dropping all its snapshots frees).
+   * With `collectionName`, that collection only (`NOT_FOUND` when neither a collection nor
+   * a snapshot's collection has that name).
+   */
+  spaceReport(options: SpaceReportOptions = {}): Promise<SpaceReport> {
+    return this.#call(options?.signal, () => this.#snapshots.spaceReport(options))
+  }
+
+  /**
+   * What dropping exactly these committed snapshots would free, in bytes: files they
+   * reference that no other snapshot, no live segment and no unfinished restore needs.
+   * `NOT_FOUND` naming the first absent snapshot.
+   */
+  reclaimableBytes(snapshotNames: string[], options: AbortOptions = {}): Promise<number> {
+    return this.#call(options.signal, () => this.#snapshots.reclaimableBytes(snapshotNames, options))
   }
 
   // ── restore (SPEC section 6) ────────────────────────────────────────────────

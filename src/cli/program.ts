@@ -7,6 +7,7 @@ import {
   renderCreated,
   renderDescription,
   renderGc,
+  renderSpace,
   renderJob,
   renderJobs,
   renderSnapshots,
@@ -157,6 +158,16 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
       execute(cmd, async (m) => {
         await m.releaseSnapshot(snapshot, tag)
         return { value: { released: snapshot, tag }, text: `released ${tag} on snapshot ${snapshot}` }
+      }),
+    )
+
+  program
+    .command('du [collection]')
+    .description('space held by collections and snapshots (ZFS-style: referenced, exclusive, written; from metadata)')
+    .action(async (collection: string | undefined, _o, cmd: Command) =>
+      execute(cmd, async (m) => {
+        const report = await m.spaceReport(collection === undefined ? {} : { collectionName: collection })
+        return { value: report, text: renderSpace(report) }
       }),
     )
 

@@ -1,4 +1,4 @@
-import type { CollectionInfo, GcReport, RestoreJobInfo, SnapshotDescription, SnapshotInfo, VerifyReport } from '../index.js'
+import type { CollectionInfo, GcReport, RestoreJobInfo, SnapshotDescription, SnapshotInfo, SpaceReport, VerifyReport } from '../index.js'
 import { fields, formatBytes, formatMs, formatTime, table } from './format.js'
 
 /**
@@ -129,4 +129,17 @@ export function renderVerify(name: string, r: VerifyReport): string {
   for (const k of r.missing) lines.push(`  missing  ${k}`)
   for (const k of r.corrupt) lines.push(`  corrupt  ${k}`)
   return lines.join('\n')
+}
+
+/** `vecsnap du`: collections, then snapshots, with human sizes (ZFS column names). */
+export function renderSpace(r: SpaceReport): string {
+  const collections = table(
+    ['collection', 'live', 'snapshot-only'],
+    r.collections.map((c) => [c.name, formatBytes(c.liveBytes), formatBytes(c.snapshotOnlyBytes)]),
+  )
+  const snapshots = table(
+    ['snapshot', 'collection', 'referenced', 'exclusive', 'written'],
+    r.snapshots.map((s) => [s.name, s.collectionName, formatBytes(s.referencedBytes), formatBytes(s.exclusiveBytes), formatBytes(s.writtenBytes)]),
+  )
+  return `${collections}\n\n${snapshots}\n\ntotal ${formatBytes(r.totalBytes)} (segment and index files, each once)`
 }

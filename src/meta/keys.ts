@@ -138,4 +138,5 @@ export const keys = Object.freeze({
   restoreSnapshotUsePrefix: (snapshotId: number) => `r/snap-use/${pad(snapshotId)}/`,
   /** Snapshot → how many `restoreSnapshotUse` keys it has (absent: none). */
   restoreSnapshotUses: (snapshotId: number) => `r/snap-uses/${pad(snapshotId)}`,
+  restoreSnapshotUsesPrefix: 'r/snap-uses/',
 })

@@ -1,5 +1,6 @@
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
+import { expectString } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import { prefixRange } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
@@ -28,9 +29,12 @@ import type {
   SnapshotDescription,
   SnapshotInfo,
   SnapshotSegment,
+  SpaceReport,
+  SpaceReportOptions,
   VerifyReport,
 } from './snapshot-types.js'
 import { verifySnapshot } from './snapshot-verify.js'
+import { SpaceAccountant } from './space.js'
 
 /** What the snapshot store needs from the rest of the manager. */
 export interface SnapshotStoreDeps {
@@ -64,6 +68,7 @@ export class SnapshotStore {
   readonly #manifests: ManifestReader
   readonly #lists: ListReader
   readonly #references: SnapshotReferences
+  readonly #space: SpaceAccountant
 
   constructor(ctx: ManagerContext, deps: SnapshotStoreDeps) {
     this.#ctx = ctx
@@ -71,6 +76,20 @@ export class SnapshotStore {
     this.#manifests = new ManifestReader(ctx.objects)
     this.#lists = new ListReader(ctx.objects)
     this.#references = new SnapshotReferences(ctx.meta, ctx.objects)
+    this.#space = new SpaceAccountant({ meta: ctx.meta, objects: ctx.objects, catalog: ctx.catalog, lists: this.#lists })
+  }
+
+  /** Space used by snapshots and collections (SPEC section 13). */
+  spaceReport(options: SpaceReportOptions = {}): Promise<SpaceReport> {
+    if (options.collectionName !== undefined) expectString(options.collectionName, 'collectionName')
+    return this.#space.report(options)
+  }
+
+  /** What dropping exactly the named snapshots would free. */
+  reclaimableBytes(names: readonly string[], options: AbortOptions = {}): Promise<number> {
+    if (!Array.isArray(names)) throw new TypeError(`Expected \`snapshotNames\` to be an array, got \`${names === null ? 'null' : typeof names}\``)
+    for (const name of names) validateSnapshotName(name, 'snapshotNames[]')
+    return this.#space.reclaimable(names, options)
   }
 
   /** Creates a snapshot of the collection's flushed segments. */

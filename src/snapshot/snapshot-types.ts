@@ -77,3 +77,40 @@ export interface DescribeSnapshotOptions extends AbortOptions {
 
 /** One segment as a snapshot captured it (decoded from its Avro manifest). */
 export type { SnapshotSegment } from '../catalog-types.js'
+
+/** Options of `SnapshotManager.spaceReport`. */
+export interface SpaceReportOptions extends AbortOptions {
+  /** Report only this collection (by name; a dropped collection by the name its snapshots recorded). */
+  collectionName?: string
+}
+
+/** Space one snapshot takes, in bytes of segment and index files (ZFS semantics). */
+export interface SnapshotSpace {
+  name: string
+  collectionName: string
+  /** Every file the snapshot references. */
+  referencedBytes: number
+  /** What dropping this snapshot alone would free now: files no other snapshot, no live segment and no unfinished restore needs. */
+  exclusiveBytes: number
+  /** Files this snapshot references that the previous snapshot of the collection did not (all of them for the first). */
+  writtenBytes: number
+}
+
+/** Space one collection takes, in bytes of segment and index files. */
+export interface CollectionSpace {
+  name: string
+  /** Files of the collection's live (not dropped) segments. */
+  liveBytes: number
+  /** What dropping every snapshot of the collection would free (not the sum of their `exclusiveBytes`). */
+  snapshotOnlyBytes: number
+}
+
+/** What `SnapshotManager.spaceReport` returns. */
+export interface SpaceReport {
+  /** Committed snapshots, by `createdAt` then `id`. */
+  snapshots: SnapshotSpace[]
+  /** Collections (live ones, and dropped ones that still have snapshots), by name. */
+  collections: CollectionSpace[]
+  /** Every file the reported collections' live segments and snapshots hold, each once. */
+  totalBytes: number
+}

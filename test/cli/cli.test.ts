@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FsObjectStore, LevelMetaStore, SnapshotManager } from '../../src/index.js'
-import type { CollectionInfo, GcReport, RestoreJobInfo, SegmentInfo, SnapshotDescription, SnapshotInfo, VerifyReport } from '../../src/index.js'
+import type { CollectionInfo, GcReport, RestoreJobInfo, SegmentInfo, SnapshotDescription, SnapshotInfo, SpaceReport, VerifyReport } from '../../src/index.js'
 import { TinyVectorDb } from '../../examples/tiny-vector-db/index.js'
 import { randomVectors, rowsOf, sequentialIds } from '../../examples/demo/data.js'
 import { ensureBuilt, json, vecsnap } from './helpers.js'
@@ -110,6 +110,21 @@ describe('vecsnap CLI (built binary, --data)', { timeout: 90_000 }, () => {
     expect((await vecsnap(['--data', dir, 'snapshots'])).stdout).toMatch(/held\b.*legal/)
     expect(await json(dir, 'release', 'held', 'legal')).toEqual({ released: 'held', tag: 'legal' })
     await json(dir, 'drop', 'held')
+  })
+
+  it('du reports space per collection and snapshot, from metadata', async () => {
+    const report = await json<SpaceReport>(dir, 'du', 'docs')
+    expect(report.collections).toEqual([expect.objectContaining({ name: 'docs', snapshotOnlyBytes: 0 })])
+    expect(report.collections[0].liveBytes).toBeGreaterThan(ROWS * DIM * 4)
+    const snap1 = report.snapshots.find((s) => s.name === 'snap1')
+    expect(snap1).toMatchObject({ collectionName: 'docs', exclusiveBytes: 0 })
+    expect(snap1?.referencedBytes).toBe(snap1?.writtenBytes)
+    const text = await vecsnap(['--data', dir, 'du'])
+    expect(text.stdout).toMatch(/collection\s+live\s+snapshot-only/)
+    expect(text.stdout).toMatch(/snap1\s+docs\s+\S+/)
+    const missing = await vecsnap(['--data', dir, 'du', 'nope'])
+    expect(missing.code).not.toBe(0)
+    expect(missing.stderr).toMatch(/NOT_FOUND/)
   })
 
   it('verifies a healthy snapshot with exit 0', async () => {
