@@ -53,11 +53,20 @@ async function stillMissing(ctx: ManagerContext, missing: readonly string[], ref
 /**
  * Live catalog keys under `files/` that the listing lacks and that are still absent and
  * still live when checked again (a file recorded after the listing started is there when
- * looked up; a segment dropped since is no longer live).
+ * looked up; a segment dropped since is no longer live). Keys in `referenced` are left
+ * out: an unfinished restore job's target files come and go with it (a rollback deletes
+ * them before the target's segment records), and a committed snapshot's files are
+ * checked by guard 1 already.
  */
-async function missingLiveKeys(ctx: ManagerContext, liveKeys: ReadonlySet<string>, listing: ReadonlyMap<string, unknown>, options: AbortOptions): Promise<string[]> {
+async function missingLiveKeys(
+  ctx: ManagerContext,
+  liveKeys: ReadonlySet<string>,
+  referenced: ReadonlySet<string>,
+  listing: ReadonlyMap<string, unknown>,
+  options: AbortOptions,
+): Promise<string[]> {
   const candidates: string[] = []
-  for (const key of liveKeys) if (key.startsWith(FILES_PREFIX) && !listing.has(key)) candidates.push(key)
+  for (const key of liveKeys) if (key.startsWith(FILES_PREFIX) && !listing.has(key) && !referenced.has(key)) candidates.push(key)
   if (candidates.length === 0) return []
   const absent: string[] = []
   for (const key of candidates) if ((await ctx.objects.head(key, options)) === undefined) absent.push(key)
@@ -87,8 +96,8 @@ function liveMissingError(missing: readonly string[]): SnapshotError {
  *    listing each of `files/` and `snapshots/`. Objects are immutable and only GC
  *    deletes under `files/`, so the listing holds every object referenced at mark time;
  *    objects it saw that were recorded after the mark are caught by the re-reads below;
- * 2. guard: an object a committed snapshot references, or a file of a live segment, that
- *    the listing lacks (and that is still referenced, or live, and still absent when checked
+ * 2. guard: an object a committed snapshot references, or a file of a live segment (not
+ *    one an unfinished restore job writes), that the listing lacks (and that is still referenced, or live, and still absent when checked
  *    again) aborts the pass with `CORRUPT`, deleting nothing;
  * 3. plan: dropped units past `dropGraceMs` (from the catalog's `droppedAt`) and pinned by
  *    nothing; orphans under `files/` known to nobody and older than `orphanGraceMs`;
@@ -129,7 +138,7 @@ export async function runGcPass(ctx: ManagerContext, sources: GcSources, options
   // Guard 2: a live segment's file the listing does not show. Either data is already lost or
   // the keys the catalog records are not the form the store lists (a prefix, Unicode
   // normalization): then every live file would look like an orphan. Abort, deleting nothing.
-  const liveMissing = await missingLiveKeys(ctx, catalog.liveKeys, listing, { signal })
+  const liveMissing = await missingLiveKeys(ctx, catalog.liveKeys, refs.referencedKeys, listing, { signal })
   if (liveMissing.length > 0) throw liveMissingError(liveMissing)
 
   const { dropGraceMs, orphanGraceMs } = ctx.options

@@ -30,6 +30,8 @@ export class ManifestWrites {
   #failure: { err: unknown } | undefined
   /** Callers of `finish()` / `stop()` waiting for {@link idle}. */
   readonly #waiters: (() => void)[] = []
+  /** The last write started per key: a key queued again (a rescan recaptured it) waits for it. */
+  readonly #tails = new Map<string, Promise<void>>()
 
   constructor(objects: ObjectStore, concurrency: number, signal?: AbortSignal) {
     this.#objects = objects
@@ -93,9 +95,26 @@ export class ManifestWrites {
     if (this.#isIdle) for (const wake of this.#waiters.splice(0)) wake()
   }
 
-  async #write(w: ManifestWrite): Promise<void> {
-    if (this.#signal?.aborted === true) throw abortError(this.#signal)
-    const bytes = w.encoded !== undefined ? w.encoded.bytes : assembleManifest(w.body).bytes
-    await this.#objects.put(w.key, bytes, { signal: this.#signal, fresh: true })
+  /**
+   * Writes one manifest. Writes of one key run in the order they were queued, each after
+   * the previous one settled: a rescan queues a key again with new content (a deltalog
+   * added meanwhile), and two puts of one key in flight together may land in either order
+   * (last-arriving on S3; on a filesystem the create-if-absent one can lose to the
+   * fallback), which would leave content the list's hash does not name.
+   */
+  #write(w: ManifestWrite): Promise<void> {
+    const before = this.#tails.get(w.key)
+    const mine = (async () => {
+      if (before !== undefined) await before.catch(() => undefined)
+      if (this.#signal?.aborted === true) throw abortError(this.#signal)
+      const bytes = w.encoded !== undefined ? w.encoded.bytes : assembleManifest(w.body).bytes
+      await this.#objects.put(w.key, bytes, { signal: this.#signal, fresh: true })
+    })()
+    this.#tails.set(w.key, mine)
+    const forget = (): void => {
+      if (this.#tails.get(w.key) === mine) this.#tails.delete(w.key)
+    }
+    mine.then(forget, forget)
+    return mine
   }
 }

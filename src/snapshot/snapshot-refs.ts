@@ -16,10 +16,12 @@ import type { SnapshotRecord } from './snapshot-record.js'
  * snapshots, and the objects under `snapshots/` that a snapshot owns or lists.
  *
  * A pass reads every record (small), then each list and manifest it has not read before:
- * lists are cached by key and content hash (the record names both), manifests by key (a
- * manifest key names one snapshot's capture of one segment, written once, after the list
- * that names it committed, and never rewritten), so a pass when nothing changed reads no
- * list and no manifest. Entries no record referenced in a pass are dropped after it.
+ * lists are cached by key and content hash (the record names both), manifests by key. A
+ * manifest key names one snapshot's capture of one segment; a create may rewrite it while
+ * its snapshot is pending (a rescan), never once the snapshot committed, and only
+ * committed snapshots' manifests are read here, so a cached one is never stale. A pass
+ * when nothing changed reads no list and no manifest. Entries no record referenced in a
+ * pass are dropped after it.
  * @internal
  */
 
@@ -40,7 +42,7 @@ export interface SnapshotMark {
   buildIds: Set<number>
   /** Data and index files of committed snapshots, with the sizes their manifests record. */
   committedFiles: Map<string, number>
-  /** Metadata JSON and list objects of committed snapshots (they must exist). */
+  /** Metadata JSON, list and manifest objects of committed snapshots (they must exist). */
   committedObjects: Set<string>
   /** Manifests listed by any snapshot's list: collection ID → owner snapshot ID → segment IDs. */
   listedManifests: Map<number, Map<number, Set<number>>>
@@ -167,6 +169,8 @@ export class SnapshotReferences {
           const files = await this.#manifestFiles(key, { signal })
           if (files === undefined) throw new SnapshotError('CORRUPT', `manifest ${key} of a committed snapshot is missing`, { details: { missing: [key] } })
           usedManifests.set(key, files)
+          // Checked against every pass's listing, cached or not: a manifest deleted out of band is reported.
+          mark.committedObjects.add(key)
           for (const f of files) mark.committedFiles.set(f.key, f.size)
         }
       }

@@ -100,6 +100,20 @@ describe('GC guards, dry run and the loop', () => {
     expect(await manager.runGc()).toMatchObject({ deletedObjects: keysOf(gone).length + 1 })
   })
 
+  it('reports a committed manifest deleted out of band even when an earlier pass cached it', async () => {
+    env = await gcEnv()
+    const { manager } = env
+    const c = await collection(manager)
+    await segment(manager, env.objects, c)
+    await manager.createSnapshot({ collectionName: c.name, snapshotName: 's' })
+    await manager.runGc() // reads (and caches) the manifest
+    const manifest = (await list(env.objects, 'snapshots/')).find((k) => k.endsWith('.avro'))!
+    await env.objects.delete([manifest])
+    const err = await manager.runGc().catch((e: unknown) => e)
+    expect(SnapshotError.is(err, 'CORRUPT')).toBe(true)
+    expect((err as SnapshotError).details?.missing).toEqual([manifest])
+  })
+
   it('the loop runs every gcIntervalMs, emits gcCompleted, and reports CORRUPT through loopError', async () => {
     // A host writes a file before it records it: with the loop running, only the orphan
     // grace keeps such a file alive in between, so it cannot be 0 here.

@@ -56,6 +56,34 @@ class GatedPuts {
 }
 
 describe('ManifestWrites', () => {
+  it('writes a key queued again (a rescan recaptured it) after the earlier write of it, so the last content queued lands', async () => {
+    const landed = new Map<string, Uint8Array>()
+    const waiting: (() => void)[] = []
+    let started = 0
+    const store = {
+      put: async (key: string, body: Uint8Array) => {
+        started++
+        await new Promise<void>((resolve) => waiting.push(resolve))
+        landed.set(key, body)
+        return { key, size: body.byteLength, lastModified: 0 }
+      },
+    } as unknown as ObjectStore
+    const writes = new ManifestWrites(store, 4)
+    const first = encodeManifestBody(manifest(1))
+    const second = encodeManifestBody(manifestRecord(1, 999))
+    writes.add({ key: 'snapshots/1/manifests/9/1.avro', hash: first.hash, body: first })
+    writes.add({ key: 'snapshots/1/manifests/9/1.avro', hash: second.hash, body: second })
+    const done = writes.finish()
+    // Release the newest put first each round: two puts of one key in flight would land in reverse.
+    for (let round = 0; round < 20 && (waiting.length > 0 || started < 2); round++) {
+      await new Promise((r) => setImmediate(r))
+      waiting.pop()?.()
+    }
+    await done
+    expect(started).toBe(2)
+    expect(decodeManifest(landed.get('snapshots/1/manifests/9/1.avro')!, 'k').numRows).toBe(999)
+  })
+
   it('writes what it is given, at most `concurrency` at a time, as fresh puts, bodies assembled as encodeManifest would', async () => {
     const gate = new GatedPuts()
     const writes = new ManifestWrites(gate.store, 3)
