@@ -156,7 +156,26 @@ async function listAndGc(ctx: BenchContext): Promise<BenchResult[]> {
     await manager.runGc()
     const afterSecond = { ...objects.reads }
     ctx.log(`  first GC pass read ${afterFirst.list - first.list} lists and ${afterFirst.manifest - first.manifest} manifests`)
+
+    // Space accounting (SPEC 13): the first report reads every manifest; later ones none.
+    // Baseline: a dry-run GC pass with nothing changed (the same catalog, record and list reads).
+    const coldSpaceMs = await timeMs(async () => {
+      const r = await manager.spaceReport()
+      if (r.snapshots.length !== snapshots) throw new Error(`reported ${r.snapshots.length}`)
+    })
+    const beforeWarm = { ...objects.reads }
+    const spaceMs: number[] = []
+    const gcMs: number[] = []
+    for (let r = 0; r < 3; r++) {
+      spaceMs.push(await timeMs(() => manager.spaceReport()))
+      gcMs.push(await timeMs(() => manager.runGc({ dryRun: true })))
+    }
+    const afterWarm = { ...objects.reads }
+    ctx.log(`  spaceReport: first ${coldSpaceMs.toFixed(0)} ms, then ${median(spaceMs).toFixed(0)} ms (dry-run GC ${median(gcMs).toFixed(0)} ms)`)
     return [
+      result({ name: `scale/space-report-${snapshots}x${segments}`, value: median(spaceMs), unit: 'ms', baseline: median(gcMs), maxRatio: 2 }),
+      result({ name: `scale/space-report-first-${snapshots}x${segments}`, value: coldSpaceMs, unit: 'ms', baseline: median(gcMs) }),
+      result({ name: 'scale/space-report-manifests-read-warm', value: afterWarm.manifest - beforeWarm.manifest, unit: 'count', baseline: 0, maxValue: 0 }),
       result({ name: `scale/list-snapshots-${snapshots}x${segments}`, value: list, unit: 'ms', baseline: range, maxValue: Math.round((2 * range + 10) * 1000) / 1000 }),
       result({ name: 'scale/gc-manifests-read-nothing-changed', value: afterSecond.manifest - afterFirst.manifest, unit: 'count', baseline: afterFirst.manifest - first.manifest, maxValue: 0 }),
       result({ name: 'scale/gc-lists-read-nothing-changed', value: afterSecond.list - afterFirst.list, unit: 'count', baseline: afterFirst.list - first.list, maxValue: 0 }),
@@ -169,7 +188,7 @@ async function listAndGc(ctx: BenchContext): Promise<BenchResult[]> {
 /** SPEC sections 10 and 11: scale figures. */
 export const scaleBench: Bench = {
   name: 'scale',
-  description: 'MetaStore operations per create/drop at 100/10k/100k segments; create on a stock etcd vs LevelDB; listSnapshots of 100 × 10k; GC reads when nothing changed',
+  description: 'MetaStore operations per create/drop at 100/10k/100k segments; create on a stock etcd vs LevelDB; listSnapshots of 100 × 10k; GC reads when nothing changed; spaceReport of 100 × 10k',
   async run(ctx) {
     return [...(await metaOps(ctx)), ...(await listAndGc(ctx)), ...(await etcdCreate(ctx))]
   },

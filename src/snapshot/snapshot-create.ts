@@ -197,7 +197,13 @@ async function priorList(tx: MetaTxn, lists: ListReader, collectionId: number): 
     const r = await tx.getJson<SnapshotRecord>(keys.snapshot(id))
     if (r?.state === 'committed' && r.list !== undefined && (newest === undefined || r.createdAt > newest.createdAt)) newest = r
   }
-  return newest?.list === undefined ? undefined : lists.read(newest.list, { signal: tx.signal })
+  if (newest?.list === undefined) return undefined
+  // A list that cannot be read (that snapshot dropped since its record was read, or damaged)
+  // only means no reuse: this create writes every manifest itself.
+  return lists.read(newest.list, { signal: tx.signal }).catch((err: unknown) => {
+    if (SnapshotError.is(err, 'CORRUPT')) return undefined
+    throw err
+  })
 }
 
 /** What phase 1 decided. */

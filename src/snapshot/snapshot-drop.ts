@@ -100,7 +100,15 @@ async function unsharedManifests(ctx: ManagerContext, deps: DropDeps, r: Snapsho
     if (raw === undefined) continue
     const other = JSON.parse(raw) as SnapshotRecord
     if (other.state === 'deleting' || other.list === undefined) continue
-    const list = await deps.lists.read(other.list, { signal })
+    const list = await deps.lists.read(other.list, { signal }).catch(async (err: unknown) => {
+      // That snapshot may have been dropped since its record was read (its drop deletes the
+      // list last): then it lists nothing any more. Otherwise the damage is real.
+      if (!SnapshotError.is(err, 'CORRUPT')) throw err
+      const again = await ctx.meta.get(keys.snapshot(id), { signal })
+      if (again === undefined || (JSON.parse(again) as SnapshotRecord).state === 'deleting') return undefined
+      throw err
+    })
+    if (list === undefined) continue
     for (let i = 0; i < list.count; i++) mine.delete(`${list.owners[i]}/${list.segmentIds[i]}`)
   }
   return [...mine.values()]

@@ -19,8 +19,9 @@ import type { SpaceReport, SpaceReportOptions } from './snapshot-types.js'
  *
  * Every call reads the snapshot records, the catalog's segment records and the restore
  * use counts; lists come through the manager's list cache and manifests through a cache of
- * their file keys and sizes here (a manifest never changes once written), so a report
- * after the first reads no list and no manifest unless snapshots were created since.
+ * their file keys and sizes here (a committed snapshot's manifest never changes; the cache
+ * keeps those the last call used), so a report after the first reads no manifest unless
+ * snapshots were created since.
  *
  * A file is *held* when a live segment of any collection names it, or it belongs to a
  * snapshot an unfinished restore reads (that snapshot cannot be dropped). Dropping a set
@@ -34,8 +35,6 @@ import type { SpaceReport, SpaceReportOptions } from './snapshot-types.js'
 
 /** Manifests read at once. */
 const READ_CONCURRENCY = 8
-/** Compact file lists of manifests kept between calls. */
-const MANIFEST_CACHE_LIMIT = 200_000
 
 /** One accounting pass: every file once, with its size and who references it. */
 interface Accounting {
@@ -80,7 +79,6 @@ export class SpaceAccountant {
       out.keys.push(file.key)
       out.sizes.push(file.size)
     }
-    if (this.#manifests.size >= MANIFEST_CACHE_LIMIT) this.#manifests.clear()
     this.#manifests.set(key, out)
     return out
   }
@@ -126,21 +124,55 @@ export class SpaceAccountant {
       if (r.state === 'committed' && r.list !== undefined) records.push(r)
     }
     records.sort((a, b) => a.createdAt - b.createdAt || a.id - b.id)
-    const snapshots: Accounting['snapshots'] = []
+    // Each distinct manifest once: a snapshot lists (owner, segment) pairs, and most of a
+    // collection's snapshots share most of their manifests.
+    const manifestOf = new Map<number, Map<number, number>>() // owner snapshot ID → segment ID → manifest index
+    const manifestKeys: string[] = []
+    const listed: { record: SnapshotRecord; manifests: Uint32Array }[] = []
     for (const r of records) {
       const list = await this.#lists.read(r.list!, { signal })
-      const manifestKeys: string[] = []
-      for (let i = 0; i < list.count; i++) manifestKeys.push(layout.snapshotManifest(r.collectionId, list.owners[i], list.segmentIds[i]))
-      const manifests = new Array<{ keys: string[]; sizes: number[] }>(manifestKeys.length)
-      await forEachLimit(manifestKeys, READ_CONCURRENCY, async (key, i) => {
-        manifests[i] = await this.#manifest(key, { signal })
-      }, signal)
-      const mine = new Set<number>()
-      for (const m of manifests) for (let j = 0; j < m.keys.length; j++) mine.add(fileIndex(m.keys[j], m.sizes[j]))
-      const files = Uint32Array.from(mine)
-      if (inUse.has(r.id)) for (const f of files) held[f] = 1
-      snapshots.push({ record: r, files })
+      const manifests = new Uint32Array(list.count)
+      for (let i = 0; i < list.count; i++) {
+        const owner = list.owners[i]
+        let bySegment = manifestOf.get(owner)
+        if (bySegment === undefined) manifestOf.set(owner, (bySegment = new Map()))
+        let m = bySegment.get(list.segmentIds[i])
+        if (m === undefined) {
+          m = manifestKeys.length
+          bySegment.set(list.segmentIds[i], m)
+          manifestKeys.push(layout.snapshotManifest(r.collectionId, owner, list.segmentIds[i]))
+        }
+        manifests[i] = m
+      }
+      listed.push({ record: r, manifests })
     }
+    const missing = manifestKeys.filter((key) => !this.#manifests.has(key))
+    await forEachLimit(missing, READ_CONCURRENCY, async (key) => {
+      await this.#manifest(key, { signal })
+    }, signal)
+    // Keep exactly the manifests committed snapshots list now (as GC's references do).
+    const used = new Map(manifestKeys.map((key) => [key, this.#manifests.get(key)!] as const))
+    this.#manifests = used
+    const manifestFiles = manifestKeys.map((key) => {
+      const m = used.get(key)!
+      const out = new Uint32Array(m.keys.length)
+      for (let j = 0; j < m.keys.length; j++) out[j] = fileIndex(m.keys[j], m.sizes[j])
+      return out
+    })
+    const stamp = new Uint32Array(sizes.length)
+    const snapshots: Accounting['snapshots'] = listed.map(({ record, manifests }, n) => {
+      const mine: number[] = []
+      for (const m of manifests) {
+        for (const f of manifestFiles[m]) {
+          if (stamp[f] === n + 1) continue
+          stamp[f] = n + 1
+          mine.push(f)
+        }
+      }
+      const files = Uint32Array.from(mine)
+      if (inUse.has(record.id)) for (const f of files) held[f] = 1
+      return { record, files }
+    })
     const refs = new Uint16Array(sizes.length)
     const refCollection = new Float64Array(sizes.length).fill(Number.NaN)
     for (const { record, files } of snapshots) {
