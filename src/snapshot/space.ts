@@ -33,17 +33,33 @@ import type { SpaceReport, SpaceReportOptions } from './snapshot-types.js'
  * @internal
  */
 
+/** What accounting reads of a snapshot's list. */
+interface ListColumns {
+  count: number
+  owners: Float64Array
+  segmentIds: Float64Array
+}
+
 /** Manifests read at once. */
 const READ_CONCURRENCY = 8
 
-/** One accounting pass: every file once, with its size and who references it. */
+/**
+ * One accounting pass. Work is per distinct manifest, not per snapshot × file: a file
+ * belongs to one segment and a snapshot lists each segment once, so within a snapshot a
+ * file is in at most one manifest, and the snapshots referencing a file are counted by
+ * summing, over the manifests holding it, how many snapshots list each.
+ */
 interface Accounting {
-  snapshots: { record: SnapshotRecord; files: Uint32Array }[]
+  /** Committed snapshots by `createdAt` then `id`, with the manifests they list (indices) and, in the same order, their segment IDs. */
+  snapshots: { record: SnapshotRecord; manifests: Uint32Array; segmentIds: Float64Array }[]
+  /** Per manifest: its files (indices), its collection, and how many snapshots list it. */
+  manifests: { files: Uint32Array; collectionId: number; listedBy: number }[]
   sizes: number[]
+  /** 1 when a live segment names the file or an unfinished restore's snapshot references it. */
   held: Uint8Array
-  /** Snapshots (committed) referencing each file. */
-  refs: Uint16Array
-  /** Collection ID of the first snapshot referencing each file; -1 when snapshots of several collections do. */
+  /** Snapshots referencing each file. */
+  refs: Uint32Array
+  /** Collection ID of the manifests holding each file; -1 when manifests of several collections do; NaN when none. */
   refCollection: Float64Array
   /** Live bytes per collection ID. */
   liveBytes: Map<number, number>
@@ -58,6 +74,8 @@ export class SpaceAccountant {
   readonly #catalog: Catalog
   readonly #lists: ListReader
   #manifests = new Map<string, { keys: string[]; sizes: number[] }>()
+  /** The columns this needs of each list the last call used (16 bytes per segment; the shared list cache is smaller than 100 × 10k). */
+  #listCache = new Map<string, ListColumns>()
   /** Manifests read from the store (not from the cache), for tests and benchmarks. */
   readonly reads = { manifests: 0 }
 
@@ -66,6 +84,13 @@ export class SpaceAccountant {
     this.#objects = deps.objects
     this.#catalog = deps.catalog
     this.#lists = deps.lists
+  }
+
+  async #listColumns(r: SnapshotRecord, options: AbortOptions): Promise<ListColumns> {
+    const hit = this.#listCache.get(`${r.list!.key}#${r.list!.hash}`)
+    if (hit !== undefined) return hit
+    const list = await this.#lists.read(r.list!, options)
+    return { count: list.count, owners: list.owners, segmentIds: list.segmentIds }
   }
 
   async #manifest(key: string, options: AbortOptions): Promise<{ keys: string[]; sizes: number[] }> {
@@ -124,13 +149,15 @@ export class SpaceAccountant {
       if (r.state === 'committed' && r.list !== undefined) records.push(r)
     }
     records.sort((a, b) => a.createdAt - b.createdAt || a.id - b.id)
-    // Each distinct manifest once: a snapshot lists (owner, segment) pairs, and most of a
-    // collection's snapshots share most of their manifests.
     const manifestOf = new Map<number, Map<number, number>>() // owner snapshot ID → segment ID → manifest index
     const manifestKeys: string[] = []
-    const listed: { record: SnapshotRecord; manifests: Uint32Array }[] = []
+    const manifestCollection: number[] = []
+    const listedBy: number[] = []
+    const snapshots: Accounting['snapshots'] = []
+    const usedLists = new Map<string, ListColumns>()
     for (const r of records) {
-      const list = await this.#lists.read(r.list!, { signal })
+      const list = await this.#listColumns(r, { signal })
+      usedLists.set(`${r.list!.key}#${r.list!.hash}`, list)
       const manifests = new Uint32Array(list.count)
       for (let i = 0; i < list.count; i++) {
         const owner = list.owners[i]
@@ -141,11 +168,15 @@ export class SpaceAccountant {
           m = manifestKeys.length
           bySegment.set(list.segmentIds[i], m)
           manifestKeys.push(layout.snapshotManifest(r.collectionId, owner, list.segmentIds[i]))
+          manifestCollection.push(r.collectionId)
+          listedBy.push(0)
         }
+        listedBy[m]++
         manifests[i] = m
       }
-      listed.push({ record: r, manifests })
+      snapshots.push({ record: r, manifests, segmentIds: list.segmentIds })
     }
+    this.#listCache = usedLists
     const missing = manifestKeys.filter((key) => !this.#manifests.has(key))
     await forEachLimit(missing, READ_CONCURRENCY, async (key) => {
       await this.#manifest(key, { signal })
@@ -153,37 +184,27 @@ export class SpaceAccountant {
     // Keep exactly the manifests committed snapshots list now (as GC's references do).
     const used = new Map(manifestKeys.map((key) => [key, this.#manifests.get(key)!] as const))
     this.#manifests = used
-    const manifestFiles = manifestKeys.map((key) => {
-      const m = used.get(key)!
-      const out = new Uint32Array(m.keys.length)
-      for (let j = 0; j < m.keys.length; j++) out[j] = fileIndex(m.keys[j], m.sizes[j])
-      return out
+    const manifests: Accounting['manifests'] = manifestKeys.map((key, m) => {
+      const stored = used.get(key)!
+      const files = new Uint32Array(stored.keys.length)
+      for (let j = 0; j < stored.keys.length; j++) files[j] = fileIndex(stored.keys[j], stored.sizes[j])
+      return { files, collectionId: manifestCollection[m], listedBy: listedBy[m] }
     })
-    const stamp = new Uint32Array(sizes.length)
-    const snapshots: Accounting['snapshots'] = listed.map(({ record, manifests }, n) => {
-      const mine: number[] = []
-      for (const m of manifests) {
-        for (const f of manifestFiles[m]) {
-          if (stamp[f] === n + 1) continue
-          stamp[f] = n + 1
-          mine.push(f)
-        }
-      }
-      const files = Uint32Array.from(mine)
-      if (inUse.has(record.id)) for (const f of files) held[f] = 1
-      return { record, files }
-    })
-    const refs = new Uint16Array(sizes.length)
+    const refs = new Uint32Array(sizes.length)
     const refCollection = new Float64Array(sizes.length).fill(Number.NaN)
-    for (const { record, files } of snapshots) {
-      for (const f of files) {
-        if (refs[f] < 0xffff) refs[f]++
+    for (const m of manifests) {
+      for (const f of m.files) {
+        refs[f] += m.listedBy
         const c = refCollection[f]
-        if (Number.isNaN(c)) refCollection[f] = record.collectionId
-        else if (c !== record.collectionId) refCollection[f] = -1
+        if (Number.isNaN(c)) refCollection[f] = m.collectionId
+        else if (c !== m.collectionId) refCollection[f] = -1
       }
     }
-    return { snapshots, sizes, held: Uint8Array.from(held), refs, refCollection, liveBytes, liveOwner }
+    for (const { record, manifests: listed } of snapshots) {
+      if (!inUse.has(record.id)) continue
+      for (const m of listed) for (const f of manifests[m].files) held[f] = 1
+    }
+    return { snapshots, manifests, sizes, held: Uint8Array.from(held), refs, refCollection, liveBytes, liveOwner }
   }
 
   /** The report (see `SnapshotManager.spaceReport`). */
@@ -196,31 +217,38 @@ export class SpaceAccountant {
     for (const { record } of a.snapshots) if (!collections.has(record.collectionId)) collections.set(record.collectionId, record.collectionName)
     const included = (id: number): boolean => collectionName === undefined || collections.get(id) === collectionName
     const report: SpaceReport = { snapshots: [], collections: [], totalBytes: 0 }
-    const previous = new Map<number, Uint32Array>()
-    const mark = new Uint8Array(a.sizes.length)
-    const snapshotOnly = new Map<number, number>()
-    const counted = new Uint8Array(a.sizes.length)
-    for (const { record, files } of a.snapshots) {
+
+    // Per manifest: its bytes, and the bytes of its files that only one snapshot references
+    // and nothing holds (if a snapshot lists the manifest, those are exclusive to it).
+    const manifestBytes = new Float64Array(a.manifests.length)
+    const manifestExclusive = new Float64Array(a.manifests.length)
+    a.manifests.forEach((m, i) => {
+      for (const f of m.files) {
+        manifestBytes[i] += a.sizes[f]
+        if (a.refs[f] === 1 && a.held[f] === 0) manifestExclusive[i] += a.sizes[f]
+      }
+    })
+    const previous = new Map<number, Accounting['snapshots'][number]>()
+    const inPrevious = new Uint8Array(a.manifests.length)
+    for (const s of a.snapshots) {
       let referencedBytes = 0
       let exclusiveBytes = 0
-      let writtenBytes = 0
-      const prior = previous.get(record.collectionId)
-      if (prior !== undefined) for (const f of prior) mark[f] = 1
-      for (const f of files) {
-        const size = a.sizes[f]
-        referencedBytes += size
-        if (a.refs[f] === 1 && a.held[f] === 0) exclusiveBytes += size
-        if (mark[f] === 0) writtenBytes += size
-        if (a.held[f] === 0 && a.refCollection[f] === record.collectionId && counted[f] === 0) {
-          counted[f] = 1
-          snapshotOnly.set(record.collectionId, (snapshotOnly.get(record.collectionId) ?? 0) + size)
-        }
+      for (const m of s.manifests) {
+        referencedBytes += manifestBytes[m]
+        exclusiveBytes += manifestExclusive[m]
       }
-      if (prior !== undefined) for (const f of prior) mark[f] = 0
-      previous.set(record.collectionId, files)
-      if (included(record.collectionId)) {
-        report.snapshots.push({ name: record.name, collectionName: collections.get(record.collectionId) ?? record.collectionName, referencedBytes, exclusiveBytes, writtenBytes })
+      const writtenBytes = this.#written(a, s, previous.get(s.record.collectionId), manifestBytes, inPrevious)
+      previous.set(s.record.collectionId, s)
+      if (included(s.record.collectionId)) {
+        report.snapshots.push({ name: s.record.name, collectionName: collections.get(s.record.collectionId) ?? s.record.collectionName, referencedBytes, exclusiveBytes, writtenBytes })
       }
+    }
+    // What dropping all of a collection's snapshots frees: files only its manifests hold, that nothing holds.
+    const snapshotOnly = new Map<number, number>()
+    for (let f = 0; f < a.sizes.length; f++) {
+      const c = a.refCollection[f]
+      if (a.refs[f] === 0 || a.held[f] === 1 || Number.isNaN(c) || c === -1) continue
+      snapshotOnly.set(c, (snapshotOnly.get(c) ?? 0) + a.sizes[f])
     }
     for (const [id, name] of [...collections].sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0))) {
       if (!included(id)) continue
@@ -228,21 +256,39 @@ export class SpaceAccountant {
     }
     if (collectionName !== undefined && report.collections.length === 0) throw new SnapshotError('NOT_FOUND', `collection not found: ${collectionName}`)
     // totalBytes: every file a reported collection's live segments or snapshots hold, once.
-    const seen = new Uint8Array(a.sizes.length)
     for (let f = 0; f < a.sizes.length; f++) {
-      if (Number.isNaN(a.liveOwner[f]) || !included(a.liveOwner[f])) continue
-      seen[f] = 1
-      report.totalBytes += a.sizes[f]
-    }
-    for (const { record, files } of a.snapshots) {
-      if (!included(record.collectionId)) continue
-      for (const f of files) {
-        if (seen[f] === 1) continue
-        seen[f] = 1
-        report.totalBytes += a.sizes[f]
-      }
+      const live = a.liveOwner[f]
+      const snap = a.refCollection[f]
+      const counted = (!Number.isNaN(live) && included(live)) || (a.refs[f] > 0 && (snap === -1 ? collectionName === undefined : included(snap)))
+      if (counted) report.totalBytes += a.sizes[f]
     }
     return report
+  }
+
+  /**
+   * Bytes of `s` not in `prior` (the collection's previous snapshot): a manifest both list
+   * adds nothing; another capture of a segment `prior` has adds the files it lacks (a file
+   * belongs to one segment, so only that segment's manifest in `prior` can hold it).
+   */
+  #written(a: Accounting, s: Accounting['snapshots'][number], prior: Accounting['snapshots'][number] | undefined, manifestBytes: Float64Array, inPrevious: Uint8Array): number {
+    if (prior === undefined) {
+      let total = 0
+      for (const m of s.manifests) total += manifestBytes[m]
+      return total
+    }
+    for (const m of prior.manifests) inPrevious[m] = 1
+    const priorBySegment = new Map<number, number>()
+    let written = 0
+    for (let i = 0; i < s.manifests.length; i++) {
+      const m = s.manifests[i]
+      if (inPrevious[m] === 1) continue
+      if (priorBySegment.size === 0) for (let j = 0; j < prior.manifests.length; j++) priorBySegment.set(prior.segmentIds[j], prior.manifests[j])
+      const pm = priorBySegment.get(s.segmentIds[i])
+      const had = pm === undefined ? undefined : new Set(a.manifests[pm].files)
+      for (const f of a.manifests[m].files) if (had === undefined || !had.has(f)) written += a.sizes[f]
+    }
+    for (const m of prior.manifests) inPrevious[m] = 0
+    return written
   }
 
   /** What dropping exactly the named snapshots would free (see `SnapshotManager.reclaimableBytes`). */
@@ -251,8 +297,13 @@ export class SpaceAccountant {
     const byName = new Map(a.snapshots.map((s) => [s.record.name, s]))
     const set = new Set<string>(names)
     for (const name of set) if (!byName.has(name)) throw new SnapshotError('NOT_FOUND', `snapshot not found: ${name}`)
-    const inSet = new Uint16Array(a.sizes.length)
-    for (const name of set) for (const f of byName.get(name)!.files) inSet[f]++
+    // Per manifest, how many snapshots of the set list it; per file, how many of the set reference it.
+    const listedInSet = new Uint32Array(a.manifests.length)
+    for (const name of set) for (const m of byName.get(name)!.manifests) listedInSet[m]++
+    const inSet = new Uint32Array(a.sizes.length)
+    a.manifests.forEach((m, i) => {
+      if (listedInSet[i] > 0) for (const f of m.files) inSet[f] += listedInSet[i]
+    })
     let bytes = 0
     for (let f = 0; f < inSet.length; f++) if (inSet[f] > 0 && inSet[f] === a.refs[f] && a.held[f] === 0) bytes += a.sizes[f]
     return bytes

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { keys } from '../../src/meta/keys.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
 import type { SegmentInfo } from '../../src/catalog-types.js'
-import { backends, code, flushedSegment, worldPerTest } from './env.js'
+import { backends, code, flushedSegment, putFile, worldPerTest } from './env.js'
 
 /** Bytes of a segment's files, summed here from the catalog record (the model the report must match). */
 function bytes(...segments: SegmentInfo[]): number {
@@ -43,6 +43,22 @@ describe.each(backends)('space accounting on $name', (backend) => {
     expect(await w.manager.reclaimableBytes(['s1'])).toBe(bytes(a))
     expect(await w.manager.reclaimableBytes(['s2'])).toBe(0)
     expect(await w.manager.reclaimableBytes(['s1', 's2', 's1'])).toBe(bytes(a, b))
+  })
+
+  it('counts as written only the files a re-captured segment gained (a deltalog), not the files it shares', async () => {
+    const [, , c] = w.segs
+    await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 's1' })
+    const delta = await putFile(w.stores.objects, `files/delta_log/host/${c.id}/late`, 40)
+    await w.manager.catalog.addDeltalogs(c.id, [{ fieldId: c.deltalogs[0].fieldId, files: [delta] }])
+    await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 's2' })
+    const [s1, s2] = (await w.manager.spaceReport()).snapshots
+    expect(s2.writtenBytes).toBe(40)
+    expect(s2.referencedBytes).toBe(s1.referencedBytes + 40)
+    // Dropping the segment leaves its files to both snapshots; the late deltalog to s2 alone.
+    await w.manager.catalog.dropSegment(c.id)
+    expect(await w.manager.reclaimableBytes(['s2'])).toBe(40)
+    expect(await w.manager.reclaimableBytes(['s1'])).toBe(0)
+    expect(await w.manager.reclaimableBytes(['s1', 's2'])).toBe(bytes(await w.manager.catalog.getSegment(c.id)))
   })
 
   it('counts a snapshot an unfinished restore reads as held (nothing of it is reclaimable)', async () => {
