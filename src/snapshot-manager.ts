@@ -84,11 +84,15 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     const now = this.options.now
     const instanceId = randomUUID()
     this.catalog = new Catalog({ transactor, now, isOpen: () => this.#state === 'open' || this.#state === 'opening', track: (work) => this.#track(work) })
+    // The manager's own work (GC, restore, recovery) reads the catalog through a view gated
+    // only on the stores being open: work that `close()` waits for (a call in flight, the
+    // loops' current pass) finishes against open stores instead of failing NOT_OPEN.
+    const internalCatalog = new Catalog({ transactor, now, isOpen: () => this.#state !== 'new' && this.#state !== 'closed', track: (work) => this.#track(work) })
     const ctx: ManagerContext = {
       meta: this.#meta,
       objects: this.#objects,
       transactor,
-      catalog: this.catalog,
+      catalog: internalCatalog,
       options: this.options,
       events: this,
       instanceId,
