@@ -172,7 +172,7 @@ export async function forgetDefinitions(ctx: ManagerContext, mark: CatalogMark, 
     const holders = mark.partitionHolders.get(indexRef(collectionId, partitionId)) ?? new Set<number>()
     if (![...holders].every((id) => forgottenSegments.has(id))) continue
     throwIfAborted(signal)
-    await ctx.transactor.run((tx) => forgetDroppedPartitionTx(tx, collectionId, partitionId, holders), { signal })
+    await ctx.transactor.run((tx) => forgetDroppedPartitionTx(tx, collectionId, partitionId), { signal })
   }
   for (const c of mark.droppedCollections) {
     throwIfAborted(signal)

@@ -110,12 +110,15 @@ export async function forgetDroppedCollectionTx(tx: MetaTxn, id: number): Promis
 }
 
 /**
- * Forgets the dropped partition `partitionId` of collection `collectionId` in `tx`, once no
- * segment record of it is left. Resolves false (writing nothing) while one is.
+ * Forgets the dropped partition `partitionId` of collection `collectionId` in `tx`. Call it
+ * once every segment record of the partition is forgotten (GC: every holder its mark saw,
+ * forgotten by this pass's committed transactions). The holders are not read again here: a
+ * forgotten record never comes back and no segment is allocated in a dropped partition, and
+ * reading them would make the transaction's expectations grow with the partition (over
+ * etcd's 128 operations past ~128 segments). Resolves false when the record is gone already.
  */
-export async function forgetDroppedPartitionTx(tx: MetaTxn, collectionId: number, partitionId: number, holders: ReadonlySet<number>): Promise<boolean> {
+export async function forgetDroppedPartitionTx(tx: MetaTxn, collectionId: number, partitionId: number): Promise<boolean> {
   if ((await tx.get(keys.droppedPartition(collectionId, partitionId))) === undefined) return false
-  for (const segmentId of holders) if ((await readSegment(tx, segmentId)) !== undefined) return false
   tx.del(keys.droppedPartition(collectionId, partitionId))
   return true
 }
