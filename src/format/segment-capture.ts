@@ -20,7 +20,11 @@ import type { ManifestRecord } from './manifest-types.js'
  * does not read back is refused as corrupt, never silently re-derived.
  */
 
-/** Format of a stored capture; another value is ignored (the create reads the record). */
+/**
+ * Format of a stored capture. An entry of another format does not read back (`readCapture`
+ * resolves undefined) and a create refuses it as `CORRUPT`: a new capture format must come
+ * with a new MetaStore layout version (`v/layout`), which `open()` checks first.
+ */
 export const CAPTURE_FORMAT = 1
 
 /** A stored capture, as read back. */
@@ -96,8 +100,8 @@ export function capturedBytes(m: ManifestRecord, builds: number[]): number {
 
 /**
  * The value `writeSegment` stores in the segment's collection index entry: its capture,
- * or `''` (a create then reads the record) when the segment does not encode (the catalog
- * validates segments first, so only a record it did not write).
+ * or `''` when the segment does not encode (the catalog validates segments first, so only a
+ * record it did not write); a create refuses such an entry as `CORRUPT`.
  */
 export function storedCapture(seg: SegmentInfo): string {
   if (seg.state !== 'flushed') return JSON.stringify({ v: CAPTURE_FORMAT, state: seg.state, p: seg.partitionId } satisfies StoredCapture)

@@ -78,8 +78,8 @@ import { prefixRange, type MetaStore } from './meta-store.js'
 import { readDroppedPartitions, readSegments, requireCollection, segmentAsSeen, toIndexInfo, type DroppedBuildRecord, type DroppedCollectionRecord, type DroppedPartitionRecord } from './records.js'
 import { Transactor, type MetaTxn } from './transaction.js'
 
-/** Segment records one transaction of `forgetSegments` checks or removes. */
-const FORGET_CHUNK = 25
+/** Segment records one transaction of `forgetSegments` checks or removes (three checked reads each: 48 expectations, as GC's forget batches). */
+const FORGET_CHUNK = 16
 
 /** Options of the {@link Catalog} constructor, which the manager calls (use `manager.catalog` or {@link Catalog.over}). @internal */
 export interface CatalogOptions {

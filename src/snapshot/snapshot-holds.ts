@@ -58,9 +58,18 @@ export async function readAllHolds(meta: MetaStore, now: number, options: AbortO
   return out
 }
 
-/** Sets (or renews) hold `tag` on snapshot `id` in `tx`, expiring at `expiresAt` (never when undefined). */
+/** Holds in force on one snapshot at most (keeps its value small: ≤ 64 × ~150 bytes). */
+export const MAX_HOLDS = 64
+
+/**
+ * Sets (or renews) hold `tag` on snapshot `id` in `tx`, expiring at `expiresAt` (never when
+ * undefined). `FAILED_PRECONDITION` when {@link MAX_HOLDS} other holds are in force.
+ */
 export async function putHoldTx(tx: MetaTxn, id: number, tag: string, expiresAt: number | undefined, now: number): Promise<void> {
   const holds: StoredHold[] = activeHolds(await tx.get(keys.snapshotHolds(id)), now).filter((h) => h.tag !== tag)
+  if (holds.length >= MAX_HOLDS) {
+    throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${id} has ${holds.length} holds in force, the most allowed; release one first`)
+  }
   holds.push(expiresAt === undefined ? { tag } : { tag, expiresAt })
   tx.putJson(keys.snapshotHolds(id), holds)
 }

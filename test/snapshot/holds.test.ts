@@ -44,6 +44,14 @@ describe.each(backends)('holds on $name', (backend) => {
     await w.manager.dropSnapshot('s')
   })
 
+  it('refuses a hold past 64 in force (FAILED_PRECONDITION) but renews an existing tag', async () => {
+    await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 's' })
+    for (let i = 0; i < 64; i++) await w.manager.holdSnapshot('s', { tag: `t${i}` })
+    await expect(w.manager.holdSnapshot('s', { tag: 'one-more' })).rejects.toEqual(code('FAILED_PRECONDITION'))
+    await w.manager.holdSnapshot('s', { tag: 't0', ttlMs: 1_000 })
+    expect((await w.manager.listSnapshots())[0].holds).toHaveLength(64)
+  })
+
   it('rejects bad input without writing: unknown snapshot NOT_FOUND, bad tag or TTL INVALID_ARGUMENT, wrong types TypeError', async () => {
     await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 's' })
     await expect(w.manager.holdSnapshot('nope', { tag: 't' })).rejects.toEqual(code('NOT_FOUND'))
