@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
+import type { SnapshotManager } from '../../src/snapshot-manager.js'
 import { MemoryObjects } from '../helpers/memory-objects.js'
 import { flushedSegment, openManager, seedCollection, snapshotProblems, snapshotRecords } from './env.js'
 
@@ -16,6 +17,18 @@ class HookedObjects extends MemoryObjects {
   }
 }
 
+/** A collection of 3 segments with the snapshots `names` taken, reopened so the list cache is empty. */
+async function seeded(names: string[]): Promise<{ meta: MemoryMetaStore; objects: HookedObjects; manager: SnapshotManager }> {
+  const meta = new MemoryMetaStore()
+  const objects = new HookedObjects()
+  const first = await openManager(meta, objects)
+  const coll = await seedCollection(first, 'docs')
+  for (let i = 0; i < 3; i++) await flushedSegment(first, objects, coll, { numRows: 10 + i })
+  for (const snapshotName of names) await first.createSnapshot({ collectionName: 'docs', snapshotName })
+  await first.close()
+  return { meta, objects, manager: await openManager(meta, objects) }
+}
+
 /**
  * Review finding: a drop reads the lists of the collection's other snapshots (to keep the
  * manifests they share); one of them dropped between the read of its record and of its list
@@ -24,15 +37,8 @@ class HookedObjects extends MemoryObjects {
  */
 describe('a snapshot dropped while another drop or a create reads its list', () => {
   it('dropSnapshot goes on (no CORRUPT) and leaves nothing behind', async () => {
-    const meta = new MemoryMetaStore()
-    const objects = new HookedObjects()
-    let manager = await openManager(meta, objects)
-    const coll = await seedCollection(manager, 'docs')
-    for (let i = 0; i < 3; i++) await flushedSegment(manager, objects, coll, { numRows: 10 + i })
-    await manager.createSnapshot({ collectionName: 'docs', snapshotName: 's1' })
-    await manager.createSnapshot({ collectionName: 'docs', snapshotName: 's2' }) // shares s1's manifests
-    await manager.close()
-    manager = await openManager(meta, objects) // empty list cache: the drop reads s2's list from the store
+    // s2 shares s1's manifests; the drop of s1 reads s2's list from the store.
+    const { meta, objects, manager } = await seeded(['s1', 's2'])
     const s2 = (await snapshotRecords(meta)).find((r) => r.name === 's2')!
     let ran = false
     objects.hook = {
@@ -50,14 +56,7 @@ describe('a snapshot dropped while another drop or a create reads its list', () 
   })
 
   it('createSnapshot reuses nothing and commits when the newest snapshot is dropped before its list is read', async () => {
-    const meta = new MemoryMetaStore()
-    const objects = new HookedObjects()
-    let manager = await openManager(meta, objects)
-    const coll = await seedCollection(manager, 'docs')
-    for (let i = 0; i < 3; i++) await flushedSegment(manager, objects, coll, { numRows: 10 + i })
-    await manager.createSnapshot({ collectionName: 'docs', snapshotName: 's1' })
-    await manager.close()
-    manager = await openManager(meta, objects)
+    const { meta, objects, manager } = await seeded(['s1'])
     const s1 = (await snapshotRecords(meta)).find((r) => r.name === 's1')!
     objects.hook = { key: s1.list!.key, run: () => manager.dropSnapshot('s1') }
     const s2 = await manager.createSnapshot({ collectionName: 'docs', snapshotName: 's2' })
