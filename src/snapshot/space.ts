@@ -108,7 +108,22 @@ export class SpaceAccountant {
     return out
   }
 
+  /**
+   * {@link #accountOnce}, read again when it fails `CORRUPT`: a list or manifest disappears
+   * legitimately when its snapshot is dropped between the read of its record and of the
+   * object (as in GC's mark). One still missing on the third attempt is real damage.
+   */
   async #account(options: AbortOptions): Promise<Accounting> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#accountOnce(options)
+      } catch (err) {
+        if (!SnapshotError.is(err, 'CORRUPT') || attempt >= 3) throw err
+      }
+    }
+  }
+
+  async #accountOnce(options: AbortOptions): Promise<Accounting> {
     const { signal } = options
     throwIfAborted(signal)
     // Restores first, then the catalog, then snapshots: a restore that ends meanwhile only

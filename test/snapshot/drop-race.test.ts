@@ -65,4 +65,13 @@ describe('a snapshot dropped while another drop or a create reads its list', () 
     expect(await snapshotProblems(meta, objects)).toEqual([])
     await manager.close()
   })
+
+  it('spaceReport reads again (no CORRUPT) when a snapshot is dropped under it', async () => {
+    const { meta, objects, manager } = await seeded(['s1', 's2'])
+    const s2 = (await snapshotRecords(meta)).find((r) => r.name === 's2')!
+    objects.hook = { key: s2.list!.key, run: () => manager.dropSnapshot('s2') }
+    const report = await manager.spaceReport()
+    expect(report.snapshots.map((s) => s.name)).toEqual(['s1'])
+    await manager.close()
+  })
 })
