@@ -28,7 +28,8 @@ import type {
 import { RestoreService, isSnapshotInUse } from './restore/restore-service.js'
 import type { ListRestoreJobsOptions, RestoreJobInfo, RestoreSnapshotRequest, WaitForRestoreOptions } from './restore/job-types.js'
 import { GcService } from './gc/gc-loop.js'
-import type { GcReport, RunGcOptions } from './gc/gc-types.js'
+import type { GcReport, ObjectExplanation, RunGcOptions } from './gc/gc-types.js'
+import { explainKey, type ExplainSources } from './gc/explain.js'
 import type { AbortOptions } from './types.js'
 
 /** Lifecycle of a {@link SnapshotManager}: `new` until `open()`, `open` once it resolved, `closed` after `close()` (it cannot be reopened). */
@@ -65,6 +66,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #snapshots: SnapshotStore
   readonly #restore: RestoreService
   readonly #gc: GcService
+  readonly #explain: (key: string, options: AbortOptions) => Promise<ObjectExplanation>
   readonly #loops: LoopRunner
   #state: SnapshotManagerState = 'new'
   #opening: Promise<void> | undefined
@@ -100,10 +102,13 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     }
     this.#snapshots = new SnapshotStore(ctx, { isInUse: isSnapshotInUse })
     this.#restore = new RestoreService(ctx)
-    this.#gc = new GcService(ctx, {
+    const gcSources: ExplainSources = {
       snapshots: (o) => this.#snapshots.mark(o),
       restoreKeys: (o) => this.#restore.liveKeys(o),
-    })
+      snapshotsReferencing: (key, o) => this.#snapshots.snapshotsReferencing(key, o),
+    }
+    this.#gc = new GcService(ctx, gcSources)
+    this.#explain = (key, o) => explainKey(ctx, gcSources, key, o)
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
     this.#electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
     this.#loops = new LoopRunner({
@@ -315,6 +320,18 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   }
 
   // ── garbage collection (SPEC section 7) ─────────────────────────────────────
+
+  /**
+   * Why GC keeps `key` or would delete it, from GC's own decision code run over that one
+   * key (so the verdict and the next pass agree, all else unchanged): `live`, `snapshot`,
+   * `restore`, `grace` (with `until`), `collectable` (a dropped segment's or build's file) or
+   * `orphan`, with the segments, builds and snapshots behind it. An absent key is explained
+   * as if it appeared now. `INVALID_ARGUMENT` for a key GC does not manage (outside `files/`
+   * and `snapshots/` and unknown to the catalog). Read-only; any manager can answer.
+   */
+  explainObject(key: string, options: AbortOptions = {}): Promise<ObjectExplanation> {
+    return this.#call(options.signal, () => this.#explain(key, options))
+  }
 
   /** Runs one GC pass now. */
   runGc(options: RunGcOptions = {}): Promise<GcReport> {

@@ -8,6 +8,7 @@ import {
   renderDescription,
   renderGc,
   renderSpace,
+  renderExplanation,
   renderJob,
   renderJobs,
   renderSnapshots,
@@ -168,6 +169,16 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
       execute(cmd, async (m) => {
         const report = await m.spaceReport(collection === undefined ? {} : { collectionName: collection })
         return { value: report, text: renderSpace(report) }
+      }),
+    )
+
+  program
+    .command('explain <key>')
+    .description("why GC keeps an object or would delete it (GC's own rules: live, snapshot, restore, grace, collectable, orphan)")
+    .action(async (key: string, _o, cmd: Command) =>
+      execute(cmd, async (m) => {
+        const e = await m.explainObject(key)
+        return { value: e, text: renderExplanation(e) }
       }),
     )
 

@@ -1,4 +1,4 @@
-import type { CollectionInfo, GcReport, RestoreJobInfo, SnapshotDescription, SnapshotInfo, SpaceReport, VerifyReport } from '../index.js'
+import type { CollectionInfo, GcReport, ObjectExplanation, RestoreJobInfo, SnapshotDescription, SnapshotInfo, SpaceReport, VerifyReport } from '../index.js'
 import { fields, formatBytes, formatMs, formatTime, table } from './format.js'
 
 /**
@@ -142,4 +142,15 @@ export function renderSpace(r: SpaceReport): string {
     r.snapshots.map((s) => [s.name, s.collectionName, formatBytes(s.referencedBytes), formatBytes(s.exclusiveBytes), formatBytes(s.writtenBytes)]),
   )
   return `${collections}\n\n${snapshots}\n\ntotal ${formatBytes(r.totalBytes)} (segment and index files, each once)`
+}
+
+/** `vecsnap explain`: the verdict, then one line per reason. */
+export function renderExplanation(e: ObjectExplanation): string {
+  const reasons = e.reasons.map((r) => {
+    const who = r.name !== undefined ? `${r.name} (id ${r.id})` : r.id !== undefined ? `id ${r.id}` : ''
+    const until = r.until !== undefined ? `until ${formatTime(r.until)}` : ''
+    return `  ${r.kind}${who === '' ? '' : ` ${who}`}${until === '' ? '' : ` ${until}`}`
+  })
+  const size = e.exists ? formatBytes(e.sizeBytes ?? 0) : 'absent'
+  return [`${e.key}: ${e.verdict} (${size})`, ...reasons].join('\n')
 }

@@ -66,50 +66,105 @@ export function isPinned(unit: DroppedUnit, refs: ReferenceMark): boolean {
   return unit.buildIds.some((b) => refs.snapshots.buildIds.has(b))
 }
 
-/** Decides what the pass collects. */
+/** What GC decided about one key, and why (see `explainObject`). */
+export type PlanVerdict = 'live' | 'snapshot' | 'restore' | 'grace' | 'collectable' | 'orphan'
+
+/** One decision {@link planPass} took about the traced key. */
+export interface PlanDecision {
+  verdict: PlanVerdict
+  /** The dropped unit the decision was about, if any. */
+  unit?: DroppedUnit
+  /** End of the grace period, for `grace`. */
+  until?: number
+}
+
+/**
+ * Records the decisions {@link planPass} takes about one key, at the places it takes them,
+ * so an explanation and a pass cannot disagree. A key referenced by an unfinished restore
+ * job is told apart from one a committed snapshot references by `isRestoreKey`.
+ */
+export interface PlanTrace {
+  key: string
+  isRestoreKey: (key: string) => boolean
+  decisions: PlanDecision[]
+}
+
+/** Decides what the pass collects; with `trace`, records its decisions about one key. */
 export function planPass(
   catalog: CatalogMark,
   refs: ReferenceMark,
   listing: ReadonlyMap<string, ObjectInfo>,
   snapshotListing: ReadonlyMap<string, ObjectInfo>,
   o: PlanOptions,
+  trace?: PlanTrace,
 ): GcPlan {
   const lookup = lookupIn(listing)
   const plan: GcPlan = { units: [], orphans: [], snapshotOrphans: [], keptForSnapshots: 0, keptForGrace: 0 }
   const claimed = new Set<string>()
+  const note = (key: string, d: PlanDecision): void => {
+    if (trace !== undefined && key === trace.key) trace.decisions.push(d)
+  }
+  const referencedVerdict = (key: string): PlanVerdict => (trace?.isRestoreKey(key) === true ? 'restore' : 'snapshot')
   for (const unit of catalog.units) {
     const existing = unit.files.filter((f) => lookup(f.key) !== undefined && !claimed.has(f.key))
     if (o.now - unit.droppedAt < o.dropGraceMs) {
       plan.keptForGrace += existing.length
+      for (const f of existing) note(f.key, { verdict: 'grace', unit, until: unit.droppedAt + o.dropGraceMs })
       continue
     }
     if (isPinned(unit, refs)) {
       plan.keptForSnapshots += existing.length
+      for (const f of existing) note(f.key, { verdict: 'snapshot', unit })
       continue
     }
     const deletes: ObjectSize[] = []
     for (const f of existing) {
       // A key a live segment also names is not this unit's to delete (hosts may share files).
-      if (catalog.liveKeys.has(f.key)) continue
+      if (catalog.liveKeys.has(f.key)) {
+        note(f.key, { verdict: 'live', unit })
+        continue
+      }
       if (refs.referencedKeys.has(f.key)) {
         plan.keptForSnapshots++
+        note(f.key, { verdict: referencedVerdict(f.key), unit })
         continue
       }
       claimed.add(f.key)
+      note(f.key, { verdict: 'collectable', unit })
       const size = (lookup(f.key) as ObjectInfo).size
       deletes.push({ key: f.key, size: size === OUTSIDE_LISTING ? f.size : size })
     }
     plan.units.push({ unit, deletes })
   }
   for (const info of listing.values()) {
-    if (catalog.knownKeys.has(info.key) || refs.referencedKeys.has(info.key)) continue
-    if (o.now - info.lastModified >= o.orphanGraceMs) plan.orphans.push(info)
-    else plan.keptForGrace++
+    if (catalog.knownKeys.has(info.key)) {
+      if (catalog.liveKeys.has(info.key)) note(info.key, { verdict: 'live' })
+      continue
+    }
+    if (refs.referencedKeys.has(info.key)) {
+      note(info.key, { verdict: referencedVerdict(info.key) })
+      continue
+    }
+    if (o.now - info.lastModified >= o.orphanGraceMs) {
+      plan.orphans.push(info)
+      note(info.key, { verdict: 'orphan' })
+    } else {
+      plan.keptForGrace++
+      note(info.key, { verdict: 'grace', until: info.lastModified + o.orphanGraceMs })
+    }
   }
   for (const info of snapshotListing.values()) {
-    if (refs.snapshots.isReferenced(info.key)) continue
-    if (o.now - info.lastModified >= o.orphanGraceMs) plan.snapshotOrphans.push(info)
-    else plan.keptForGrace++
+    if (refs.snapshots.isReferenced(info.key)) {
+      note(info.key, { verdict: 'snapshot' })
+      continue
+    }
+    if (o.now - info.lastModified >= o.orphanGraceMs) {
+      plan.snapshotOrphans.push(info)
+      note(info.key, { verdict: 'orphan' })
+    } else {
+      plan.keptForGrace++
+      note(info.key, { verdict: 'grace', until: info.lastModified + o.orphanGraceMs })
+    }
   }
   return plan
 }

@@ -85,6 +85,11 @@ export class SnapshotStore {
     return this.#space.report(options)
   }
 
+  /** Committed snapshots whose files include `key`. */
+  snapshotsReferencing(key: string, options: AbortOptions = {}): Promise<{ id: number; name: string }[]> {
+    return this.#space.referencing(key, options)
+  }
+
   /** What dropping exactly the named snapshots would free. */
   reclaimableBytes(names: readonly string[], options: AbortOptions = {}): Promise<number> {
     if (!Array.isArray(names)) throw new TypeError(`Expected \`snapshotNames\` to be an array, got \`${names === null ? 'null' : typeof names}\``)

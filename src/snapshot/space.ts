@@ -65,6 +65,8 @@ interface Accounting {
   liveBytes: Map<number, number>
   /** Collection ID of the live segment naming each file; NaN when none does. */
   liveOwner: number[]
+  /** File key → index. */
+  fileOf: ReadonlyMap<string, number>
 }
 
 /** Computes space reports for a manager. @internal */
@@ -219,7 +221,7 @@ export class SpaceAccountant {
       if (!inUse.has(record.id)) continue
       for (const m of listed) for (const f of manifests[m].files) held[f] = 1
     }
-    return { snapshots, manifests, sizes, held: Uint8Array.from(held), refs, refCollection, liveBytes, liveOwner }
+    return { snapshots, manifests, sizes, held: Uint8Array.from(held), refs, refCollection, liveBytes, liveOwner, fileOf: index }
   }
 
   /** The report (see `SnapshotManager.spaceReport`). */
@@ -304,6 +306,18 @@ export class SpaceAccountant {
     }
     for (const m of prior.manifests) inPrevious[m] = 0
     return written
+  }
+
+  /** Committed snapshots whose files include `key` (for `explainObject`). */
+  async referencing(key: string, options: AbortOptions = {}): Promise<{ id: number; name: string }[]> {
+    const a = await this.#account(options)
+    const f = a.fileOf.get(key)
+    if (f === undefined || a.refs[f] === 0) return []
+    const holding = new Set<number>()
+    a.manifests.forEach((m, i) => {
+      if (m.files.includes(f)) holding.add(i)
+    })
+    return a.snapshots.filter((s) => s.manifests.some((m) => holding.has(m))).map((s) => ({ id: s.record.id, name: s.record.name }))
   }
 
   /** What dropping exactly the named snapshots would free (see `SnapshotManager.reclaimableBytes`). */

@@ -127,6 +127,15 @@ describe('vecsnap CLI (built binary, --data)', { timeout: 90_000 }, () => {
     expect(missing.stderr).toMatch(/NOT_FOUND/)
   })
 
+  it('explain tells why GC keeps a file', async () => {
+    const segs = await withDb(async (_db, manager) => manager.catalog.listSegments('docs'))
+    const key = segs[0].binlogs[0].files[0].key
+    expect(await json(dir, 'explain', key)).toMatchObject({ key, exists: true, verdict: 'live', reasons: [{ kind: 'segment', id: segs[0].id }] })
+    expect((await vecsnap(['--data', dir, 'explain', key])).stdout).toMatch(/: live \(/)
+    const bad = await vecsnap(['--data', dir, 'explain', 'elsewhere/x'])
+    expect(bad.stderr).toMatch(/INVALID_ARGUMENT/)
+  })
+
   it('verifies a healthy snapshot with exit 0', async () => {
     const report = await json<VerifyReport>(dir, 'verify', 'snap1')
     expect(report).toEqual({ ok: true, checkedFiles: FLUSHES * 4, missing: [], corrupt: [] })
