@@ -105,6 +105,15 @@ export function planPass(
     if (trace !== undefined && key === trace.key) trace.decisions.push(d)
   }
   const referencedVerdict = (key: string): PlanVerdict => (trace?.isRestoreKey(key) === true ? 'restore' : 'snapshot')
+  // Keys of units kept (in grace, or pinned by a snapshot in any state): another dropped unit
+  // naming the same key (hosts may share files between segments) must not delete it.
+  const keptKeys = new Map<string, PlanDecision>()
+  for (const unit of catalog.units) {
+    const inGrace = o.now - unit.droppedAt < o.dropGraceMs
+    if (!inGrace && !isPinned(unit, refs)) continue
+    const d: PlanDecision = inGrace ? { verdict: 'grace', unit, until: unit.droppedAt + o.dropGraceMs } : { verdict: 'snapshot', unit }
+    for (const f of unit.files) if (!keptKeys.has(f.key)) keptKeys.set(f.key, d)
+  }
   for (const unit of catalog.units) {
     const existing = unit.files.filter((f) => lookup(f.key) !== undefined && !claimed.has(f.key))
     if (o.now - unit.droppedAt < o.dropGraceMs) {
@@ -127,6 +136,13 @@ export function planPass(
       if (refs.referencedKeys.has(f.key)) {
         plan.keptForSnapshots++
         note(f.key, { verdict: referencedVerdict(f.key), unit })
+        continue
+      }
+      const kept = keptKeys.get(f.key)
+      if (kept !== undefined) {
+        if (kept.verdict === 'grace') plan.keptForGrace++
+        else plan.keptForSnapshots++
+        note(f.key, kept)
         continue
       }
       claimed.add(f.key)
