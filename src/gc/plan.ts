@@ -104,6 +104,16 @@ export function planPass(
   const note = (key: string, d: PlanDecision): void => {
     if (trace !== undefined && key === trace.key) trace.decisions.push(d)
   }
+  /** An object nothing references: an orphan past the orphan grace, kept before. */
+  const orphanOrGrace = (info: ObjectInfo, orphans: ObjectInfo[]): void => {
+    if (o.now - info.lastModified >= o.orphanGraceMs) {
+      orphans.push(info)
+      note(info.key, { verdict: 'orphan' })
+    } else {
+      plan.keptForGrace++
+      note(info.key, { verdict: 'grace', until: info.lastModified + o.orphanGraceMs })
+    }
+  }
   const referencedVerdict = (key: string): PlanVerdict => (trace?.isRestoreKey(key) === true ? 'restore' : 'snapshot')
   // Keys of units kept (in grace, or pinned by a snapshot in any state): another dropped unit
   // naming the same key (hosts may share files between segments) must not delete it.
@@ -161,26 +171,14 @@ export function planPass(
       note(info.key, { verdict: referencedVerdict(info.key) })
       continue
     }
-    if (o.now - info.lastModified >= o.orphanGraceMs) {
-      plan.orphans.push(info)
-      note(info.key, { verdict: 'orphan' })
-    } else {
-      plan.keptForGrace++
-      note(info.key, { verdict: 'grace', until: info.lastModified + o.orphanGraceMs })
-    }
+    orphanOrGrace(info, plan.orphans)
   }
   for (const info of snapshotListing.values()) {
     if (refs.snapshots.isReferenced(info.key)) {
       note(info.key, { verdict: 'snapshot' })
       continue
     }
-    if (o.now - info.lastModified >= o.orphanGraceMs) {
-      plan.snapshotOrphans.push(info)
-      note(info.key, { verdict: 'orphan' })
-    } else {
-      plan.keptForGrace++
-      note(info.key, { verdict: 'grace', until: info.lastModified + o.orphanGraceMs })
-    }
+    orphanOrGrace(info, plan.snapshotOrphans)
   }
   return plan
 }
