@@ -150,8 +150,7 @@ export function planPass(
       }
       const kept = keptKeys.get(f.key)
       if (kept !== undefined) {
-        if (kept.verdict === 'grace') plan.keptForGrace++
-        else plan.keptForSnapshots++
+        // Counted once, by the unit that keeps it.
         note(f.key, kept)
         continue
       }
