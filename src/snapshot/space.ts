@@ -194,12 +194,18 @@ export class SpaceAccountant {
       snapshots.push({ record: r, manifests, segmentIds: list.segmentIds })
     }
     this.#listCache = usedLists
-    const missing = manifestKeys.filter((key) => !this.#manifests.has(key))
+    // Collected into this call's own map: a concurrent call may replace the cache meanwhile.
+    const used = new Map<string, { keys: string[]; sizes: number[] }>()
+    const missing: string[] = []
+    for (const key of manifestKeys) {
+      const hit = this.#manifests.get(key)
+      if (hit === undefined) missing.push(key)
+      else used.set(key, hit)
+    }
     await forEachLimit(missing, READ_CONCURRENCY, async (key) => {
-      await this.#manifest(key, { signal })
+      used.set(key, await this.#manifest(key, { signal }))
     }, signal)
     // Keep exactly the manifests committed snapshots list now (as GC's references do).
-    const used = new Map(manifestKeys.map((key) => [key, this.#manifests.get(key)!] as const))
     this.#manifests = used
     const manifests: Accounting['manifests'] = manifestKeys.map((key, m) => {
       const stored = used.get(key)!
