@@ -6,12 +6,13 @@ import { validateObjectKey } from '../storage/keys-validate.js'
 import type { ObjectInfo } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'
 import type { ExplainReason, ObjectExplanation } from './gc-types.js'
-import { markCatalog, markReferences, type RestoreKeysSource, type SnapshotMarkSource } from './mark.js'
+import { markRefsSettled } from './gc-pass.js'
+import { markCatalog, type RestoreKeysSource, type SnapshotMarkSource } from './mark.js'
 import { planPass, type PlanDecision, type PlanTrace } from './plan.js'
 
 /**
  * `explainObject` (SPEC section 13): why GC keeps a key or would delete it. It runs GC's
- * own mark and decision code (`markCatalog`, `markReferences`, `planPass`) over a listing
+ * own mark and decision code (`markCatalog`, `markRefsSettled`, `planPass`) over a listing
  * of that one key, with a trace that records each decision `planPass` takes about it, so an
  * explanation and the next pass over the same state agree. Read-only.
  * @internal
@@ -38,7 +39,7 @@ export async function explainKey(ctx: ManagerContext, sources: ExplainSources, k
   throwIfAborted(signal)
   const now = ctx.now()
   const catalog = await markCatalog(ctx.catalog, { signal })
-  const refs = await markReferences(sources.snapshots, sources.restoreKeys, { signal })
+  const refs = await markRefsSettled(ctx, sources, { signal })
   const info = await ctx.objects.head(key, { signal })
   // An absent object is explained as if it appeared now: what GC would do with it.
   const entry: ObjectInfo = info ?? { key, size: 0, lastModified: now }

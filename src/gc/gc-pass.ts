@@ -28,9 +28,10 @@ const MARK_ATTEMPTS = 3
  * {@link markReferences}, read again when it fails `CORRUPT`: a list or manifest
  * disappears legitimately when its snapshot is dropped between reading the record and the
  * object (the drop marks the record `deleting` first, so the next read sees that). One
- * still missing on the last attempt is real corruption.
+ * still missing on the last attempt is real corruption. Used by passes and by `explainObject`.
+ * @internal
  */
-async function markRefsSettled(ctx: ManagerContext, sources: GcSources, options: AbortOptions): Promise<ReferenceMark> {
+export async function markRefsSettled(ctx: ManagerContext, sources: GcSources, options: AbortOptions): Promise<ReferenceMark> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await markReferences(sources.snapshots, sources.restoreKeys, options)
