@@ -6,6 +6,7 @@ import { markCatalog, markKnownAgain, markReferences, type ReferenceMark, type R
 import { planPass, type ObjectSize } from './plan.js'
 import { deleteObjects, deleteSnapshotObjects, findMissing, forgetDefinitions, forgetUnits, listFiles, missingError } from './sweep.js'
 import { FILES_PREFIX, SNAPSHOTS_PREFIX } from '../storage/layout.js'
+import { readSettled } from '../util/read-settled.js'
 
 /** Where GC learns what snapshots and restore jobs reference. @internal */
 export interface GcSources {
@@ -21,24 +22,13 @@ function sum(objects: readonly ObjectSize[]): number {
   return total
 }
 
-/** Attempts of the reference mark when a snapshot's manifest vanished under it. */
-const MARK_ATTEMPTS = 3
-
 /**
- * {@link markReferences}, read again when it fails `CORRUPT`: a list or manifest
- * disappears legitimately when its snapshot is dropped between reading the record and the
- * object (the drop marks the record `deleting` first, so the next read sees that). One
- * still missing on the last attempt is real corruption. Used by passes and by `explainObject`.
+ * {@link markReferences}, read again while a snapshot dropped under it makes it fail
+ * `CORRUPT` (see `readSettled`). Used by passes and by `explainObject`.
  * @internal
  */
-export async function markRefsSettled(ctx: ManagerContext, sources: GcSources, options: AbortOptions): Promise<ReferenceMark> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await markReferences(sources.snapshots, sources.restoreKeys, options)
-    } catch (err) {
-      if (!SnapshotError.is(err, 'CORRUPT') || attempt >= MARK_ATTEMPTS) throw err
-    }
-  }
+export function markRefsSettled(ctx: ManagerContext, sources: GcSources, options: AbortOptions): Promise<ReferenceMark> {
+  return readSettled(() => markReferences(sources.snapshots, sources.restoreKeys, options))
 }
 
 /** The keys of `missing` that a committed snapshot still references and that still do not exist. */

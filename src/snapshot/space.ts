@@ -8,6 +8,7 @@ import { layout } from '../storage/layout.js'
 import type { ObjectStore } from '../storage/object-store.js'
 import type { AbortOptions } from '../types.js'
 import { forEachLimit } from '../util/for-each-limit.js'
+import { readSettled } from '../util/read-settled.js'
 import type { ListReader } from './list-reader.js'
 import type { SnapshotRecord } from './snapshot-record.js'
 import type { SpaceReport, SpaceReportOptions } from './snapshot-types.js'
@@ -110,19 +111,9 @@ export class SpaceAccountant {
     return out
   }
 
-  /**
-   * {@link #accountOnce}, read again when it fails `CORRUPT`: a list or manifest disappears
-   * legitimately when its snapshot is dropped between the read of its record and of the
-   * object (as in GC's mark). One still missing on the third attempt is real damage.
-   */
-  async #account(options: AbortOptions): Promise<Accounting> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#accountOnce(options)
-      } catch (err) {
-        if (!SnapshotError.is(err, 'CORRUPT') || attempt >= 3) throw err
-      }
-    }
+  /** {@link #accountOnce}, read again while a snapshot dropped under it makes it fail `CORRUPT` (see `readSettled`). */
+  #account(options: AbortOptions): Promise<Accounting> {
+    return readSettled(() => this.#accountOnce(options))
   }
 
   async #accountOnce(options: AbortOptions): Promise<Accounting> {
