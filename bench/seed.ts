@@ -1,6 +1,7 @@
 import { writeFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Catalog } from '../src/meta/catalog.js'
+import { emptySegment } from '../src/meta/catalog-segments.js'
 import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../src/catalog-types.js'
 import { guardMetaStore } from '../src/meta/guarded-meta-store.js'
 import type { MetaStore } from '../src/meta/meta-store.js'
@@ -155,21 +156,9 @@ export async function seedSegmentsDirect(meta: MetaStore, catalog: Catalog, o: S
         entries: 10,
       }))
       chunk.push({
-        id,
-        collectionId: c.id,
-        partitionId,
-        channel: c.channels[id % c.channels.length],
-        state: 'flushed',
-        level: 'L1',
+        ...emptySegment({ id, collectionId: c.id, partitionId, channel: c.channels[id % c.channels.length], state: 'flushed', level: 'L1', createdAt: now }),
         numRows: 10,
         binlogs: [{ fieldId, files: list }],
-        statslogs: [],
-        deltalogs: [],
-        bm25logs: [],
-        indexes: [],
-        textIndexes: [],
-        jsonKeyIndexes: [],
-        createdAt: now,
       })
     }
     await transactor.run(async (tx) => {

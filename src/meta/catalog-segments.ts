@@ -81,8 +81,8 @@ function checkData(c: CollectionInfo, d: SegmentData, name: '' | 'result.'): voi
   checkDistinctKeys(filesOf([d.binlogs, d.statslogs, d.deltalogs, d.bm25logs]), [], name === '' ? 'the flush' : 'the compaction result')
 }
 
-/** A new, empty segment record. */
-function emptySegment(o: Pick<SegmentInfo, 'id' | 'collectionId' | 'partitionId' | 'channel' | 'state' | 'level' | 'createdAt'>): SegmentInfo {
+/** A new, empty segment record (no rows, no files). @internal */
+export function emptySegment(o: Pick<SegmentInfo, 'id' | 'collectionId' | 'partitionId' | 'channel' | 'state' | 'level' | 'createdAt'>): SegmentInfo {
   return {
     id: o.id,
     collectionId: o.collectionId,
