@@ -115,15 +115,8 @@ export type SegmentState = 'growing' | 'flushed' | 'dropped'
 /** Compaction level: L0 holds deletes only, L1 fresh flushes, L2 clustered. */
 export type SegmentLevel = 'L0' | 'L1' | 'L2'
 
-/** A segment as the catalog records it, with every file of every class. */
-export interface SegmentInfo {
-  id: number
-  collectionId: number
-  partitionId: number
-  channel: string
-  state: SegmentState
-  level: SegmentLevel
-  numRows: number
+/** The file lists of a segment (or of a snapshot's copy of one), one per file class. */
+export interface SegmentFileLists {
   binlogs: FieldBinlog[]
   statslogs: FieldBinlog[]
   deltalogs: FieldBinlog[]
@@ -131,6 +124,17 @@ export interface SegmentInfo {
   indexes: SegmentIndexInfo[]
   textIndexes: FieldIndexFiles[]
   jsonKeyIndexes: FieldIndexFiles[]
+}
+
+/** A segment as the catalog records it, with every file of every class. */
+export interface SegmentInfo extends SegmentFileLists {
+  id: number
+  collectionId: number
+  partitionId: number
+  channel: string
+  state: SegmentState
+  level: SegmentLevel
+  numRows: number
   createdAt: number
   droppedAt?: number
 }
@@ -179,17 +183,10 @@ export interface ListSegmentsOptions extends AbortOptions {
 }
 
 /** One segment as a snapshot captured it (decoded from its Avro manifest). */
-export interface SnapshotSegment {
+export interface SnapshotSegment extends SegmentFileLists {
   id: number
   partitionId: number
   channel: string
   level: SegmentLevel
   numRows: number
-  binlogs: FieldBinlog[]
-  statslogs: FieldBinlog[]
-  deltalogs: FieldBinlog[]
-  bm25logs: FieldBinlog[]
-  indexes: SegmentIndexInfo[]
-  textIndexes: FieldIndexFiles[]
-  jsonKeyIndexes: FieldIndexFiles[]
 }

@@ -1,18 +1,7 @@
-import type { FieldBinlog, FieldIndexFiles, SegmentFile, SegmentIndexInfo } from '../catalog-types.js'
+import type { SegmentFile, SegmentFileLists } from '../catalog-types.js'
 
 /** The class of a segment file, as snapshots, restore and GC see it. */
 export type FileClass = 'binlog' | 'statslog' | 'deltalog' | 'bm25log' | 'index' | 'textIndex' | 'jsonKeyIndex'
-
-/** The file lists a segment (or a snapshot's copy of one) carries. */
-export interface SegmentFileLists {
-  binlogs: FieldBinlog[]
-  statslogs: FieldBinlog[]
-  deltalogs: FieldBinlog[]
-  bm25logs: FieldBinlog[]
-  indexes: SegmentIndexInfo[]
-  textIndexes: FieldIndexFiles[]
-  jsonKeyIndexes: FieldIndexFiles[]
-}
 
 /** One file of a segment with where it belongs. */
 export interface ClassifiedFile {
