@@ -38,6 +38,6 @@ export type { Layout, SegmentKeyIds, FieldLogKeyIds, IndexFileKeyIds, FieldIndex
 export type * from './snapshot/snapshot-types.js'
 export type * from './restore/job-types.js'
 export type * from './gc/gc-types.js'
-export type { RetentionPolicy, PruneReport, KeptSnapshot, PrunedSnapshot, PruneFailure } from './policy/retention.js'
+export type { RetentionPolicy, PruneReport, KeptSnapshot, PruneKept, PrunedSnapshot, PruneFailure } from './policy/retention.js'
 export type { PruneSnapshotsOptions } from './snapshot/snapshot-prune.js'
 export type * from './schedule/schedule-types.js'

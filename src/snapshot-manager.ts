@@ -35,7 +35,7 @@ import type { PruneReport } from './policy/retention.js'
 import type { PruneSnapshotsOptions } from './snapshot/snapshot-prune.js'
 import { ScheduleLoop } from './schedule/schedule-loop.js'
 import { ScheduleStore, toScheduleInfo } from './schedule/schedule-store.js'
-import type { PutScheduleRequest, ScheduleInfo } from './schedule/schedule-types.js'
+import type { PutScheduleRequest, ScheduleInfo, ScheduleRunResult } from './schedule/schedule-types.js'
 
 /** Lifecycle of a {@link SnapshotManager}: `new` until `open()`, `open` once it resolved, `closed` after `close()` (it cannot be reopened). */
 export type SnapshotManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
@@ -72,6 +72,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #restore: RestoreService
   readonly #gc: GcService
   readonly #schedules: ScheduleStore
+  readonly #scheduleLoop: ScheduleLoop
   readonly #explain: (key: string, options: AbortOptions) => Promise<ObjectExplanation>
   readonly #loops: LoopRunner
   #state: SnapshotManagerState = 'new'
@@ -115,14 +116,14 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     }
     this.#gc = new GcService(ctx, gcSources)
     this.#schedules = new ScheduleStore({ meta: this.#meta, transactor, now })
-    const scheduleLoop = new ScheduleLoop({
+    const scheduleLoop = (this.#scheduleLoop = new ScheduleLoop({
       schedules: this.#schedules,
       events: this,
       now,
       create: (request, schedule) => this.#snapshots.create(request, schedule),
       prune: (o, only) => this.#snapshots.prune(o, only),
-      intervalMs: this.options.checkIntervalMs,
-    })
+      intervalMs: this.options.scheduleIntervalMs,
+    }))
     this.#explain = (key, o) => explainKey(ctx, gcSources, key, o)
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
     this.#electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
@@ -326,7 +327,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
    * Creates or replaces a schedule: a snapshot of `collectionName` every `everyMs` or at
    * each time of `cron`, named `{snapshotPrefix}-{UTC yyyyMMdd-HHmmss}`, then `retention`
    * over that schedule's own snapshots. Stored in the MetaStore; the elected loop runner
-   * runs it (one process among many), within `checkIntervalMs` of each slot; after
+   * runs it (one process among many), within `scheduleIntervalMs` of each slot; after
    * downtime an overdue schedule runs once. `NOT_FOUND` when the collection does not exist.
    */
   putSchedule(request: PutScheduleRequest): Promise<ScheduleInfo> {
@@ -336,6 +337,16 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Every schedule, by name, with `lastRunAt`, `lastSnapshot`, `lastError` and `nextRunAt`. */
   listSchedules(options: AbortOptions = {}): Promise<ScheduleInfo[]> {
     return this.#call(options.signal, async () => (await this.#schedules.list(options)).map(toScheduleInfo))
+  }
+
+  /**
+   * Runs the schedules that are due now, in this process, whether or not it is the loop
+   * runner (a tool, or a cron job driving a manager with `scheduleIntervalMs: 0`). Each
+   * slot is claimed in a conditional batch first, so a slot the loop runner (or another
+   * call) already ran is skipped. Resolves what each run did; failures are in `error`.
+   */
+  runDueSchedules(options: AbortOptions = {}): Promise<ScheduleRunResult[]> {
+    return this.#call(options.signal, () => this.#scheduleLoop.runDue(options))
   }
 
   /** Deletes a schedule; idempotent. The snapshots it created stay (prune or drop them). */

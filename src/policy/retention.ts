@@ -231,9 +231,15 @@ export function applyRetention(items: readonly RetentionItem[], policy: Retentio
   return decision
 }
 
+/** A snapshot a prune keeps, with every reason that keeps it. */
+export interface PruneKept extends KeptSnapshot {
+  collectionName: string
+}
+
 /** A snapshot a prune drops (or, with `dryRun`, would drop). */
 export interface PrunedSnapshot {
   name: string
+  collectionName: string
   /** What dropping this snapshot alone frees (its `exclusiveBytes` before the prune). */
   reclaimableBytes: number
 }
@@ -251,7 +257,7 @@ export interface PruneReport {
   /** True when nothing was changed. */
   dryRun: boolean
   /** Kept snapshots with every reason: by collection name, newest first. */
-  kept: KeptSnapshot[]
+  kept: PruneKept[]
   /** Dropped snapshots (would be, with `dryRun`), in the same order. */
   dropped: PrunedSnapshot[]
   /** Drops that failed (always empty with `dryRun`); those snapshots are still there. */

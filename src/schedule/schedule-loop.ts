@@ -6,7 +6,7 @@ import type { CreateSnapshotRequest, SnapshotInfo } from '../snapshot/snapshot-t
 import type { AbortOptions } from '../types.js'
 import { sharedAbortController } from '../util/abort.js'
 import { dueSlot, scheduledSnapshotName, type ScheduleRecord, type ScheduleStore } from './schedule-store.js'
-import type { ScheduleError } from './schedule-types.js'
+import type { ScheduleError, ScheduleRunResult } from './schedule-types.js'
 
 /** What the schedule loop drives. @internal */
 export interface ScheduleLoopDeps {
@@ -17,7 +17,7 @@ export interface ScheduleLoopDeps {
   create(request: CreateSnapshotRequest, schedule: string): Promise<SnapshotInfo>
   /** Prunes the snapshots `only` accepts. */
   prune(options: PruneSnapshotsOptions, only: (s: SnapshotInfo) => boolean): Promise<PruneReport>
-  /** Gap between two looks at the schedules. */
+  /** Gap between two looks at the schedules; 0: the loop does not run (`runDue` still works). */
   intervalMs: number
 }
 
@@ -49,14 +49,15 @@ export class ScheduleLoop {
     this.#deps = deps
   }
 
-  /** Starts looking at the schedules every `intervalMs` (the first look at once). Idempotent. */
+  /** Starts looking at the schedules every `intervalMs` (the first look at once). Idempotent; nothing with `intervalMs` 0. */
   start(): void {
-    if (this.#abort !== undefined) return
+    if (this.#abort !== undefined || this.#deps.intervalMs <= 0) return
     const controller = sharedAbortController()
     this.#abort = controller
     const tick = (): void => {
       if (this.#ticking !== undefined || controller.signal.aborted) return
       this.#ticking = this.runDue({ signal: controller.signal })
+        .then(() => undefined)
         .catch((err: unknown) => {
           if (!controller.signal.aborted) this.#deps.events.emit('loopError', asError(err), { loop: 'schedule' })
         })
@@ -78,27 +79,36 @@ export class ScheduleLoop {
     await this.#ticking
   }
 
-  /** Runs every schedule due now, one at a time. */
-  async runDue(options: AbortOptions = {}): Promise<void> {
+  /**
+   * Runs every schedule due now, one at a time, and resolves what each run did (a slot
+   * another process claimed first is not run here). A failed run is reported in its
+   * entry (`error`) and as a `scheduleError` event, never thrown.
+   */
+  async runDue(options: AbortOptions = {}): Promise<ScheduleRunResult[]> {
     const now = this.#deps.now()
+    const results: ScheduleRunResult[] = []
     for (const r of await this.#deps.schedules.list(options)) {
       const slot = dueSlot(r, now)
-      if (slot !== undefined) await this.#run(r, slot, options)
+      if (slot === undefined) continue
+      const result = await this.#run(r, slot, options)
+      if (result !== undefined) results.push(result)
     }
+    return results
   }
 
-  async #run(seen: ScheduleRecord, slot: number, options: AbortOptions): Promise<void> {
+  async #run(seen: ScheduleRecord, slot: number, options: AbortOptions): Promise<ScheduleRunResult | undefined> {
     const { schedules, events } = this.#deps
     const r = await schedules.claim(seen, slot, options)
-    if (r === undefined) return
+    if (r === undefined) return undefined
     const snapshotName = scheduledSnapshotName(r.snapshotPrefix, slot)
     try {
       await this.#deps.create({ collectionName: r.collectionName, snapshotName, description: `schedule ${r.name}`, signal: options.signal }, r.name)
     } catch (err) {
       if (options.signal?.aborted) throw err
-      await schedules.finish(r.name, slot, { error: describe(err, this.#deps.now()) }, options)
+      const error = describe(err, this.#deps.now())
+      await schedules.finish(r.name, slot, { error }, options)
       events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'create' })
-      return
+      return { schedule: r.name, snapshotName, pruned: [], error }
     }
     let pruned: string[] = []
     if (r.retention !== undefined) {
@@ -111,12 +121,14 @@ export class ScheduleLoop {
         }
       } catch (err) {
         if (options.signal?.aborted) throw err
-        await schedules.finish(r.name, slot, { snapshotName, error: describe(err, this.#deps.now()) }, options)
+        const error = describe(err, this.#deps.now())
+        await schedules.finish(r.name, slot, { snapshotName, error }, options)
         events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'prune' })
-        return
+        return { schedule: r.name, snapshotName, pruned, error }
       }
     }
     await schedules.finish(r.name, slot, { snapshotName }, options)
     events.emit('scheduleRun', { schedule: r.name, snapshotName, pruned })
+    return { schedule: r.name, snapshotName, pruned }
   }
 }

@@ -62,3 +62,9 @@ export interface ScheduleErrorContext {
   /** `create`: the snapshot could not be created; `prune`: it was, and the retention failed. */
   phase: 'create' | 'prune'
 }
+
+/** What one scheduled run did (`SnapshotManager.runDueSchedules`). */
+export interface ScheduleRunResult extends ScheduleRunEvent {
+  /** Why the run failed: the snapshot was not created, or (with `snapshotName` created) its retention failed. */
+  error?: ScheduleError
+}

@@ -64,10 +64,11 @@ export async function pruneSnapshots(deps: PruneDeps, options: PruneSnapshotsOpt
     return { name: s.name, createdAt: s.createdAt, group: s.collectionName, keepReasons }
   })
   const decision = applyRetention(items, policy)
+  const collectionOf = new Map(snapshots.map((s) => [s.name, s.collectionName]))
   const figures = await deps.dropFigures(decision.dropped, { signal })
   const report: PruneReport = {
     dryRun,
-    kept: decision.kept,
+    kept: decision.kept.map((k) => ({ name: k.name, collectionName: collectionOf.get(k.name)!, reasons: k.reasons })),
     dropped: [],
     failed: [],
     reclaimedBytes: 0,
@@ -85,7 +86,7 @@ export async function pruneSnapshots(deps: PruneDeps, options: PruneSnapshotsOpt
       }
     }
     done.push(name)
-    report.dropped.push({ name, reclaimableBytes: figures.each.get(name)! })
+    report.dropped.push({ name, collectionName: collectionOf.get(name)!, reclaimableBytes: figures.each.get(name)! })
   }
   report.reclaimedBytes = figures.freed(done)
   return report

@@ -17,7 +17,7 @@ afterEach(async () => {
 
 /** A manager whose schedule loop looks every 5 ms, on a frozen clock the test moves. */
 async function open(clock: Clock, options: Partial<SnapshotManagerOptions> & { meta?: SnapshotManagerOptions['meta']; objects?: SnapshotManagerOptions['objects'] } = {}): Promise<SnapshotManager> {
-  const m = new SnapshotManager({ meta: new MapMetaStore(), objects: new MemoryObjects(), gcIntervalMs: 0, checkIntervalMs: 5, now: clock.now, ...options })
+  const m = new SnapshotManager({ meta: new MapMetaStore(), objects: new MemoryObjects(), gcIntervalMs: 0, scheduleIntervalMs: 5, now: clock.now, ...options })
   cleanups.push(() => m.close())
   await m.open()
   return m
@@ -82,7 +82,7 @@ describe('schedules', () => {
     await m.close()
     clock.t = T0 + 10 * HOUR + 5 // ten slots missed while down
     const runs: ScheduleRunEvent[] = []
-    m = new SnapshotManager({ meta, objects, gcIntervalMs: 0, checkIntervalMs: 5, now: clock.now })
+    m = new SnapshotManager({ meta, objects, gcIntervalMs: 0, scheduleIntervalMs: 5, now: clock.now })
     cleanups.push(() => m.close())
     m.on('scheduleRun', (r) => runs.push(r))
     await m.open()
@@ -186,6 +186,27 @@ describe('schedules', () => {
     expect(errors).toEqual([])
     expect(ran).toHaveLength(5)
     expect((await a.listSnapshots()).map((s) => s.name)).toEqual([1, 2, 3, 4, 5].map((h) => `hourly-20261204-0${h}0000`))
+  })
+
+  it('with scheduleIntervalMs 0 runs nothing on its own; runDueSchedules runs what is due, once', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { objects, scheduleIntervalMs: 0 })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR, retention: { keepLast: 1 } })
+    clock.t = T0 + HOUR
+    await ticks()
+    expect(await m.listSnapshots()).toEqual([])
+    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', pruned: [] }])
+    expect(await m.runDueSchedules()).toEqual([])
+    clock.t = T0 + 2 * HOUR
+    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', pruned: ['hourly-20261204-010000'] }])
+    await m.catalog.dropCollection('docs')
+    clock.t = T0 + 3 * HOUR
+    expect(await m.runDueSchedules()).toEqual([
+      { schedule: 'hourly', snapshotName: 'hourly-20261204-030000', pruned: [], error: { code: 'NOT_FOUND', message: 'collection not found: docs', at: T0 + 3 * HOUR } },
+    ])
   })
 
   it('validates schedules (nothing stored on a bad one) and deletes them idempotently', async () => {

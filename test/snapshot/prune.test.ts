@@ -39,13 +39,13 @@ describe.each(backends)('pruneSnapshots on $name', (backend) => {
     expect(dry).toEqual({
       dryRun: true,
       kept: [
-        { name: 's4', reasons: ['last 2'] },
-        { name: 's3', reasons: ['last 2'] },
+        { name: 's4', collectionName: 'docs', reasons: ['last 2'] },
+        { name: 's3', collectionName: 'docs', reasons: ['last 2'] },
       ],
       // s1 alone holds segment 0 (dropped before s2); segment 1 is in s1 and s2: freed only with both.
       dropped: [
-        { name: 's2', reclaimableBytes: 0 },
-        { name: 's1', reclaimableBytes: bytes(gone[0]) },
+        { name: 's2', collectionName: 'docs', reclaimableBytes: 0 },
+        { name: 's1', collectionName: 'docs', reclaimableBytes: bytes(gone[0]) },
       ],
       failed: [],
       reclaimedBytes: bytes(gone[0], gone[1]),
@@ -70,9 +70,9 @@ describe.each(backends)('pruneSnapshots on $name', (backend) => {
     const jobId = await w.manager.restoreSnapshot({ snapshotName: 's2', targetCollectionName: 'copy' })
     const report = await w.manager.pruneSnapshots({ policy: { keepLast: 1 } })
     expect(report.kept).toEqual([
-      { name: 's3', reasons: ['last 1'] },
-      { name: 's2', reasons: [`restore job ${jobId} reads it`] },
-      { name: 's1', reasons: ['held: audit', 'held: legal'] },
+      { name: 's3', collectionName: 'docs', reasons: ['last 1'] },
+      { name: 's2', collectionName: 'docs', reasons: [`restore job ${jobId} reads it`] },
+      { name: 's1', collectionName: 'docs', reasons: ['held: audit', 'held: legal'] },
     ])
     expect(report.dropped).toEqual([])
     await w.manager.cancelRestore(jobId)
