@@ -78,6 +78,16 @@ describe.each(backends)('pruneSnapshots on $name', (backend) => {
     await w.manager.cancelRestore(jobId)
   })
 
+  it('an expired hold keeps nothing', async () => {
+    await hourlyHistory(w, ['s1', 's2'])
+    await w.manager.holdSnapshot('s1', { tag: 'export', ttlMs: HOUR })
+    expect((await w.manager.pruneSnapshots({ policy: { keepLast: 1 }, dryRun: true })).kept.map((k) => k.name)).toEqual(['s2', 's1'])
+    w.clock.t += HOUR
+    const report = await w.manager.pruneSnapshots({ policy: { keepLast: 1 } })
+    expect(report.dropped.map((d) => d.name)).toEqual(['s1'])
+    expect((await w.manager.listSnapshots()).map((s) => s.name)).toEqual(['s2'])
+  })
+
   it('prunes each collection on its own, or only the one named', async () => {
     const other = await seedCollection(w.manager, 'other')
     await flushedSegment(w.manager, w.stores.objects, other, { numRows: 1 })
