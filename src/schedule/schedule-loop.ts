@@ -108,7 +108,7 @@ export class ScheduleLoop {
       const error = describe(err, this.#deps.now())
       await schedules.finish(r.name, slot, { error }, options)
       events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'create' })
-      return { schedule: r.name, snapshotName, pruned: [], error }
+      return { schedule: r.name, snapshotName, created: false, pruned: [], error }
     }
     let pruned: string[] = []
     if (r.retention !== undefined) {
@@ -124,11 +124,11 @@ export class ScheduleLoop {
         const error = describe(err, this.#deps.now())
         await schedules.finish(r.name, slot, { snapshotName, error }, options)
         events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'prune' })
-        return { schedule: r.name, snapshotName, pruned, error }
+        return { schedule: r.name, snapshotName, created: true, pruned, error }
       }
     }
     await schedules.finish(r.name, slot, { snapshotName }, options)
     events.emit('scheduleRun', { schedule: r.name, snapshotName, pruned })
-    return { schedule: r.name, snapshotName, pruned }
+    return { schedule: r.name, snapshotName, created: true, pruned }
   }
 }

@@ -65,6 +65,8 @@ export interface ScheduleErrorContext {
 
 /** What one scheduled run did (`SnapshotManager.runDueSchedules`). */
 export interface ScheduleRunResult extends ScheduleRunEvent {
+  /** Whether the snapshot was created (false: the run failed before; see `error`). */
+  created: boolean
   /** Why the run failed: the snapshot was not created, or (with `snapshotName` created) its retention failed. */
   error?: ScheduleError
 }

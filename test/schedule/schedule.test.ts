@@ -198,14 +198,14 @@ describe('schedules', () => {
     clock.t = T0 + HOUR
     await ticks()
     expect(await m.listSnapshots()).toEqual([])
-    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', pruned: [] }])
+    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', created: true, pruned: [] }])
     expect(await m.runDueSchedules()).toEqual([])
     clock.t = T0 + 2 * HOUR
-    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', pruned: ['hourly-20261204-010000'] }])
+    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', created: true, pruned: ['hourly-20261204-010000'] }])
     await m.catalog.dropCollection('docs')
     clock.t = T0 + 3 * HOUR
     expect(await m.runDueSchedules()).toEqual([
-      { schedule: 'hourly', snapshotName: 'hourly-20261204-030000', pruned: [], error: { code: 'NOT_FOUND', message: 'collection not found: docs', at: T0 + 3 * HOUR } },
+      { schedule: 'hourly', snapshotName: 'hourly-20261204-030000', created: false, pruned: [], error: { code: 'NOT_FOUND', message: 'collection not found: docs', at: T0 + 3 * HOUR } },
     ])
   })
 
