@@ -30,7 +30,8 @@ export type {
 
 export { FsObjectStore } from './storage/fs-object-store.js'
 export type { FsObjectStoreOptions, RemoveStaleTempFilesOptions } from './storage/fs-object-store.js'
-export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions, PutOptions } from './storage/object-store.js'
+export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions, PutOptions, PutStreamOptions } from './storage/object-store.js'
+export { readObjectStream, writeObjectStream } from './storage/streaming.js'
 export { layout, FILES_PREFIX, SNAPSHOTS_PREFIX } from './storage/layout.js'
 export { validateObjectKey, validatePrefix } from './storage/keys-validate.js'
 export type { Layout, SegmentKeyIds, FieldLogKeyIds, IndexFileKeyIds, FieldIndexFileKeyIds } from './storage/layout.js'
