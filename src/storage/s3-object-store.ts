@@ -12,18 +12,23 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3'
-import { SnapshotError, throwIfAborted } from '../errors.js'
+import { Readable } from 'node:stream'
+import { SnapshotError, abortError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, isValidObjectKey, validateObjectKey, validatePrefix } from './keys-validate.js'
-import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
 import { isS3NotFound, mapS3DeleteErrors, mapS3Error, mayBeS3CopyTooLarge } from './s3-errors.js'
+import { loadUpload } from './s3-upload.js'
+import { assertStreamBody, assertStreamSize, checkedBody, collectBody, mappedChunks, oneChunk, streamFailure, type BodyProgress } from './stream-body.js'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 /** S3's limit on the parts of one multipart upload. */
 const MAX_PARTS = 10_000
-/** S3's limit on one part (and on one CopyObject). */
+/** S3's limit on one part (and on one CopyObject and one PutObject). */
 const MAX_PART_BYTES = 5 * GiB
+/** S3's minimum size of a part but the last. */
+const MIN_PART_BYTES = 5 * MiB
 
 /** Options of {@link S3ObjectStore}. */
 export interface S3ObjectStoreOptions {
@@ -59,6 +64,19 @@ export interface S3ObjectStoreOptions {
    * @default 4
    */
   partCopyConcurrency?: number
+  /**
+   * Part size of a multipart upload (`putStream`, with `@aws-sdk/lib-storage`): a body up
+   * to this size is one PutObject, a longer one a multipart upload. Raised when a body of
+   * known size would need more than 10,000 parts. At least 5 MiB (S3's minimum part).
+   * Each upload holds up to about `uploadQueueSize + 1` parts in memory.
+   * @default 8 MiB
+   */
+  uploadPartSizeBytes?: number
+  /**
+   * UploadPart requests in flight for one multipart upload.
+   * @default 4
+   */
+  uploadQueueSize?: number
 }
 
 function positiveInt(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1): number {
@@ -67,6 +85,20 @@ function positiveInt(name: string, value: unknown, fallback: number, max = Numbe
     throw new TypeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got \`${String(value)}\``)
   }
   return value
+}
+
+/**
+ * `client` with `abortSignal` added to every request but AbortMultipartUpload (which must
+ * go out after a cancel), for `Upload`, which sends its requests without one.
+ */
+function cancellable(client: S3Client, signal: AbortSignal): S3Client {
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop !== 'send') return Reflect.get(target, prop, target)
+      return (command: unknown, options?: { abortSignal?: AbortSignal }) =>
+        (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, command instanceof AbortMultipartUploadCommand ? options : { ...options, abortSignal: signal })
+    },
+  })
 }
 
 /** The `x-amz-copy-source` value: bucket and key, each path segment URI-encoded. */
@@ -102,6 +134,8 @@ export class S3ObjectStore implements ObjectStore {
   readonly #multipartThreshold: number
   readonly #partSize: number
   readonly #partConcurrency: number
+  readonly #uploadPartSize: number
+  readonly #uploadQueueSize: number
 
   /** Validates the options; the client is the caller's (never destroyed by the store). Throws a `TypeError` on bad options. */
   constructor(options: S3ObjectStoreOptions) {
@@ -121,6 +155,8 @@ export class S3ObjectStore implements ObjectStore {
     this.#multipartThreshold = positiveInt('multipartCopyThresholdBytes', options.multipartCopyThresholdBytes, MAX_PART_BYTES, MAX_PART_BYTES, 0)
     this.#partSize = positiveInt('partSizeBytes', options.partSizeBytes, 512 * MiB, MAX_PART_BYTES)
     this.#partConcurrency = positiveInt('partCopyConcurrency', options.partCopyConcurrency, 4, 64)
+    this.#uploadPartSize = positiveInt('uploadPartSizeBytes', options.uploadPartSizeBytes, 8 * MiB, MAX_PART_BYTES, MIN_PART_BYTES)
+    this.#uploadQueueSize = positiveInt('uploadQueueSize', options.uploadQueueSize, 4, 64)
   }
 
   /** Writes `body` at `key` with one PutObject (atomic on S3); resolves what was written. */
@@ -149,6 +185,98 @@ export class S3ObjectStore implements ObjectStore {
       if (isS3NotFound(err)) return undefined
       throw mapS3Error(err, `get ${JSON.stringify(key)}`, signal)
     }
+  }
+
+  /**
+   * The object's bytes as a stream (GetObject's body, in the chunks the socket delivers), or
+   * `undefined` when it is absent. The response holds a connection of the client's pool
+   * until the stream is read to the end or stopped early (`break`); a fired `signal`
+   * destroys it.
+   */
+  async getStream(key: string, options: AbortOptions = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const Key = this.#key(key)
+    const { signal } = options
+    throwIfAborted(signal)
+    const what = `get ${JSON.stringify(key)}`
+    let body: unknown
+    try {
+      body = (await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key }), { abortSignal: signal })).Body
+    } catch (err) {
+      if (isS3NotFound(err)) return undefined
+      throw mapS3Error(err, what, signal)
+    }
+    if (body === undefined || body === null) return oneChunk(new Uint8Array(0))
+    const stream = body as AsyncIterable<Uint8Array> & { destroy?: (err?: Error) => void; once?: (event: string, fn: () => void) => void }
+    if (signal !== undefined && typeof stream.destroy === 'function') {
+      // The request's abortSignal may no longer reach a response being read: end it here.
+      const onAbort = () => stream.destroy!(abortError(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+      stream.once?.('close', () => signal.removeEventListener('abort', onAbort))
+    }
+    return mappedChunks(stream, what, signal, mapS3Error)
+  }
+
+  /**
+   * Writes the streamed `body` at `key`. With `@aws-sdk/lib-storage` installed (an optional
+   * peer, loaded on the first call), through its `Upload`: a body up to
+   * `uploadPartSizeBytes` is one PutObject, a longer one a multipart upload of
+   * `uploadQueueSize` parts in flight, completed only once every part is in (S3 makes the
+   * object appear whole). When the body throws, the `signal` fires or a request fails, the
+   * requests in flight are cancelled and the multipart upload is aborted
+   * (AbortMultipartUpload) before this rejects, so no parts are left behind (a bucket
+   * lifecycle rule that aborts incomplete uploads covers a crashed process).
+   *
+   * Without `@aws-sdk/lib-storage`: a body with `sizeBytes` up to 5 GiB streams as one
+   * PutObject (`ContentLength` set); a body without `sizeBytes` is collected in memory, then
+   * put; one above 5 GiB rejects with `FAILED_PRECONDITION` (install the package).
+   */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<ObjectInfo> {
+    const Key = this.#key(key)
+    assertStreamBody(body)
+    assertStreamSize(options.sizeBytes)
+    const { signal, sizeBytes } = options
+    throwIfAborted(signal)
+    const what = `put ${JSON.stringify(key)}`
+    // Cancels every request of this upload but AbortMultipartUpload: on the caller's signal and on the body's failure.
+    const cancel = new AbortController()
+    const onAbort = () => cancel.abort(signal?.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const progress: BodyProgress = { bytes: 0 }
+    const checked = checkedBody(body, { key, sizeBytes, signal, onFailure: () => cancel.abort() }, progress)
+    let readable: Readable | undefined
+    try {
+      const Upload = await loadUpload()
+      if (Upload !== undefined) {
+        readable = Readable.from(checked, { objectMode: false })
+        const partSize = Math.min(MAX_PART_BYTES, Math.max(this.#uploadPartSize, sizeBytes === undefined ? 0 : Math.ceil(sizeBytes / MAX_PARTS)))
+        const upload = new Upload({
+          client: cancellable(this.#client, cancel.signal),
+          params: { Bucket: this.bucket, Key, Body: readable },
+          partSize,
+          queueSize: this.#uploadQueueSize,
+          leavePartsOnError: false,
+        })
+        // Not `upload.abort()`: `done()` would reject at once, before the upload is aborted.
+        // A cancelled request fails its part, and `done()` aborts the upload, then rejects.
+        await upload.done()
+      } else if (sizeBytes !== undefined) {
+        if (sizeBytes > MAX_PART_BYTES) {
+          throw new SnapshotError('FAILED_PRECONDITION', `${what}: a body above 5 GiB needs a multipart upload; install @aws-sdk/lib-storage`, { details: { key, sizeBytes } })
+        }
+        readable = Readable.from(checked, { objectMode: false })
+        await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: readable, ContentLength: sizeBytes }), { abortSignal: cancel.signal })
+      } else {
+        const bytes = await collectBody(checked)
+        await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes, ContentLength: bytes.byteLength }), { abortSignal: cancel.signal })
+      }
+    } catch (err) {
+      throw streamFailure(progress.failure ?? err, what, signal, mapS3Error)
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      // Releases the caller's body when the upload stopped reading it.
+      readable?.destroy()
+    }
+    return { key, size: progress.bytes, lastModified: Date.now() }
   }
 
   /** The object's size and modification time (HeadObject), or `undefined` when it is absent. */

@@ -32,6 +32,8 @@ export interface CheckedBodyOptions {
   /** The declared length: another one throws `IO_ERROR` (after the last chunk, or as soon as it is exceeded). */
   sizeBytes?: number
   signal?: AbortSignal
+  /** Called once when the body fails (before the failure is thrown), e.g. to cancel requests in flight. */
+  onFailure?: (err: unknown) => void
 }
 
 /** What {@link checkedBody} has seen so far. */
@@ -56,10 +58,17 @@ function sizeMismatch(key: string, sizeBytes: number, actualBytes: number): Snap
  */
 export async function* checkedBody(body: AsyncIterable<Uint8Array>, options: CheckedBodyOptions, progress: BodyProgress = { bytes: 0 }): AsyncGenerator<Uint8Array> {
   const { key, sizeBytes, signal } = options
+  const iterator = body[Symbol.asyncIterator]()
+  let finished = false
   try {
     if (signal?.aborted) throw abortError(signal)
-    for await (const chunk of body) {
-      if (signal?.aborted) throw abortError(signal)
+    for (;;) {
+      const result = await nextOrAbort(iterator, signal)
+      if (result.done === true) {
+        finished = true
+        break
+      }
+      const chunk = result.value
       if (!(chunk instanceof Uint8Array)) {
         const err = new TypeError(`Expected every chunk of \`body\` to be a Uint8Array, got \`${show(chunk)}\``)
         misuse.add(err)
@@ -73,9 +82,39 @@ export async function* checkedBody(body: AsyncIterable<Uint8Array>, options: Che
     if (signal?.aborted) throw abortError(signal)
     if (sizeBytes !== undefined && progress.bytes !== sizeBytes) throw sizeMismatch(key, sizeBytes, progress.bytes)
   } catch (err) {
-    progress.failure ??= err
+    if (progress.failure === undefined) {
+      progress.failure = err
+      options.onFailure?.(err)
+    }
     throw err
+  } finally {
+    // Stopped early, failed or aborted: let the body release what it holds (not awaited: a
+    // stalled body may never answer).
+    if (!finished) iterator.return?.()?.catch(() => undefined)
   }
+}
+
+/**
+ * `iterator.next()`, or `ABORTED` as soon as `signal` fires, even while the body is
+ * stalled (its pending `next()` is left to settle on its own).
+ */
+function nextOrAbort(iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined): Promise<IteratorResult<Uint8Array>> {
+  if (signal === undefined) return iterator.next()
+  if (signal.aborted) return Promise.reject(abortError(signal))
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    iterator.next().then(
+      (result) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(result)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
 }
 
 /**
