@@ -209,6 +209,72 @@ describe('FsObjectStore', () => {
     })
   })
 
+  describe('putStream and getStream', () => {
+    const chunks = async function* (...parts: Uint8Array[]) {
+      yield* parts
+    }
+
+    it('writes into a temporary file next to the target while the body streams, then renames it', async () => {
+      await store.put('s/x', bytes('old'))
+      let during: string[] = []
+      async function* body() {
+        yield new Uint8Array(1024).fill(1)
+        during = await tmpFiles()
+        yield new Uint8Array(1024).fill(2)
+      }
+      const info = await store.putStream('s/x', body(), { sizeBytes: 2048 })
+      expect(during).toHaveLength(1)
+      expect(during[0]).toMatch(/^s\/\.vecsnap-tmp/)
+      expect(info).toMatchObject({ key: 's/x', size: 2048 })
+      expect((await stat(path('s/x'))).size).toBe(2048)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('removes its temporary file when the body fails, the size is wrong or the signal fires', async () => {
+      await store.put('s/x', bytes('old'))
+      async function* failing() {
+        yield new Uint8Array(1000)
+        throw new Error('source gone')
+      }
+      await expect(store.putStream('s/x', failing())).rejects.toEqual(code('IO_ERROR'))
+      await expect(store.putStream('s/y', chunks(new Uint8Array(10)), { sizeBytes: 11 })).rejects.toEqual(code('IO_ERROR'))
+      const ac = new AbortController()
+      async function* aborting() {
+        yield new Uint8Array(1000)
+        ac.abort()
+        yield new Uint8Array(1000)
+      }
+      await expect(store.putStream('s/z', aborting(), { signal: ac.signal })).rejects.toEqual(code('ABORTED'))
+      expect(await tmpFiles()).toEqual([])
+      expect(await listKeys(store)).toEqual(['s/x'])
+      expect(Buffer.from((await store.get('s/x'))!).toString()).toBe('old')
+    })
+
+    it('streams an object whole even when it is deleted after getStream resolved', async () => {
+      const body = new Uint8Array(3 * 1024 * 1024).fill(7)
+      await store.put('s/gone', body)
+      const stream = await store.getStream('s/gone')
+      await store.delete(['s/gone'])
+      let size = 0
+      for await (const chunk of stream!) size += chunk.byteLength
+      expect(size).toBe(body.byteLength)
+    })
+
+    it('reads in chunks of at most 1 MiB', async () => {
+      await store.put('s/big', new Uint8Array(3 * 1024 * 1024 + 5))
+      const sizes: number[] = []
+      for await (const chunk of (await store.getStream('s/big'))!) sizes.push(chunk.byteLength)
+      expect(sizes.length).toBeGreaterThanOrEqual(4)
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024)
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(3 * 1024 * 1024 + 5)
+    })
+
+    it('rejects keys reserved for temporary files', async () => {
+      await expect(store.getStream('.vecsnap-tmp-x')).rejects.toEqual(code('INVALID_ARGUMENT'))
+      await expect(store.putStream('a/.vecsnap-tmp', chunks(bytes('x')))).rejects.toEqual(code('INVALID_ARGUMENT'))
+    })
+  })
+
   describe('copy', () => {
     beforeEach(async () => {
       await store.put('src', bytes('source'))
