@@ -39,3 +39,4 @@ export type { Layout, SegmentKeyIds, FieldLogKeyIds, IndexFileKeyIds, FieldIndex
 export type * from './snapshot/snapshot-types.js'
 export type * from './restore/job-types.js'
 export type * from './gc/gc-types.js'
+export type * from './repository/repository-types.js'

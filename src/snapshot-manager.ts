@@ -31,6 +31,15 @@ import { GcService } from './gc/gc-loop.js'
 import type { GcReport, ObjectExplanation, RunGcOptions } from './gc/gc-types.js'
 import { explainKey, type ExplainSources } from './gc/explain.js'
 import type { AbortOptions } from './types.js'
+import { RepositoryService } from './repository/repository-service.js'
+import type {
+  ExportReport,
+  ExportSnapshotOptions,
+  ImportSnapshotRequest,
+  RepositoryOptions,
+  RepositorySnapshotInfo,
+  VerifyRepositoryOptions,
+} from './repository/repository-types.js'
 
 /** Lifecycle of a {@link SnapshotManager}: `new` until `open()`, `open` once it resolved, `closed` after `close()` (it cannot be reopened). */
 export type SnapshotManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
@@ -66,6 +75,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #snapshots: SnapshotStore
   readonly #restore: RestoreService
   readonly #gc: GcService
+  readonly #repository: RepositoryService
   readonly #explain: (key: string, options: AbortOptions) => Promise<ObjectExplanation>
   readonly #loops: LoopRunner
   #state: SnapshotManagerState = 'new'
@@ -108,6 +118,16 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       snapshotsReferencing: (key, o) => this.#snapshots.snapshotsReferencing(key, o),
     }
     this.#gc = new GcService(ctx, gcSources)
+    const snapshots = this.#snapshots
+    this.#repository = new RepositoryService({
+      ctx,
+      rawObjects: options.objects,
+      snapshots: {
+        load: (name, o) => snapshots.load(name, o),
+        hold: (name, o) => snapshots.hold(name, o),
+        release: (name, tag, o) => snapshots.release(name, tag, o),
+      },
+    })
     this.#explain = (key, o) => explainKey(ctx, gcSources, key, o)
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
     this.#electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
@@ -336,5 +356,37 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Runs one GC pass now. */
   runGc(options: RunGcOptions = {}): Promise<GcReport> {
     return this.#call(options.signal, () => this.#gc.run(options))
+  }
+
+  // ── repositories: backups in another store (SPEC section 14) ───────────────
+
+  /**
+   * Copies a committed snapshot into a repository (a prefix of any ObjectStore) so that it
+   * outlives this store: only the files the repository lacks, streamed (server-side when
+   * the repository is in this manager's own store), the entry written last. Holds the
+   * snapshot meanwhile (it cannot be dropped: `IN_USE`). Calling it again after a crash or
+   * an abort copies only what is missing. `NOT_FOUND` for an unknown snapshot.
+   */
+  exportSnapshot(snapshotName: string, options: ExportSnapshotOptions): Promise<ExportReport> {
+    return this.#call(options?.signal, () => this.#repository.export(snapshotName, options))
+  }
+
+  /** The snapshots a repository holds, by `createdAt`. `NOT_FOUND` when the prefix holds no repository. */
+  listRepositorySnapshots(options: RepositoryOptions): Promise<RepositorySnapshotInfo[]> {
+    return this.#call(options?.signal, () => this.#repository.list(options))
+  }
+
+  /**
+   * Registers a repository entry as a committed snapshot of this manager, with new local
+   * IDs, after copying its files in and checking each one's size and SHA-256 (`CORRUPT`,
+   * nothing registered, when one differs). Restore it as any other snapshot.
+   */
+  importSnapshot(request: ImportSnapshotRequest): Promise<SnapshotInfo> {
+    return this.#call(request?.signal, () => this.#repository.import(request))
+  }
+
+  /** Checks every file of a repository: existence and size, and SHA-256 of a sample (`sample`) or of all (`all`). */
+  verifyRepository(options: VerifyRepositoryOptions): Promise<VerifyReport> {
+    return this.#call(options?.signal, () => this.#repository.verify(options))
   }
 }
