@@ -40,8 +40,11 @@ export interface RemoveStaleTempFilesOptions extends AbortOptions {
 const TMP_PREFIX = '.vecsnap-tmp'
 /** Temporary files unchanged for this long are left over from a crash (`removeStaleTempFiles`). */
 const STALE_TMP_MS = 3_600_000
-/** Chunk size of `getStream` (the read stream's `highWaterMark`). */
-const STREAM_CHUNK_BYTES = 1024 * 1024
+/**
+ * Chunk size of `getStream` (the read stream's `highWaterMark`). Copying a large file to
+ * S3 ran about twice as fast with 256 KiB chunks as with 1 MiB ones (export-rss bench).
+ */
+const STREAM_CHUNK_BYTES = 256 * 1024
 /** Files stat'ed, or unlinked, concurrently. */
 const BATCH = 64
 /** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
@@ -90,7 +93,7 @@ interface WalkItem {
  *   on filesystems without links; mode `copy` always copies bytes.
  * - No key segment may start with `.vecsnap-tmp` (reserved for temporary files).
  * - `delete` also removes parent directories it leaves empty.
- * - `getStream` reads the file in 1 MiB chunks; `putStream` writes the body chunk by chunk
+ * - `getStream` reads the file in 256 KiB chunks; `putStream` writes the body chunk by chunk
  *   to a temporary file next to the target (`fsync`ed when durable), then renames it into
  *   place, like `put` (a `fresh` write is atomic too). Neither holds the object in memory.
  * - A key cannot be both an object and a "directory" of other objects (`a` and `a/b`):
@@ -189,7 +192,7 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * The object's bytes as a stream of 1 MiB chunks (a `fs.ReadStream`'s), or `undefined`
+   * The object's bytes as a stream of 256 KiB chunks (a `fs.ReadStream`'s), or `undefined`
    * when it is absent. The file is opened before this resolves, so a later delete does not
    * cut the stream short; read it to the end or stop early (`break`) to close it.
    */

@@ -12,14 +12,13 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3'
-import { Readable } from 'node:stream'
 import { SnapshotError, abortError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, isValidObjectKey, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
 import { isS3NotFound, mapS3DeleteErrors, mapS3Error, mayBeS3CopyTooLarge } from './s3-errors.js'
-import { loadUpload } from './s3-upload.js'
-import { assertStreamBody, assertStreamSize, checkedBody, collectBody, mappedChunks, oneChunk, streamFailure, type BodyProgress } from './stream-body.js'
+import { uploadStream } from './s3-multipart-upload.js'
+import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, oneChunk, streamFailure, type BodyProgress } from './stream-body.js'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
@@ -65,11 +64,12 @@ export interface S3ObjectStoreOptions {
    */
   partCopyConcurrency?: number
   /**
-   * Part size of a multipart upload (`putStream`, with `@aws-sdk/lib-storage`): a body up
-   * to this size is one PutObject, a longer one a multipart upload. Raised when a body of
-   * known size would need more than 10,000 parts. At least 5 MiB (S3's minimum part).
-   * Each upload holds up to about `uploadQueueSize + 1` parts in memory.
-   * @default 8 MiB
+   * Part size of a multipart upload (`putStream`): a body up to this size is one
+   * PutObject, a longer one a multipart upload. Raised when a body of known size would
+   * need more than 10,000 parts (without `sizeBytes`, a body above 10,000 parts fails).
+   * At least 5 MiB (S3's minimum part). Each upload holds up to `uploadQueueSize + 1`
+   * part buffers in memory (a body of known size below one part: a buffer of its size).
+   * @default 5 MiB
    */
   uploadPartSizeBytes?: number
   /**
@@ -85,20 +85,6 @@ function positiveInt(name: string, value: unknown, fallback: number, max = Numbe
     throw new TypeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got \`${String(value)}\``)
   }
   return value
-}
-
-/**
- * `client` with `abortSignal` added to every request but AbortMultipartUpload (which must
- * go out after a cancel), for `Upload`, which sends its requests without one.
- */
-function cancellable(client: S3Client, signal: AbortSignal): S3Client {
-  return new Proxy(client, {
-    get(target, prop) {
-      if (prop !== 'send') return Reflect.get(target, prop, target)
-      return (command: unknown, options?: { abortSignal?: AbortSignal }) =>
-        (target.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, command instanceof AbortMultipartUploadCommand ? options : { ...options, abortSignal: signal })
-    },
-  })
 }
 
 /** The `x-amz-copy-source` value: bucket and key, each path segment URI-encoded. */
@@ -155,7 +141,7 @@ export class S3ObjectStore implements ObjectStore {
     this.#multipartThreshold = positiveInt('multipartCopyThresholdBytes', options.multipartCopyThresholdBytes, MAX_PART_BYTES, MAX_PART_BYTES, 0)
     this.#partSize = positiveInt('partSizeBytes', options.partSizeBytes, 512 * MiB, MAX_PART_BYTES)
     this.#partConcurrency = positiveInt('partCopyConcurrency', options.partCopyConcurrency, 4, 64)
-    this.#uploadPartSize = positiveInt('uploadPartSizeBytes', options.uploadPartSizeBytes, 8 * MiB, MAX_PART_BYTES, MIN_PART_BYTES)
+    this.#uploadPartSize = positiveInt('uploadPartSizeBytes', options.uploadPartSizeBytes, 5 * MiB, MAX_PART_BYTES, MIN_PART_BYTES)
     this.#uploadQueueSize = positiveInt('uploadQueueSize', options.uploadQueueSize, 4, 64)
   }
 
@@ -217,18 +203,15 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * Writes the streamed `body` at `key`. With `@aws-sdk/lib-storage` installed (an optional
-   * peer, loaded on the first call), through its `Upload`: a body up to
-   * `uploadPartSizeBytes` is one PutObject, a longer one a multipart upload of
-   * `uploadQueueSize` parts in flight, completed only once every part is in (S3 makes the
-   * object appear whole). When the body throws, the `signal` fires or a request fails, the
-   * requests in flight are cancelled and the multipart upload is aborted
-   * (AbortMultipartUpload) before this rejects, so no parts are left behind (a bucket
-   * lifecycle rule that aborts incomplete uploads covers a crashed process).
-   *
-   * Without `@aws-sdk/lib-storage`: a body with `sizeBytes` up to 5 GiB streams as one
-   * PutObject (`ContentLength` set); a body without `sizeBytes` is collected in memory, then
-   * put; one above 5 GiB rejects with `FAILED_PRECONDITION` (install the package).
+   * Writes the streamed `body` at `key` with bounded memory: the body is copied into part
+   * buffers of `uploadPartSizeBytes` (raised so that a body of known `sizeBytes` fits in
+   * 10,000 parts), at most `uploadQueueSize + 1` of them, reused. A body that fits in one
+   * part is one PutObject; a longer one a multipart upload with `uploadQueueSize` parts in
+   * flight, completed only once every part is in (S3 makes the object appear whole). When
+   * the body throws, the `signal` fires or a request fails, the requests in flight are
+   * cancelled and the multipart upload is aborted (AbortMultipartUpload) before this
+   * rejects, so no parts are left behind (a bucket lifecycle rule that aborts incomplete
+   * uploads covers a process that crashes mid-upload).
    */
   async putStream(key: string, body: AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<ObjectInfo> {
     const Key = this.#key(key)
@@ -236,45 +219,29 @@ export class S3ObjectStore implements ObjectStore {
     assertStreamSize(options.sizeBytes)
     const { signal, sizeBytes } = options
     throwIfAborted(signal)
-    const what = `put ${JSON.stringify(key)}`
-    // Cancels every request of this upload but AbortMultipartUpload: on the caller's signal and on the body's failure.
+    // Cancels every request of this upload but AbortMultipartUpload: on the caller's signal, a failed request, the body's failure.
     const cancel = new AbortController()
     const onAbort = () => cancel.abort(signal?.reason)
     signal?.addEventListener('abort', onAbort, { once: true })
     const progress: BodyProgress = { bytes: 0 }
     const checked = checkedBody(body, { key, sizeBytes, signal, onFailure: () => cancel.abort() }, progress)
-    let readable: Readable | undefined
     try {
-      const Upload = await loadUpload()
-      if (Upload !== undefined) {
-        readable = Readable.from(checked, { objectMode: false })
-        const partSize = Math.min(MAX_PART_BYTES, Math.max(this.#uploadPartSize, sizeBytes === undefined ? 0 : Math.ceil(sizeBytes / MAX_PARTS)))
-        const upload = new Upload({
-          client: cancellable(this.#client, cancel.signal),
-          params: { Bucket: this.bucket, Key, Body: readable },
-          partSize,
-          queueSize: this.#uploadQueueSize,
-          leavePartsOnError: false,
-        })
-        // Not `upload.abort()`: `done()` would reject at once, before the upload is aborted.
-        // A cancelled request fails its part, and `done()` aborts the upload, then rejects.
-        await upload.done()
-      } else if (sizeBytes !== undefined) {
-        if (sizeBytes > MAX_PART_BYTES) {
-          throw new SnapshotError('FAILED_PRECONDITION', `${what}: a body above 5 GiB needs a multipart upload; install @aws-sdk/lib-storage`, { details: { key, sizeBytes } })
-        }
-        readable = Readable.from(checked, { objectMode: false })
-        await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: readable, ContentLength: sizeBytes }), { abortSignal: cancel.signal })
-      } else {
-        const bytes = await collectBody(checked)
-        await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes, ContentLength: bytes.byteLength }), { abortSignal: cancel.signal })
-      }
+      await uploadStream(checked, {
+        client: this.#client,
+        bucket: this.bucket,
+        key: Key,
+        partSize: Math.min(MAX_PART_BYTES, Math.max(this.#uploadPartSize, sizeBytes === undefined ? 0 : Math.ceil(sizeBytes / MAX_PARTS))),
+        queueSize: this.#uploadQueueSize,
+        sizeBytes,
+        signal: cancel.signal,
+        onFailure: () => cancel.abort(),
+      })
     } catch (err) {
-      throw streamFailure(progress.failure ?? err, what, signal, mapS3Error)
+      throw streamFailure(progress.failure ?? err, `put ${JSON.stringify(key)}`, signal, mapS3Error)
     } finally {
       signal?.removeEventListener('abort', onAbort)
       // Releases the caller's body when the upload stopped reading it.
-      readable?.destroy()
+      await checked.return(undefined).catch(() => undefined)
     }
     return { key, size: progress.bytes, lastModified: Date.now() }
   }

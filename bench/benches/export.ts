@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
+import { SnapshotManager } from '../../src/snapshot-manager.js'
+import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
+import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import { S3ObjectStore } from '../../src/storage/s3-object-store.js'
+import { readObjectStream, writeObjectStream } from '../../src/storage/streaming.js'
+import { startS3rver } from '../../test/helpers/s3rver.js'
+import { seedSegmentsDirect } from '../seed.js'
+import { result, timeMs, type Bench, type BenchContext, type BenchResult } from '../types.js'
+
+const MiB = 1024 * 1024
+
+/** Files copied at once, by the direct uploads and the streamed copies alike. */
+export const EXPORT_BENCH_CONCURRENCY = 8
+
+/** Runs `fn` over `items` with `limit` in flight. */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++])
+    }),
+  )
+}
+
+/**
+ * Writes `count` files of `fileBytes` pseudo-random bytes at `keys` under `root`, each one
+ * different (content-addressed repositories would store identical files once).
+ */
+export async function writeDistinctFiles(root: string, keys: readonly string[], fileBytes: number): Promise<void> {
+  const base = randomBytes(fileBytes)
+  await pool(keys, 8, async (key) => {
+    const body = Buffer.from(base)
+    body.writeUInt32LE(keys.indexOf(key), 0)
+    const path = join(root, key)
+    await mkdir(dirname(path), { recursive: true })
+    await writeFile(path, body)
+  })
+}
+
+/**
+ * SPEC section 14 / issue #18: copying a snapshot's files from a filesystem to S3
+ * (s3rver, in this process), 1 GiB in 1k segments of one 1 MiB file each, against the
+ * same PutObject uploads issued directly (read each file, PutObject it) at the same
+ * concurrency: target ≤ 1.3×. Measures the streaming primitive the export is built on
+ * (`readObjectStream` from the FsObjectStore into `writeObjectStream` on the
+ * S3ObjectStore, through lib-storage's Upload).
+ */
+async function runExport(ctx: BenchContext): Promise<BenchResult[]> {
+  const segments = ctx.quick ? 64 : 1024
+  const fileBytes = ctx.quick ? 256 * 1024 : MiB
+  const totalMiB = (segments * fileBytes) / MiB
+  const dir = await ctx.tmpDir('export')
+  const root = join(dir, 'objects')
+  const source = new FsObjectStore({ root, fsync: false })
+  const meta = new MemoryMetaStore()
+  const manager = new SnapshotManager({ meta, objects: source, gcIntervalMs: 0 })
+  const s3 = await startS3rver()
+  await manager.open()
+  try {
+    const collection = await manager.catalog.createCollection({
+      name: 'bench',
+      schema: { fields: [{ name: 'pk', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', dataType: 'FloatVector', dim: 4 }] },
+    })
+    const seeded = await seedSegmentsDirect(meta, manager.catalog, { collection, count: segments, files: 1, fileBytes })
+    const keys = seeded.flatMap((s) => s.binlogs[0].files.map((f) => f.key))
+    await writeDistinctFiles(root, keys, fileBytes)
+    await manager.createSnapshot({ collectionName: 'bench', snapshotName: 'snap' })
+    ctx.log(`  seeded ${segments} segments of one ${fileBytes / 1024} KiB file (${totalMiB} MiB) and snapshotted them`)
+
+    const directBucket = await s3.createBucket()
+    const directMs = await timeMs(() =>
+      pool(keys, EXPORT_BENCH_CONCURRENCY, async (key) => {
+        const body = await readFile(join(root, key))
+        await s3.client.send(new PutObjectCommand({ Bucket: directBucket, Key: `direct/${key}`, Body: body, ContentLength: body.byteLength }))
+      }),
+    )
+    ctx.log(`  direct PutObject of ${keys.length} files: ${directMs.toFixed(0)} ms (${((totalMiB * 1000) / directMs).toFixed(0)} MiB/s)`)
+
+    const target = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket(), prefix: 'streamed' })
+    const streamMs = await timeMs(() =>
+      pool(keys, EXPORT_BENCH_CONCURRENCY, async (key) => {
+        const body = await readObjectStream(source, key)
+        if (body === undefined) throw new Error(`missing ${key}`)
+        await writeObjectStream(target, key, body, { sizeBytes: fileBytes })
+      }),
+    )
+    ctx.log(`  streamed copies (readObjectStream → writeObjectStream): ${streamMs.toFixed(0)} ms (${((totalMiB * 1000) / streamMs).toFixed(0)} MiB/s)`)
+    const copied = (await Promise.all(keys.map((k) => target.head(k)))).filter((i) => i?.size === fileBytes).length
+    if (copied !== keys.length) throw new Error(`streamed ${copied} of ${keys.length} files`)
+
+    return [
+      result({ name: `export/stream-fs-to-s3-${totalMiB}mib-${segments}-files`, value: streamMs, unit: 'ms', baseline: directMs, maxRatio: 1.3 }),
+    ]
+  } finally {
+    await manager.close()
+    await s3.stop()
+  }
+}
+
+/** Issue #18: export FS → S3, against direct uploads. */
+export const exportBench: Bench = {
+  name: 'export',
+  description: 'copying 1 GiB in 1k segment files from a filesystem to s3rver, vs the same PutObject uploads issued directly (target ≤ 1.3×)',
+  run: runExport,
+}
