@@ -3,6 +3,7 @@ import type { RestoreJobInfo } from './restore/job-types.js'
 import type { SnapshotInfo } from './snapshot/snapshot-types.js'
 import type { GcReport } from './gc/gc-types.js'
 import type { DemotionReason } from './cluster/leadership.js'
+import type { ScheduleErrorContext, ScheduleRunEvent } from './schedule/schedule-types.js'
 
 /** Events of a {@link SnapshotManager} and their payloads. */
 export interface SnapshotManagerEvents {
@@ -19,10 +20,14 @@ export interface SnapshotManagerEvents {
   /** A GC pass finished. */
   gcCompleted: [report: GcReport]
   /** A background loop failed; the loop keeps running. Never thrown. */
-  loopError: [error: Error, context: { loop: 'restore' | 'gc' | 'recovery' | 'leadership' }]
+  loopError: [error: Error, context: { loop: 'restore' | 'gc' | 'recovery' | 'leadership' | 'schedule' }]
+  /** A schedule created its snapshot (and applied its retention: `pruned`). */
+  scheduleRun: [run: ScheduleRunEvent]
+  /** A scheduled run failed (recorded as the schedule's `lastError`; the next slot runs as usual). Never thrown. */
+  scheduleError: [error: Error, context: ScheduleErrorContext]
   /**
    * This manager started (`leader: true`) or stopped running the background loops
-   * (restore checker/inspector, GC, recovery). With several managers on one etcd, one
+   * (restore checker/inspector, GC, recovery, schedules). With several managers on one etcd, one
    * leads at a time; on a single machine the manager leads from `open()` to `close()`.
    */
   leadershipChanged: [state: { leader: boolean; reason?: DemotionReason }]

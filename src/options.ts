@@ -37,6 +37,12 @@ export interface SnapshotManagerOptions {
   verifyCopiedSizes?: boolean
   /** Minimum gap between two `restoreProgress` events of one job. @default 250 */
   progressThrottleMs?: number
+  /**
+   * How often the elected loop runner looks for due schedules (a run starts within this of
+   * its slot); 0: this manager never runs schedules on its own, even when elected (a tool
+   * such as the CLI; `runDueSchedules()` still runs them on demand). @default 1000
+   */
+  scheduleIntervalMs?: number
   /** Clock, epoch milliseconds (tests inject a fake). @default Date.now */
   now?: () => number
   /**
@@ -64,6 +70,7 @@ export const DEFAULTS: ResolvedOptions = Object.freeze({
   copyMode: 'auto',
   verifyCopiedSizes: true,
   progressThrottleMs: 250,
+  scheduleIntervalMs: 1_000,
   now: Date.now,
 })
 
@@ -112,6 +119,7 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   integer(o, 'dropGraceMs', 0)
   integer(o, 'orphanGraceMs', 0)
   integer(o, 'progressThrottleMs', 0)
+  integer(o, 'scheduleIntervalMs', 0)
   if (options.copyMode !== undefined && typeof options.copyMode !== 'string') throw new TypeError(`Expected \`copyMode\` to be a string, got \`${typeName(options.copyMode)}\``)
   if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {
     throw new SnapshotError('INVALID_ARGUMENT', `\`copyMode\` must be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got '${options.copyMode}'`)

@@ -40,6 +40,11 @@ import type {
   RepositorySnapshotInfo,
   VerifyRepositoryOptions,
 } from './repository/repository-types.js'
+import type { PruneReport } from './policy/retention.js'
+import type { PruneSnapshotsOptions } from './snapshot/snapshot-prune.js'
+import { ScheduleLoop } from './schedule/schedule-loop.js'
+import { ScheduleStore, toScheduleInfo } from './schedule/schedule-store.js'
+import type { PutScheduleRequest, ScheduleInfo, ScheduleRunResult } from './schedule/schedule-types.js'
 
 /** Lifecycle of a {@link SnapshotManager}: `new` until `open()`, `open` once it resolved, `closed` after `close()` (it cannot be reopened). */
 export type SnapshotManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
@@ -76,6 +81,8 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #restore: RestoreService
   readonly #gc: GcService
   readonly #repository: RepositoryService
+  readonly #schedules: ScheduleStore
+  readonly #scheduleLoop: ScheduleLoop
   readonly #explain: (key: string, options: AbortOptions) => Promise<ObjectExplanation>
   readonly #loops: LoopRunner
   #state: SnapshotManagerState = 'new'
@@ -128,6 +135,15 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
         release: (name, tag, o) => snapshots.release(name, tag, o),
       },
     })
+    this.#schedules = new ScheduleStore({ meta: this.#meta, transactor, now })
+    const scheduleLoop = (this.#scheduleLoop = new ScheduleLoop({
+      schedules: this.#schedules,
+      events: this,
+      now,
+      create: (request, schedule) => this.#snapshots.create(request, schedule),
+      prune: (o, only) => this.#snapshots.prune(o, only),
+      intervalMs: this.options.scheduleIntervalMs,
+    }))
     this.#explain = (key, o) => explainKey(ctx, gcSources, key, o)
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
     this.#electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
@@ -138,6 +154,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       snapshots: this.#snapshots,
       restore: this.#restore,
       gc: this.#gc,
+      schedules: scheduleLoop,
       sweepIntervalMs: this.options.checkIntervalMs * SWEEP_TICKS,
     })
   }
@@ -309,6 +326,52 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
    */
   reclaimableBytes(snapshotNames: string[], options: AbortOptions = {}): Promise<number> {
     return this.#call(options.signal, () => this.#snapshots.reclaimableBytes(snapshotNames, options))
+  }
+
+  // ── retention and schedules (SPEC section 12) ──────────────────────────────
+
+  /**
+   * Applies a retention policy (restic `forget` semantics) to committed snapshots, per
+   * collection: rules are OR'ed, calendar buckets are read in `policy.timeZone`,
+   * `keepWithinMs` counts back from the newest snapshot, `minCount`/`maxCount` bound the
+   * result. Held snapshots and those an unfinished restore reads are always kept. Each kept
+   * snapshot lists every reason; drops go through `dropSnapshot` (one that fails is in
+   * `failed`, the rest go on). `dryRun` drops nothing and reports the same figures.
+   * `INVALID_ARGUMENT` for a policy without a `keep*` rule or with an unknown field.
+   */
+  pruneSnapshots(options: PruneSnapshotsOptions): Promise<PruneReport> {
+    return this.#call(options?.signal, () => this.#snapshots.prune(options))
+  }
+
+  /**
+   * Creates or replaces a schedule: a snapshot of `collectionName` every `everyMs` or at
+   * each time of `cron`, named `{snapshotPrefix}-{UTC yyyyMMdd-HHmmss}`, then `retention`
+   * over that schedule's own snapshots. Stored in the MetaStore; the elected loop runner
+   * runs it (one process among many), within `scheduleIntervalMs` of each slot; after
+   * downtime an overdue schedule runs once. `NOT_FOUND` when the collection does not exist.
+   */
+  putSchedule(request: PutScheduleRequest): Promise<ScheduleInfo> {
+    return this.#call(request?.signal, () => this.#schedules.put(request, async (name, o) => (await this.catalog.listCollections(o)).some((c) => c.name === name)))
+  }
+
+  /** Every schedule, by name, with `lastRunAt`, `lastSnapshot`, `lastError` and `nextRunAt`. */
+  listSchedules(options: AbortOptions = {}): Promise<ScheduleInfo[]> {
+    return this.#call(options.signal, async () => (await this.#schedules.list(options)).map(toScheduleInfo))
+  }
+
+  /**
+   * Runs the schedules that are due now, in this process, whether or not it is the loop
+   * runner (a tool, or a cron job driving a manager with `scheduleIntervalMs: 0`). Each
+   * slot is claimed in a conditional batch first, so a slot the loop runner (or another
+   * call) already ran is skipped. Resolves what each run did; failures are in `error`.
+   */
+  runDueSchedules(options: AbortOptions = {}): Promise<ScheduleRunResult[]> {
+    return this.#call(options.signal, () => this.#scheduleLoop.runDue(options))
+  }
+
+  /** Deletes a schedule; idempotent. The snapshots it created stay (prune or drop them). */
+  deleteSchedule(name: string, options: AbortOptions = {}): Promise<void> {
+    return this.#call(options.signal, () => this.#schedules.delete(name, options))
   }
 
   // ── restore (SPEC section 6) ────────────────────────────────────────────────

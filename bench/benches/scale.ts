@@ -175,6 +175,8 @@ async function listAndGc(ctx: BenchContext): Promise<BenchResult[]> {
     return [
       result({ name: `scale/space-report-${snapshots}x${segments}`, value: median(spaceMs), unit: 'ms', baseline: median(gcMs), maxRatio: 2 }),
       result({ name: `scale/space-report-first-${snapshots}x${segments}`, value: coldSpaceMs, unit: 'ms', baseline: median(gcMs) }),
+      // The issue's comparison: a report against listing the same snapshots (one small record each).
+      result({ name: `scale/space-report-vs-list-snapshots-${snapshots}x${segments}`, value: median(spaceMs), unit: 'ms', baseline: list }),
       result({ name: 'scale/space-report-manifests-read-warm', value: afterWarm.manifest - beforeWarm.manifest, unit: 'count', baseline: 0, maxValue: 0 }),
       result({ name: `scale/list-snapshots-${snapshots}x${segments}`, value: list, unit: 'ms', baseline: range, maxValue: Math.round((2 * range + 10) * 1000) / 1000 }),
       result({ name: 'scale/gc-manifests-read-nothing-changed', value: afterSecond.manifest - afterFirst.manifest, unit: 'count', baseline: afterFirst.manifest - first.manifest, maxValue: 0 }),

@@ -21,8 +21,8 @@ export interface GlobalOptions {
   json?: boolean
 }
 
-/** Manager options the CLI always uses: no background GC, a short restore tick. */
-export const CLI_MANAGER_OPTIONS = Object.freeze({ gcIntervalMs: 0, checkIntervalMs: 100 }) satisfies Partial<SnapshotManagerOptions>
+/** Manager options the CLI always uses: no background GC, no schedules run on the side (`schedules run` runs them), a short restore tick. */
+export const CLI_MANAGER_OPTIONS = Object.freeze({ gcIntervalMs: 0, scheduleIntervalMs: 0, checkIntervalMs: 100 }) satisfies Partial<SnapshotManagerOptions>
 
 async function requireDirectory(path: string, what: string): Promise<void> {
   const s = await stat(path).catch(() => undefined)

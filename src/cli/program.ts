@@ -8,6 +8,9 @@ import {
   renderDescription,
   renderGc,
   renderSpace,
+  renderPrune,
+  renderScheduleRuns,
+  renderSchedules,
   renderExplanation,
   renderJob,
   renderJobs,
@@ -16,6 +19,7 @@ import {
   type CollectionSummary,
 } from './render.js'
 import { CliExit, EXIT_INTERRUPTED, waitWithProgress } from './restore-wait.js'
+import { addRetentionOptions, parseDuration, retentionPolicy } from './retention-options.js'
 
 /**
  * Exit codes of `vecsnap`:
@@ -159,6 +163,72 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
       execute(cmd, async (m) => {
         await m.releaseSnapshot(snapshot, tag)
         return { value: { released: snapshot, tag }, text: `released ${tag} on snapshot ${snapshot}` }
+      }),
+    )
+
+  addRetentionOptions(
+    program
+      .command('prune [collection]')
+      .description('drop the snapshots a retention policy does not keep (restic forget rules; held ones and those a restore reads are kept)')
+      .option('--dry-run', 'show what would be dropped and freed, drop nothing'),
+  ).action(async (collection: string | undefined, o: Record<string, unknown>, cmd: Command) =>
+    execute(cmd, async (m) => {
+      const policy = retentionPolicy(o)
+      if (policy === undefined) throw new SnapshotError('INVALID_ARGUMENT', 'say what to keep: --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within')
+      const report = await m.pruneSnapshots({ policy, dryRun: o.dryRun === true, ...(collection === undefined ? {} : { collectionName: collection }) })
+      return { value: report, text: renderPrune(report), exitCode: report.failed.length > 0 ? EXIT_CODES.snapshotError : 0 }
+    }),
+  )
+
+  const schedules = program.command('schedules').description('snapshot schedules: list (default), put, delete, run')
+  schedules
+    .command('list', { isDefault: true })
+    .description('list schedules with their last and next runs')
+    .action(async (_o, cmd: Command) =>
+      execute(cmd, async (m) => {
+        const list = await m.listSchedules()
+        return { value: list, text: renderSchedules(list) }
+      }),
+    )
+  addRetentionOptions(
+    schedules
+      .command('put <name> <collection>')
+      .description('create or replace a schedule (it runs in the process that runs the loops, or with `vecsnap schedules run`)')
+      .addOption(new Option('--every <duration>', 'run every this long (e.g. 1h, 30m)').argParser(parseDuration).conflicts('cron'))
+      .option('--cron <expression>', "run at the times of a cron expression, e.g. '0 3 * * *'")
+      .option('--cron-time-zone <zone>', 'IANA time zone of --cron (default UTC)')
+      .option('--snapshot-prefix <prefix>', 'snapshot names are <prefix>-<UTC yyyyMMdd-HHmmss> (default: the schedule name)'),
+  ).action(async (name: string, collection: string, o: Record<string, unknown>, cmd: Command) =>
+    execute(cmd, async (m) => {
+      const retention = retentionPolicy(o)
+      const info = await m.putSchedule({
+        name,
+        collectionName: collection,
+        ...(o.every === undefined ? {} : { everyMs: o.every as number }),
+        ...(o.cron === undefined ? {} : { cron: o.cron as string }),
+        ...(o.cronTimeZone === undefined ? {} : { timeZone: o.cronTimeZone as string }),
+        ...(o.snapshotPrefix === undefined ? {} : { snapshotPrefix: o.snapshotPrefix as string }),
+        ...(retention === undefined ? {} : { retention }),
+      })
+      return { value: info, text: renderSchedules([info]) }
+    }),
+  )
+  schedules
+    .command('delete <name>')
+    .description('delete a schedule (its snapshots stay; succeeds when it does not exist)')
+    .action(async (name: string, _o, cmd: Command) =>
+      execute(cmd, async (m) => {
+        await m.deleteSchedule(name)
+        return { value: { deleted: name }, text: `deleted schedule ${name}` }
+      }),
+    )
+  schedules
+    .command('run')
+    .description('run the schedules that are due now, once (e.g. from cron); a slot already run is skipped')
+    .action(async (_o, cmd: Command) =>
+      execute(cmd, async (m) => {
+        const runs = await m.runDueSchedules()
+        return { value: runs, text: renderScheduleRuns(runs), exitCode: runs.some((r) => r.error !== undefined) ? EXIT_CODES.snapshotError : 0 }
       }),
     )
 

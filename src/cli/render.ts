@@ -1,4 +1,18 @@
-import type { CollectionInfo, GcReport, ObjectExplanation, RestoreJobInfo, SnapshotDescription, SnapshotInfo, SpaceReport, VerifyReport } from '../index.js'
+import type {
+  CollectionInfo,
+  GcReport,
+  ObjectExplanation,
+  PruneReport,
+  RestoreJobInfo,
+  RetentionPolicy,
+  ScheduleInfo,
+  ScheduleRunResult,
+  SnapshotDescription,
+  SnapshotInfo,
+  SpaceReport,
+  VerifyReport,
+} from '../index.js'
+import { formatSpan } from '../policy/retention.js'
 import { fields, formatBytes, formatMs, formatTime, table } from './format.js'
 
 /**
@@ -153,4 +167,75 @@ export function renderExplanation(e: ObjectExplanation): string {
   })
   const size = e.exists ? formatBytes(e.sizeBytes ?? 0) : 'absent'
   return [`${e.key}: ${e.verdict} (${size})`, ...reasons].join('\n')
+}
+
+/** `vecsnap prune`: what is kept and why, what goes and what it frees (restic's `forget` layout). */
+export function renderPrune(r: PruneReport): string {
+  const kept = table(
+    ['snapshot', 'collection', 'kept because'],
+    r.kept.map((k) => [k.name, k.collectionName, k.reasons.join(', ')]),
+  )
+  const dropped = table(
+    ['snapshot', 'collection', 'frees alone'],
+    r.dropped.map((d) => [d.name, d.collectionName, formatBytes(d.reclaimableBytes)]),
+  )
+  const verb = r.dryRun ? 'would drop' : 'dropped'
+  const out = [`keep ${r.kept.length} snapshots:`, kept, '', `${verb} ${r.dropped.length} snapshots:`, dropped]
+  if (r.failed.length > 0) {
+    out.push('', `${r.failed.length} drops failed (those snapshots are still there):`)
+    for (const f of r.failed) out.push(`  ${f.name}  ${f.code}: ${f.message}`)
+  }
+  out.push('', `${r.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(r.reclaimedBytes)} (segment and index files GC may now delete)`)
+  return out.join('\n')
+}
+
+const POLICY_FLAGS: [keyof RetentionPolicy, string][] = [
+  ['keepLast', 'last'],
+  ['keepHourly', 'hourly'],
+  ['keepDaily', 'daily'],
+  ['keepWeekly', 'weekly'],
+  ['keepMonthly', 'monthly'],
+  ['keepYearly', 'yearly'],
+  ['minCount', 'min'],
+  ['maxCount', 'max'],
+]
+
+/** A retention policy in one cell: `last 3, daily 7, within 2d`. */
+function policyText(p: RetentionPolicy | undefined): string {
+  if (p === undefined) return '-'
+  const parts = POLICY_FLAGS.filter(([k]) => p[k] !== undefined).map(([k, word]) => `${word} ${p[k]}`)
+  if (p.keepWithinMs !== undefined) parts.push(`within ${formatSpan(p.keepWithinMs)}`)
+  if (p.timeZone !== undefined) parts.push(p.timeZone)
+  return parts.join(', ')
+}
+
+/** `vecsnap schedules`. */
+export function renderSchedules(list: readonly ScheduleInfo[]): string {
+  return table(
+    ['schedule', 'collection', 'when', 'retention', 'last run', 'last snapshot', 'next run', 'last error'],
+    list.map((s) => [
+      s.name,
+      s.collectionName,
+      s.everyMs !== undefined ? `every ${formatSpan(s.everyMs)}` : `cron ${s.cron}${s.timeZone === undefined ? '' : ` (${s.timeZone})`}`,
+      policyText(s.retention),
+      formatTime(s.lastRunAt),
+      s.lastSnapshot ?? '-',
+      formatTime(s.nextRunAt),
+      s.lastError === undefined ? '-' : `${s.lastError.code}: ${s.lastError.message}`,
+    ]),
+  )
+}
+
+/** `vecsnap schedules run`. */
+export function renderScheduleRuns(runs: readonly ScheduleRunResult[]): string {
+  if (runs.length === 0) return 'no schedule is due'
+  return runs
+    .map((r) => {
+      if (!r.created) {
+        return `${r.schedule}: ${r.snapshotName} failed: ${r.error?.code}: ${r.error?.message}`
+      }
+      const pruned = r.pruned.length === 0 ? '' : `, pruned ${r.pruned.join(', ')}`
+      return `${r.schedule}: created ${r.snapshotName}${pruned}${r.error === undefined ? '' : ` (retention failed: ${r.error.code}: ${r.error.message})`}`
+    })
+    .join('\n')
 }

@@ -29,6 +29,8 @@ export interface LoopRunnerDeps {
   restore: RunnableLoop & { recover(options: AbortOptions): Promise<void> }
   /** `acceptManualRuns()`: `runGc()` works on a manager that does not run the loops. */
   gc: RunnableLoop & { acceptManualRuns(): void }
+  /** Runs the schedules: on the elected runner only, so two processes never both take a scheduled snapshot. */
+  schedules: RunnableLoop
   /** Gap between two recovery sweeps while leading (only with a leadership that lists candidates). */
   sweepIntervalMs: number
 }
@@ -42,7 +44,7 @@ function asError(err: unknown): Error {
 
 /**
  * Runs the manager's background work only while this manager is the elected loop runner
- * (see {@link LoopLeadership}): on election, recovery and then the restore and GC loops;
+ * (see {@link LoopLeadership}): on election, recovery and then the restore, GC and schedule loops;
  * on demotion, the loops stop (their in-flight work is aborted and waited for).
  *
  * Why recovery runs in the runner only, and what it leaves alone: recovery deletes
@@ -116,18 +118,19 @@ export class LoopRunner {
     } finally {
       await this.#stopLoops()
       // Also when this manager never led: ends manual GC passes, idempotent otherwise.
-      await Promise.allSettled([this.#deps.gc.stop(), this.#deps.restore.stop()])
+      await Promise.allSettled([this.#deps.gc.stop(), this.#deps.restore.stop(), this.#deps.schedules.stop()])
     }
   }
 
   async #elected(signal: AbortSignal): Promise<void> {
-    const { restore, gc, leadership } = this.#deps
+    const { restore, gc, schedules, leadership } = this.#deps
     await this.#recover({ signal }, false)
     throwIfAborted(signal)
     await restore.recover({ signal })
     throwIfAborted(signal)
     restore.start()
     gc.start()
+    schedules.start()
     this.#loopsRunning = true
     if (leadership.candidates !== undefined) this.#startSweeps()
     this.#deps.events.emit('leadershipChanged', { leader: true })
@@ -150,8 +153,8 @@ export class LoopRunner {
       return
     }
     this.#loopsRunning = false
-    const { restore, gc } = this.#deps
-    const results = await Promise.allSettled([gc.stop(), restore.stop(), sweeping])
+    const { restore, gc, schedules } = this.#deps
+    const results = await Promise.allSettled([schedules.stop(), gc.stop(), restore.stop(), sweeping])
     for (const r of results) if (r.status === 'rejected') this.#deps.events.emit('loopError', asError(r.reason), { loop: 'leadership' })
   }
 

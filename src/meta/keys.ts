@@ -141,7 +141,13 @@ export const keys = Object.freeze({
   /** Snapshot → unfinished restore jobs reading it (value is empty); `dropSnapshot` checks it for `IN_USE`. */
   restoreSnapshotUse: (snapshotId: number, jobId: number) => `r/snap-use/${pad(snapshotId)}/${pad(jobId)}`,
   restoreSnapshotUsePrefix: (snapshotId: number) => `r/snap-use/${pad(snapshotId)}/`,
+  restoreSnapshotUseAllPrefix: 'r/snap-use/',
   /** Snapshot → how many `restoreSnapshotUse` keys it has (absent: none). */
   restoreSnapshotUses: (snapshotId: number) => `r/snap-uses/${pad(snapshotId)}`,
   restoreSnapshotUsesPrefix: 'r/snap-uses/',
+
+  // ── schedules ───────────────────────────────────────────────────────────────
+  /** Schedule name → its definition and last run (`ScheduleRecord`). */
+  schedule: (name: string) => `p/sched/${name}`,
+  schedulePrefix: 'p/sched/',
 })

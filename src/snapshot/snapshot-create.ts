@@ -95,7 +95,7 @@ interface Reservation {
 }
 
 /** Phase 0, one small batch: checks the request, allocates the ID, writes the `pending` record and the name key. */
-async function reserve(tx: MetaTxn, request: CreateSnapshotRequest, now: number, owner: string | undefined): Promise<Reservation> {
+async function reserve(tx: MetaTxn, request: CreateSnapshotRequest, now: number, owner: string | undefined, schedule: string | undefined): Promise<Reservation> {
   const { collectionName, snapshotName } = request
   const collection = await readCollectionByName(tx, collectionName)
   assertSnapshottable(collection, collectionName)
@@ -118,6 +118,7 @@ async function reserve(tx: MetaTxn, request: CreateSnapshotRequest, now: number,
     metadataSize: 0,
   }
   if (owner !== undefined) record.owner = owner
+  if (schedule !== undefined) record.schedule = schedule
   tx.putJson(keys.snapshot(id), record)
   tx.put(keys.snapshotName(snapshotName), String(id))
   tx.put(keys.collectionSnapshot(collection.id, id), '')
@@ -436,11 +437,11 @@ async function commit(tx: MetaTxn, p: CreatePlan): Promise<SnapshotRecord> {
  * removed if it is still `pending` and still this manager's (a commit that landed but
  * reported an error is left committed); if that cleanup fails too, recovery finishes it.
  */
-export async function createSnapshot(ctx: ManagerContext, lists: ListReader, purge: Purge, request: CreateSnapshotRequest): Promise<SnapshotInfo> {
+export async function createSnapshot(ctx: ManagerContext, lists: ListReader, purge: Purge, request: CreateSnapshotRequest, schedule?: string): Promise<SnapshotInfo> {
   validateRequest(request)
   const { signal } = request
   throwIfAborted(signal)
-  const reserved = await ctx.transactor.run((tx) => reserve(tx, request, ctx.now(), ctx.instanceId), { signal })
+  const reserved = await ctx.transactor.run((tx) => reserve(tx, request, ctx.now(), ctx.instanceId, schedule), { signal })
   const writer = new ManifestWrites(ctx.objects, MANIFEST_WRITE_CONCURRENCY, signal)
   const run: PlanRun = { ctx, lists, reserved, request, writer, queued: new Map() }
   let committed: SnapshotRecord

@@ -45,6 +45,8 @@ export interface SnapshotRecord {
    * up only a record that is still its own.
    */
   owner?: string
+  /** The schedule that created the snapshot (its retention prunes only its own). */
+  schedule?: string
 }
 
 /** Longest snapshot description, in characters (keeps the record small). */
@@ -82,6 +84,7 @@ export function toSnapshotInfo(r: SnapshotRecord, holds: SnapshotHold[] = []): S
     rowCount: r.rowCount,
     sizeBytes: r.sizeBytes,
     holds,
+    ...(r.schedule === undefined ? {} : { schedule: r.schedule }),
   }
 }
 

@@ -33,6 +33,8 @@ import type {
   SpaceReportOptions,
   VerifyReport,
 } from './snapshot-types.js'
+import { pruneSnapshots, type PruneSnapshotsOptions } from './snapshot-prune.js'
+import type { PruneReport } from '../policy/retention.js'
 import { verifySnapshot } from './snapshot-verify.js'
 import { SpaceAccountant } from './space.js'
 
@@ -97,12 +99,26 @@ export class SnapshotStore {
     return this.#space.reclaimable(names, options)
   }
 
-  /** Creates a snapshot of the collection's flushed segments. */
-  create(request: CreateSnapshotRequest): Promise<SnapshotInfo> {
+  /** Creates a snapshot of the collection's flushed segments; `schedule` marks it as that schedule's. */
+  create(request: CreateSnapshotRequest, schedule?: string): Promise<SnapshotInfo> {
     const owner = this.#ctx.instanceId
     return createSnapshot(this.#ctx, this.#lists, async (id) => {
       await purgeSnapshot(this.#ctx, { lists: this.#lists }, id, { onlyPendingOf: owner ?? '' })
-    }, request)
+    }, request, schedule)
+  }
+
+  /** Applies a retention policy (see `pruneSnapshots`); `only` narrows the snapshots considered. */
+  prune(options: PruneSnapshotsOptions, only?: (s: SnapshotInfo) => boolean): Promise<PruneReport> {
+    return pruneSnapshots(
+      {
+        meta: this.#ctx.meta,
+        list: (o) => this.list(o),
+        dropFigures: (names, o) => this.#space.dropFigures(names, o),
+        drop: (name, o) => this.drop(name, o),
+      },
+      options,
+      only,
+    )
   }
 
   /** Committed snapshots (optionally of one collection, by name at snapshot time), by `createdAt` then `id`: one small record each. */

@@ -19,6 +19,8 @@ export interface SnapshotInfo {
   sizeBytes: number
   /** Holds in force (expired ones are not listed), by tag; a held snapshot cannot be dropped. */
   holds: SnapshotHold[]
+  /** The schedule that created it (see `SnapshotManager.putSchedule`); absent for a snapshot created by a call. */
+  schedule?: string
 }
 
 /** A hold on a snapshot (see `SnapshotManager.holdSnapshot`). */

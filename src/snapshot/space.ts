@@ -70,6 +70,18 @@ interface Accounting {
   fileOf: ReadonlyMap<string, number>
 }
 
+/**
+ * Per manifest, the bytes of its files that one snapshot references and nothing holds: if
+ * a snapshot lists the manifest, dropping that snapshot alone frees them.
+ */
+function manifestExclusiveBytes(a: Accounting): Float64Array {
+  const out = new Float64Array(a.manifests.length)
+  a.manifests.forEach((m, i) => {
+    for (const f of m.files) if (a.refs[f] === 1 && a.held[f] === 0) out[i] += a.sizes[f]
+  })
+  return out
+}
+
 /** Computes space reports for a manager. @internal */
 export class SpaceAccountant {
   readonly #meta: MetaStore
@@ -235,13 +247,10 @@ export class SpaceAccountant {
     // Per manifest: its bytes, and the bytes of its files that only one snapshot references
     // and nothing holds (if a snapshot lists the manifest, those are exclusive to it).
     const manifestBytes = new Float64Array(a.manifests.length)
-    const manifestExclusive = new Float64Array(a.manifests.length)
     a.manifests.forEach((m, i) => {
-      for (const f of m.files) {
-        manifestBytes[i] += a.sizes[f]
-        if (a.refs[f] === 1 && a.held[f] === 0) manifestExclusive[i] += a.sizes[f]
-      }
+      for (const f of m.files) manifestBytes[i] += a.sizes[f]
     })
+    const manifestExclusive = manifestExclusiveBytes(a)
     const previous = new Map<number, Accounting['snapshots'][number]>()
     const inPrevious = new Uint8Array(a.manifests.length)
     for (const s of a.snapshots) {
@@ -320,7 +329,30 @@ export class SpaceAccountant {
   /** What dropping exactly the named snapshots would free (see `SnapshotManager.reclaimableBytes`). */
   async reclaimable(names: readonly string[], options: AbortOptions = {}): Promise<number> {
     const a = await this.#account(options)
+    return this.#freed(a, new Map(a.snapshots.map((s) => [s.record.name, s])), names)
+  }
+
+  /**
+   * A prune's figures from one accounting of the store as it is now: what dropping each
+   * named snapshot alone frees, and `freed(subset)`, what dropping a subset of them
+   * together frees (a prune asks once its drops are done, for those that succeeded).
+   */
+  async dropFigures(names: readonly string[], options: AbortOptions = {}): Promise<{ each: Map<string, number>; freed(subset: readonly string[]): number }> {
+    const a = await this.#account(options)
     const byName = new Map(a.snapshots.map((s) => [s.record.name, s]))
+    const exclusive = manifestExclusiveBytes(a)
+    const each = new Map<string, number>()
+    for (const name of names) {
+      const s = byName.get(name)
+      if (s === undefined) throw new SnapshotError('NOT_FOUND', `snapshot not found: ${name}`)
+      let bytes = 0
+      for (const m of s.manifests) bytes += exclusive[m]
+      each.set(name, bytes)
+    }
+    return { each, freed: (subset) => this.#freed(a, byName, subset) }
+  }
+
+  #freed(a: Accounting, byName: ReadonlyMap<string, Accounting['snapshots'][number]>, names: readonly string[]): number {
     const set = new Set<string>(names)
     for (const name of set) if (!byName.has(name)) throw new SnapshotError('NOT_FOUND', `snapshot not found: ${name}`)
     // Per manifest, how many snapshots of the set list it; per file, how many of the set reference it.

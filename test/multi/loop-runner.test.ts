@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { DemotionReason, LeadershipHandlers, LoopLeadership } from '../../src/cluster/leadership.js'
+import { ManualLeadership } from '../helpers/manual-leadership.js'
 import { keys } from '../../src/meta/keys.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import { prefixRange, type MetaStore } from '../../src/meta/meta-store.js'
@@ -17,43 +17,6 @@ import type { ObjectStore } from '../../src/storage/object-store.js'
  * what the loop runner does on election and demotion, and what a manager that does not
  * run the loops still serves.
  */
-
-/** A leadership the test elects and demotes by hand; `alive` is what `candidates()` reports. */
-class ManualLeadership implements LoopLeadership {
-  readonly alive = new Set<string>()
-  handlers: LeadershipHandlers | undefined
-  candidateId: string | undefined
-  leading = false
-  #term = new AbortController()
-
-  async campaign(handlers: LeadershipHandlers, options: { candidateId: string }): Promise<void> {
-    this.handlers = handlers
-    this.candidateId = options.candidateId
-    this.alive.add(options.candidateId)
-  }
-
-  async elect(): Promise<void> {
-    this.#term = new AbortController()
-    await this.handlers!.elected(this.#term.signal)
-    this.leading = true
-  }
-
-  async demote(reason: DemotionReason): Promise<void> {
-    this.#term.abort()
-    this.leading = false
-    await this.handlers!.demoted(reason)
-  }
-
-  async resign(): Promise<void> {
-    if (this.leading) await this.demote('resigned')
-    if (this.candidateId !== undefined) this.alive.delete(this.candidateId)
-    this.handlers = undefined
-  }
-
-  async candidates(): Promise<ReadonlySet<string>> {
-    return new Set(this.alive)
-  }
-}
 
 /** An ObjectStore whose copies wait `delayMs` and whose snapshot-object puts wait for `release()`. */
 function controlled(objects: ObjectStore): ObjectStore & { delayMs: number; holdSnapshots: boolean; release(): void } {

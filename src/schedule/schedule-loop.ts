@@ -1,0 +1,134 @@
+import { SnapshotError } from '../errors.js'
+import type { SnapshotManagerEvents, TypedEmitter } from '../events.js'
+import type { PruneReport } from '../policy/retention.js'
+import type { PruneSnapshotsOptions } from '../snapshot/snapshot-prune.js'
+import type { CreateSnapshotRequest, SnapshotInfo } from '../snapshot/snapshot-types.js'
+import type { AbortOptions } from '../types.js'
+import { sharedAbortController } from '../util/abort.js'
+import { dueSlot, scheduledSnapshotName, type ScheduleRecord, type ScheduleStore } from './schedule-store.js'
+import type { ScheduleError, ScheduleRunResult } from './schedule-types.js'
+
+/** What the schedule loop drives. @internal */
+export interface ScheduleLoopDeps {
+  schedules: ScheduleStore
+  events: TypedEmitter<SnapshotManagerEvents>
+  now(): number
+  /** Creates a snapshot marked as the schedule's. */
+  create(request: CreateSnapshotRequest, schedule: string): Promise<SnapshotInfo>
+  /** Prunes the snapshots `only` accepts. */
+  prune(options: PruneSnapshotsOptions, only: (s: SnapshotInfo) => boolean): Promise<PruneReport>
+  /** Gap between two looks at the schedules; 0: the loop does not run (`runDue` still works). */
+  intervalMs: number
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+function describe(err: unknown, at: number): ScheduleError {
+  return { code: SnapshotError.is(err) ? err.code : 'IO_ERROR', message: asError(err).message, at }
+}
+
+/**
+ * Runs schedules on the elected loop runner (the loop runner starts and stops it with the
+ * restore and GC loops). Every `intervalMs` it reads the schedules (one range read) and
+ * runs each one that is due: it claims the slot (`ScheduleStore.claim`), creates
+ * `{prefix}-{slot time}`, applies the schedule's retention to the snapshots the schedule
+ * created, and records the outcome. A failed run is recorded (`lastError`, a
+ * `scheduleError` event) and the next slot runs as usual; a run a crash interrupted after
+ * its claim is not repeated either. Runs go one at a time, in name order.
+ * @internal
+ */
+export class ScheduleLoop {
+  readonly #deps: ScheduleLoopDeps
+  #timer: NodeJS.Timeout | undefined
+  #abort: AbortController | undefined
+  #ticking: Promise<void> | undefined
+
+  constructor(deps: ScheduleLoopDeps) {
+    this.#deps = deps
+  }
+
+  /** Starts looking at the schedules every `intervalMs` (the first look at once). Idempotent; nothing with `intervalMs` 0. */
+  start(): void {
+    if (this.#abort !== undefined || this.#deps.intervalMs <= 0) return
+    const controller = sharedAbortController()
+    this.#abort = controller
+    const tick = (): void => {
+      if (this.#ticking !== undefined || controller.signal.aborted) return
+      this.#ticking = this.runDue({ signal: controller.signal })
+        .then(() => undefined)
+        .catch((err: unknown) => {
+          if (!controller.signal.aborted) this.#deps.events.emit('loopError', asError(err), { loop: 'schedule' })
+        })
+        .finally(() => {
+          this.#ticking = undefined
+        })
+    }
+    this.#timer = setInterval(tick, this.#deps.intervalMs)
+    this.#timer.unref()
+    tick()
+  }
+
+  /** Stops the loop, aborting the run under way, and waits for it. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+    this.#abort?.abort(new Error('the schedule loop stopped'))
+    this.#abort = undefined
+    await this.#ticking
+  }
+
+  /**
+   * Runs every schedule due now, one at a time, and resolves what each run did (a slot
+   * another process claimed first is not run here). A failed run is reported in its
+   * entry (`error`) and as a `scheduleError` event, never thrown.
+   */
+  async runDue(options: AbortOptions = {}): Promise<ScheduleRunResult[]> {
+    const now = this.#deps.now()
+    const results: ScheduleRunResult[] = []
+    for (const r of await this.#deps.schedules.list(options)) {
+      const slot = dueSlot(r, now)
+      if (slot === undefined) continue
+      const result = await this.#run(r, slot, options)
+      if (result !== undefined) results.push(result)
+    }
+    return results
+  }
+
+  async #run(seen: ScheduleRecord, slot: number, options: AbortOptions): Promise<ScheduleRunResult | undefined> {
+    const { schedules, events } = this.#deps
+    const r = await schedules.claim(seen, slot, options)
+    if (r === undefined) return undefined
+    const snapshotName = scheduledSnapshotName(r.snapshotPrefix, slot)
+    try {
+      await this.#deps.create({ collectionName: r.collectionName, snapshotName, description: `schedule ${r.name}`, signal: options.signal }, r.name)
+    } catch (err) {
+      if (options.signal?.aborted) throw err
+      const error = describe(err, this.#deps.now())
+      await schedules.finish(r.name, slot, { error }, options)
+      events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'create' })
+      return { schedule: r.name, snapshotName, pruned: [], error }
+    }
+    let pruned: string[] = []
+    if (r.retention !== undefined) {
+      try {
+        const report = await this.#deps.prune({ policy: r.retention, signal: options.signal }, (s) => s.schedule === r.name)
+        pruned = report.dropped.map((d) => d.name)
+        if (report.failed.length > 0) {
+          const f = report.failed[0]
+          throw new SnapshotError(f.code as SnapshotError['code'], `retention could not drop ${report.failed.length} snapshot(s), first ${f.name}: ${f.message}`)
+        }
+      } catch (err) {
+        if (options.signal?.aborted) throw err
+        const error = describe(err, this.#deps.now())
+        await schedules.finish(r.name, slot, { snapshotName, error }, options)
+        events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'prune' })
+        return { schedule: r.name, snapshotName, pruned, error }
+      }
+    }
+    await schedules.finish(r.name, slot, { snapshotName }, options)
+    events.emit('scheduleRun', { schedule: r.name, snapshotName, pruned })
+    return { schedule: r.name, snapshotName, pruned }
+  }
+}

@@ -1,0 +1,245 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { SnapshotManager } from '../../src/snapshot-manager.js'
+import type { SnapshotManagerOptions } from '../../src/options.js'
+import type { ScheduleRunEvent } from '../../src/schedule/schedule-types.js'
+import { MapMetaStore } from '../helpers/map-meta-store.js'
+import { MemoryObjects } from '../helpers/memory-objects.js'
+import { ManualLeadership } from '../helpers/manual-leadership.js'
+import { Clock, code, flushedSegment, seedCollection } from '../snapshot/env.js'
+
+const HOUR = 3_600_000
+const T0 = Date.UTC(2026, 11, 4, 0, 0, 0)
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/** A manager whose schedule loop looks every 5 ms, on a frozen clock the test moves. */
+async function open(clock: Clock, options: Partial<SnapshotManagerOptions> & { meta?: SnapshotManagerOptions['meta']; objects?: SnapshotManagerOptions['objects'] } = {}): Promise<SnapshotManager> {
+  const m = new SnapshotManager({ meta: new MapMetaStore(), objects: new MemoryObjects(), gcIntervalMs: 0, scheduleIntervalMs: 5, now: clock.now, ...options })
+  cleanups.push(() => m.close())
+  await m.open()
+  return m
+}
+
+/** Resolves the next `scheduleRun` of `m`. */
+function nextRun(m: SnapshotManager): Promise<ScheduleRunEvent> {
+  return new Promise((resolve) => m.once('scheduleRun', resolve))
+}
+
+/** Lets the schedule loop look several times. */
+const ticks = (n = 6): Promise<void> => new Promise((r) => setTimeout(r, n * 5 + 20))
+
+function frozen(t = T0): Clock {
+  const clock = new Clock()
+  clock.t = t
+  clock.frozen = true
+  return clock
+}
+
+describe('schedules', () => {
+  it('runs every slot, names snapshots by slot, and prunes only its own snapshots', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { objects })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.createSnapshot({ collectionName: 'docs', snapshotName: 'manual' })
+    const info = await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR, retention: { keepLast: 2 } })
+    expect(info).toMatchObject({ name: 'hourly', snapshotPrefix: 'hourly', createdAt: T0, nextRunAt: T0 + HOUR })
+    await ticks()
+    expect((await m.listSnapshots()).map((s) => s.name)).toEqual(['manual'])
+
+    const runs: ScheduleRunEvent[] = []
+    m.on('scheduleRun', (r) => runs.push(r))
+    for (let h = 1; h <= 4; h++) {
+      const run = nextRun(m)
+      clock.t = T0 + h * HOUR + 1_234
+      await run
+    }
+    expect(runs.map((r) => r.snapshotName)).toEqual(['hourly-20261204-010000', 'hourly-20261204-020000', 'hourly-20261204-030000', 'hourly-20261204-040000'])
+    expect(runs.map((r) => r.pruned)).toEqual([[], [], ['hourly-20261204-010000'], ['hourly-20261204-020000']])
+    const snapshots = await m.listSnapshots()
+    expect(snapshots.map((s) => [s.name, s.schedule])).toEqual([
+      ['manual', undefined],
+      ['hourly-20261204-030000', 'hourly'],
+      ['hourly-20261204-040000', 'hourly'],
+    ])
+    const [listed] = await m.listSchedules()
+    expect(listed).toMatchObject({ name: 'hourly', lastRunAt: T0 + 4 * HOUR + 1_234, lastSnapshot: 'hourly-20261204-040000', nextRunAt: T0 + 5 * HOUR })
+    expect(listed.lastError).toBeUndefined()
+  })
+
+  it('after downtime runs an overdue schedule once, for the latest slot', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const meta = new MapMetaStore()
+    let m = await open(clock, { meta, objects })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR })
+    await m.close()
+    clock.t = T0 + 10 * HOUR + 5 // ten slots missed while down
+    const runs: ScheduleRunEvent[] = []
+    m = new SnapshotManager({ meta, objects, gcIntervalMs: 0, scheduleIntervalMs: 5, now: clock.now })
+    cleanups.push(() => m.close())
+    m.on('scheduleRun', (r) => runs.push(r))
+    await m.open()
+    await ticks(10)
+    expect(runs.map((r) => r.snapshotName)).toEqual(['hourly-20261204-100000'])
+    expect((await m.listSchedules())[0].nextRunAt).toBe(T0 + 11 * HOUR)
+  })
+
+  it('computes cron slots in the time zone given', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { objects })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    // 03:00 in Paris is 02:00 UTC in December.
+    const info = await m.putSchedule({ name: 'nightly', collectionName: 'docs', cron: '0 3 * * *', timeZone: 'Europe/Paris', snapshotPrefix: 'night' })
+    expect(info.nextRunAt).toBe(Date.UTC(2026, 11, 4, 2))
+    const run = nextRun(m)
+    clock.t = Date.UTC(2026, 11, 4, 2, 0, 3)
+    expect((await run).snapshotName).toBe('night-20261204-020000')
+    expect((await m.listSchedules())[0].nextRunAt).toBe(Date.UTC(2026, 11, 5, 2))
+  })
+
+  it('records a failed run (lastError, scheduleError) and runs the next slot as usual', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { objects })
+    let coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR })
+    await m.catalog.dropCollection('docs')
+    const failed = new Promise<[Error, unknown]>((resolve) => m.once('scheduleError', (err, ctx) => resolve([err, ctx])))
+    clock.t = T0 + HOUR
+    const [err, ctx] = await failed
+    expect(err).toEqual(code('NOT_FOUND'))
+    expect(ctx).toEqual({ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', phase: 'create' })
+    await ticks()
+    expect((await m.listSchedules())[0]).toMatchObject({ lastRunAt: T0 + HOUR, lastError: { code: 'NOT_FOUND', at: T0 + HOUR }, nextRunAt: T0 + 2 * HOUR })
+    expect((await m.listSchedules())[0].lastSnapshot).toBeUndefined()
+
+    coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    const run = nextRun(m)
+    clock.t = T0 + 2 * HOUR
+    expect((await run).snapshotName).toBe('hourly-20261204-020000')
+    const [after] = await m.listSchedules()
+    expect(after.lastError).toBeUndefined()
+    expect(after.lastSnapshot).toBe('hourly-20261204-020000')
+  })
+
+  it('runs on the elected loop runner only', async () => {
+    const clock = frozen()
+    const data = new Map<string, string>()
+    const objects = new MemoryObjects()
+    const [la, lb] = [new ManualLeadership(), new ManualLeadership()]
+    const a = await open(clock, { meta: new MapMetaStore({ data }), objects, leadership: la })
+    const b = await open(clock, { meta: new MapMetaStore({ data }), objects, leadership: lb })
+    const coll = await seedCollection(a, 'docs')
+    await flushedSegment(a, objects, coll, { numRows: 10 })
+    await b.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR })
+    clock.t = T0 + HOUR
+    await ticks()
+    expect(await a.listSnapshots()).toEqual([]) // nobody leads: nothing runs
+    const ran: string[] = []
+    a.on('scheduleRun', () => ran.push('a'))
+    b.on('scheduleRun', () => ran.push('b'))
+    const run = nextRun(b)
+    await lb.elect()
+    await run
+    await ticks()
+    expect(ran).toEqual(['b'])
+    await lb.demote('lease-lost')
+    await la.elect()
+    const next = nextRun(a)
+    clock.t = T0 + 2 * HOUR
+    await next
+    await ticks()
+    expect(ran).toEqual(['b', 'a'])
+  })
+
+  it('runs a slot once even when two managers on a shared conditional store both run the loops', async () => {
+    const clock = frozen()
+    const data = new Map<string, string>()
+    const objects = new MemoryObjects()
+    // No election: each manager leads (LocalLeadership), the worst case the slot claim guards.
+    const a = await open(clock, { meta: new MapMetaStore({ data }), objects })
+    const b = await open(clock, { meta: new MapMetaStore({ data }), objects })
+    const coll = await seedCollection(a, 'docs')
+    await flushedSegment(a, objects, coll, { numRows: 10 })
+    await a.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR })
+    const ran: string[] = []
+    const errors: string[] = []
+    for (const [name, m] of [['a', a], ['b', b]] as const) {
+      m.on('scheduleRun', (r) => ran.push(`${name}:${r.snapshotName}`))
+      m.on('scheduleError', (err) => errors.push(`${name}:${err.message}`))
+    }
+    for (let h = 1; h <= 5; h++) {
+      clock.t = T0 + h * HOUR
+      await ticks(8)
+    }
+    expect(errors).toEqual([])
+    expect(ran).toHaveLength(5)
+    expect((await a.listSnapshots()).map((s) => s.name)).toEqual([1, 2, 3, 4, 5].map((h) => `hourly-20261204-0${h}0000`))
+  })
+
+  it('with scheduleIntervalMs 0 runs nothing on its own; runDueSchedules runs what is due, once', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { objects, scheduleIntervalMs: 0 })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR, retention: { keepLast: 1 } })
+    clock.t = T0 + HOUR
+    await ticks()
+    expect(await m.listSnapshots()).toEqual([])
+    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', pruned: [] }])
+    expect(await m.runDueSchedules()).toEqual([])
+    clock.t = T0 + 2 * HOUR
+    expect(await m.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', pruned: ['hourly-20261204-010000'] }])
+    await m.catalog.dropCollection('docs')
+    clock.t = T0 + 3 * HOUR
+    expect(await m.runDueSchedules()).toEqual([
+      { schedule: 'hourly', snapshotName: 'hourly-20261204-030000', pruned: [], error: { code: 'NOT_FOUND', message: 'collection not found: docs', at: T0 + 3 * HOUR } },
+    ])
+  })
+
+  it('validates schedules (nothing stored on a bad one) and deletes them idempotently', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { objects })
+    await seedCollection(m, 'docs')
+    const bad: [object, string][] = [
+      [{ name: 'x', collectionName: 'docs' }, 'INVALID_ARGUMENT'], // neither everyMs nor cron
+      [{ name: 'x', collectionName: 'docs', everyMs: HOUR, cron: '0 * * * *' }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', everyMs: 999 }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', cron: '61 * * * *' }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', cron: '0 0 31 2 *' }, 'INVALID_ARGUMENT'], // never fires
+      [{ name: 'x', collectionName: 'docs', cron: '0 * * * *', timeZone: 'Mars/Base' }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', everyMs: HOUR, timeZone: 'UTC' }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', everyMs: HOUR, retention: {} }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', everyMs: HOUR, snapshotPrefix: 'a b' }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'docs', everyMs: HOUR, snapshotPrefix: 'p'.repeat(240) }, 'INVALID_ARGUMENT'],
+      [{ name: '../x', collectionName: 'docs', everyMs: HOUR }, 'INVALID_ARGUMENT'],
+      [{ name: 'x', collectionName: 'nope', everyMs: HOUR }, 'NOT_FOUND'],
+    ]
+    for (const [request, c] of bad) await expect(m.putSchedule(request as never)).rejects.toEqual(code(c))
+    await expect(m.putSchedule({ name: 'x', collectionName: 'docs', everyMs: '1h' as never })).rejects.toThrow(TypeError)
+    await expect(m.putSchedule(null as never)).rejects.toThrow(TypeError)
+    expect(await m.listSchedules()).toEqual([])
+
+    await m.putSchedule({ name: 'x', collectionName: 'docs', everyMs: HOUR })
+    clock.t += 10 * 60_000
+    // Replacing keeps the timing's anchor when the timing is unchanged.
+    expect((await m.putSchedule({ name: 'x', collectionName: 'docs', everyMs: HOUR, retention: { keepDaily: 7 } })).nextRunAt).toBe(T0 + HOUR)
+    expect((await m.putSchedule({ name: 'x', collectionName: 'docs', everyMs: 2 * HOUR })).nextRunAt).toBe(T0 + 10 * 60_000 + 2 * HOUR)
+    await m.deleteSchedule('x')
+    await m.deleteSchedule('x')
+    expect(await m.listSchedules()).toEqual([])
+  })
+})
