@@ -36,6 +36,7 @@ import type {
   ExportReport,
   ExportSnapshotOptions,
   ImportSnapshotRequest,
+  PruneRepositoryOptions,
   RepositoryOptions,
   RepositorySnapshotInfo,
   VerifyRepositoryOptions,
@@ -451,5 +452,15 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Checks every file of a repository: existence and size, and SHA-256 of a sample (`sample`) or of all (`all`). */
   verifyRepository(options: VerifyRepositoryOptions): Promise<VerifyReport> {
     return this.#call(options?.signal, () => this.#repository.verify(options))
+  }
+
+  /**
+   * Applies a retention policy (SPEC section 12) to a repository's entries, per collection
+   * name, then deletes the files no remaining entry references (and files no entry ever
+   * referenced, older than `orphanGraceMs`). `dryRun` reports without deleting. Do not
+   * run it while an export into the same repository is under way.
+   */
+  pruneRepository(options: PruneRepositoryOptions): Promise<PruneReport> {
+    return this.#call(options?.signal, () => this.#repository.prune(options))
   }
 }

@@ -3,6 +3,8 @@ import type { SnapshotInfo, VerifyReport } from '../snapshot/snapshot-types.js'
 import { forEachLimit } from '../util/for-each-limit.js'
 import { exportSnapshot } from './export.js'
 import { importSnapshot } from './import.js'
+import { pruneRepository } from './repository-prune.js'
+import type { PruneReport } from '../policy/retention.js'
 import { TRANSFER_CONCURRENCY, type RepositoryDeps } from './repository-deps.js'
 import { entryKey, entryObjects, type EntryObject, type RepositoryEntry } from './repository-format.js'
 import { expectObjectStore, hashStream, normalizePrefix, RepositoryStore } from './repository-store.js'
@@ -10,6 +12,7 @@ import type {
   ExportReport,
   ExportSnapshotOptions,
   ImportSnapshotRequest,
+  PruneRepositoryOptions,
   RepositoryOptions,
   RepositoryReadData,
   RepositorySnapshotInfo,
@@ -135,5 +138,10 @@ export class RepositoryService {
       if (hashed.size !== o.size || hashed.sha256 !== o.sha256) corrupt.add(o.key)
     }, signal)
     return { ok: missing.size === 0 && corrupt.size === 0, checkedFiles: all.length, missing: [...missing].sort(), corrupt: [...corrupt].sort() }
+  }
+
+  /** Applies a retention policy to the entries and deletes the files no remaining entry references. */
+  prune(options: PruneRepositoryOptions): Promise<PruneReport> {
+    return pruneRepository(this.#deps, repositoryOf(options), options)
   }
 }

@@ -1,4 +1,5 @@
 import type { ObjectStore } from '../storage/object-store.js'
+import type { RetentionPolicy } from '../policy/retention.js'
 import type { AbortOptions } from '../types.js'
 
 /**
@@ -92,4 +93,12 @@ export interface VerifyRepositoryOptions extends RepositoryOptions {
    * of the files (at least one); `all`: the SHA-256 of every file. @default 'none'
    */
   readData?: RepositoryReadData
+}
+
+/** Options of `pruneRepository`. */
+export interface PruneRepositoryOptions extends RepositoryOptions {
+  /** The retention policy (SPEC section 12), applied to the entries, grouped by collection name. */
+  policy: RetentionPolicy
+  /** Decide and report, delete nothing. @default false */
+  dryRun?: boolean
 }
