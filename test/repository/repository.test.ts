@@ -67,6 +67,8 @@ describe.each(backends)('repository round trip on $name', (backend) => {
     const described = await second.describeSnapshot('restored-first', { includeCollectionInfo: true })
     expect(described.collection?.schema).toEqual(w.coll.schema)
     expect(await snapshotProblems(other.meta, other.objects)).toEqual([])
+    const space = await second.spaceReport()
+    expect(space.snapshots).toEqual([expect.objectContaining({ name: 'restored-first', collectionName: 'docs', referencedBytes: source.sizeBytes, exclusiveBytes: source.sizeBytes })])
 
     const job = await second.restoreSnapshot({ snapshotName: 'restored-first', targetCollectionName: 'docs' })
     await second.waitForRestore(job)
