@@ -103,4 +103,26 @@ describe('backup of the demo database to S3 and back on another machine', () => 
       await source.close()
     }
   }, 120_000)
+
+  it('a repository in the manager own S3 store is filled with server-side copies (CopyObject), no upload', async () => {
+    const { MemoryMetaStore } = await import('../../src/meta/memory-meta-store.js')
+    const { seedCollection, flushedSegment } = await import('../snapshot/env.js')
+    const own = new CountingStore(new S3ObjectStore({ client: s3.client, bucket: s3.bucket, prefix: 'same-store' }))
+    const manager = await openManager(new MemoryMetaStore(), own)
+    try {
+      const coll = await seedCollection(manager, 'docs')
+      await flushedSegment(manager, own, coll)
+      await manager.createSnapshot({ collectionName: 'docs', snapshotName: 's' })
+      own.writes.length = 0
+      const report = await manager.exportSnapshot('s', { to: own, prefix: 'backup' })
+      expect(report.copiedFiles).toBeGreaterThan(0)
+      expect(own.copies).toHaveLength(report.copiedFiles)
+      // Data files arrive by copy only; puts are the small objects (repository.json, metadata JSON, manifest, entry).
+      const streamed = own.writes.filter((k) => k.startsWith('backup/files/') && !own.copies.some(([, to]) => to === k))
+      expect(streamed).toHaveLength(2)
+      expect(await manager.verifyRepository({ store: own, prefix: 'backup', readData: 'all' })).toMatchObject({ ok: true })
+    } finally {
+      await manager.close()
+    }
+  }, 60_000)
 })
