@@ -41,10 +41,17 @@ const TMP_PREFIX = '.vecsnap-tmp'
 /** Temporary files unchanged for this long are left over from a crash (`removeStaleTempFiles`). */
 const STALE_TMP_MS = 3_600_000
 /**
- * Chunk size of `getStream` (the read stream's `highWaterMark`). Copying a large file to
- * S3 ran about twice as fast with 256 KiB chunks as with 1 MiB ones (export-rss bench).
+ * Chunk size of `getStream` for files above {@link WHOLE_CHUNK_MAX_BYTES} (the read
+ * stream's `highWaterMark`). Copying a large file to S3 ran about twice as fast with
+ * 256 KiB chunks as with 1 MiB ones (export-rss bench).
  */
 const STREAM_CHUNK_BYTES = 256 * 1024
+/**
+ * Files up to this size are streamed in one chunk: one allocation and one read, as
+ * `readFile` would, and a store that needs the body in one piece (an S3 PutObject) takes
+ * it without joining chunks (which cost exports of many small files about 1 ms per file).
+ */
+const WHOLE_CHUNK_MAX_BYTES = 4 * 1024 * 1024
 /** Files stat'ed, or unlinked, concurrently. */
 const BATCH = 64
 /** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
@@ -93,7 +100,7 @@ interface WalkItem {
  *   on filesystems without links; mode `copy` always copies bytes.
  * - No key segment may start with `.vecsnap-tmp` (reserved for temporary files).
  * - `delete` also removes parent directories it leaves empty.
- * - `getStream` reads the file in 256 KiB chunks; `putStream` writes the body chunk by chunk
+ * - `getStream` reads a file up to 4 MiB in one chunk, a larger one in 256 KiB chunks; `putStream` writes the body chunk by chunk
  *   to a temporary file next to the target (`fsync`ed when durable), then renames it into
  *   place, like `put` (a `fresh` write is atomic too). Neither holds the object in memory.
  * - A key cannot be both an object and a "directory" of other objects (`a` and `a/b`):
@@ -192,7 +199,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * The object's bytes as a stream of 256 KiB chunks (a `fs.ReadStream`'s), or `undefined`
+   * The object's bytes as a stream (a `fs.ReadStream`'s chunks: the whole file in one for
+   * files up to 4 MiB, else 256 KiB chunks), or `undefined`
    * when it is absent. The file is opened before this resolves, so a later delete does not
    * cut the stream short; read it to the end or stop early (`break`) to close it.
    */
@@ -202,20 +210,24 @@ export class FsObjectStore implements ObjectStore {
     throwIfAborted(signal)
     const what = `get ${JSON.stringify(key)}`
     let fd: number | undefined
+    let size = 0
     try {
       fd = await open(path, 'r')
+      const st = await fstat(fd)
       // A "directory" key opens on some platforms: it is no object.
-      if (!(await fstat(fd)).isFile()) {
+      if (!st.isFile()) {
         await close(fd)
         return undefined
       }
+      size = st.size
       throwIfAborted(signal)
     } catch (err) {
       if (fd !== undefined) await close(fd).catch(() => undefined)
       if (ABSENT.has(errno(err)!)) return undefined
       throw toIoError(err, what, signal)
     }
-    const stream = createReadStream(path, { fd, highWaterMark: STREAM_CHUNK_BYTES, signal })
+    const highWaterMark = size <= WHOLE_CHUNK_MAX_BYTES ? Math.max(size, 1) : STREAM_CHUNK_BYTES
+    const stream = createReadStream(path, { fd, highWaterMark, signal })
     return mappedChunks(stream, what, signal)
   }
 

@@ -129,8 +129,9 @@ export interface ObjectStore {
   getStream?(key: string, options?: AbortOptions): Promise<AsyncIterable<Uint8Array> | undefined>
   /**
    * Optional: writes the streamed `body` at `key`, replacing an existing object atomically;
-   * resolves what was written. Without it the core collects the body and calls `put`,
-   * holding the object in memory.
+   * resolves what was written. A store may keep the chunks by reference until they are
+   * written: the body must not modify a chunk after yielding it (Node.js streams never do).
+   * Without it the core collects the body and calls `put`, holding the object in memory.
    */
   putStream?(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<ObjectInfo>
   /** Optional: release resources (sockets, handles). */

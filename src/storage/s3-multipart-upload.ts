@@ -22,8 +22,6 @@ export interface UploadStreamOptions {
   partSize: number
   /** UploadPart requests in flight. */
   queueSize: number
-  /** The body's length when known: a body that fits in one part gets a buffer of this size only. */
-  sizeBytes?: number
   /** Cancels every request (but AbortMultipartUpload, which follows a cancel). */
   signal: AbortSignal
   /** Called once, on the first failure of a request (to cancel the others and stop the body). */
@@ -38,13 +36,16 @@ async function withChecksums(client: S3Client): Promise<boolean> {
 }
 
 /**
- * Uploads `body` to S3 with bounded memory: the body is copied into part buffers of
- * `partSize` bytes, at most `queueSize + 1` of them, reused once their part is in. A body
- * that fits in one part is one PutObject; a longer one a multipart upload with
- * `queueSize` UploadPart requests in flight, completed once every part is in (the object
- * then appears whole). On any failure (the body's, a request's, a cancel) the requests in
- * flight are cancelled and awaited, and the multipart upload is aborted
- * (AbortMultipartUpload) before this rejects with the first failure.
+ * Uploads `body` to S3 with bounded memory. Chunks are kept by reference (never modified)
+ * until a part's worth has come: a body that ends within one part is one PutObject (of
+ * its only chunk as it is, else of the chunks joined); a longer one a multipart upload
+ * whose parts are the chunks copied into part buffers of `partSize` bytes (a part that is
+ * one chunk is sent as it is), at most `queueSize` parts in flight and their buffers
+ * reused. At most about `queueSize + 1` parts are held at once. The upload is completed
+ * once every part is in (the object then appears whole). On any failure (the body's, a
+ * request's, a cancel) the requests in flight are cancelled and awaited, and the
+ * multipart upload is aborted (AbortMultipartUpload) before this rejects with the first
+ * failure.
  * @internal
  */
 export async function uploadStream(body: AsyncIterable<Uint8Array>, o: UploadStreamOptions): Promise<void> {
@@ -56,6 +57,7 @@ export async function uploadStream(body: AsyncIterable<Uint8Array>, o: UploadStr
   let partNumber = 0
   const parts: CompletedPart[] = []
   const inFlight = new Set<Promise<void>>()
+  /** Part buffers whose part is in, for the next parts. */
   const spare: Uint8Array[] = []
   let failure: { err: unknown } | undefined
   const fail = (err: unknown): void => {
@@ -64,7 +66,19 @@ export async function uploadStream(body: AsyncIterable<Uint8Array>, o: UploadStr
     o.onFailure()
   }
 
-  const startPart = async (buffer: Uint8Array, length: number): Promise<void> => {
+  /** The chunks of a part as one Uint8Array, and the part buffer it lives in (to reuse), if any. */
+  const assemble = (chunks: readonly Uint8Array[], length: number): { bytes: Uint8Array; buffer?: Uint8Array } => {
+    if (chunks.length === 1) return { bytes: chunks[0] }
+    const buffer = spare.pop() ?? Buffer.allocUnsafeSlow(partSize)
+    let at = 0
+    for (const chunk of chunks) {
+      buffer.set(chunk, at)
+      at += chunk.byteLength
+    }
+    return { bytes: buffer.subarray(0, length), buffer }
+  }
+
+  const startPart = async (chunks: readonly Uint8Array[], length: number): Promise<void> => {
     if (uploadId === undefined) {
       const created = await send<{ UploadId?: string }>(new CreateMultipartUploadCommand({ Bucket, Key, ...algorithm }))
       if (created.UploadId === undefined) throw new SnapshotError('IO_ERROR', 'CreateMultipartUpload returned no UploadId')
@@ -74,48 +88,50 @@ export async function uploadStream(body: AsyncIterable<Uint8Array>, o: UploadStr
     if (PartNumber > MAX_PARTS) {
       throw new SnapshotError('IO_ERROR', `the body needs more than ${MAX_PARTS} parts of ${partSize} bytes: pass its sizeBytes, or raise uploadPartSizeBytes`, { details: { partSize } })
     }
+    const { bytes, buffer } = assemble(chunks, length)
     const request = send<{ ETag?: string; ChecksumCRC32?: string }>(
-      new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber, Body: buffer.subarray(0, length), ContentLength: length, ...algorithm }),
-    ).then(
-      (res) => {
-        if (res.ETag === undefined) throw new SnapshotError('IO_ERROR', `UploadPart ${PartNumber} returned no ETag`)
-        parts[PartNumber - 1] = { PartNumber, ETag: res.ETag, ...(res.ChecksumCRC32 === undefined ? {} : { ChecksumCRC32: res.ChecksumCRC32 }) }
-      },
-    )
-    const settled: Promise<void> = request.then(
-      () => undefined,
-      (err: unknown) => fail(err),
-    ).finally(() => {
-      inFlight.delete(settled)
-      spare.push(buffer)
+      new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber, Body: bytes, ContentLength: length, ...algorithm }),
+    ).then((res) => {
+      if (res.ETag === undefined) throw new SnapshotError('IO_ERROR', `UploadPart ${PartNumber} returned no ETag`)
+      parts[PartNumber - 1] = { PartNumber, ETag: res.ETag, ...(res.ChecksumCRC32 === undefined ? {} : { ChecksumCRC32: res.ChecksumCRC32 }) }
     })
+    const settled: Promise<void> = request
+      .then(
+        () => undefined,
+        (err: unknown) => fail(err),
+      )
+      .finally(() => {
+        inFlight.delete(settled)
+        if (buffer !== undefined) spare.push(buffer)
+      })
     inFlight.add(settled)
     while (inFlight.size >= queueSize && failure === undefined) await Promise.race(inFlight)
     if (failure !== undefined) throw failure.err
   }
 
   try {
-    let current: Uint8Array = new Uint8Array(o.sizeBytes !== undefined && o.sizeBytes < partSize ? o.sizeBytes : partSize)
-    let filled = 0
+    let pending: Uint8Array[] = []
+    let pendingBytes = 0
     for await (const chunk of body) {
-      for (let at = 0; at < chunk.byteLength; ) {
-        if (filled === current.byteLength) {
-          // A full buffer is sent once more bytes come: a body that ends here is one PutObject.
-          await startPart(current, filled)
-          current = spare.pop() ?? new Uint8Array(partSize)
-          filled = 0
+      for (let rest = chunk; rest.byteLength > 0; ) {
+        if (pendingBytes === partSize) {
+          // A full part is sent once more bytes come: a body that ends here is one PutObject.
+          await startPart(pending, pendingBytes)
+          pending = []
+          pendingBytes = 0
         }
-        const n = Math.min(chunk.byteLength - at, current.byteLength - filled)
-        current.set(chunk.subarray(at, at + n), filled)
-        filled += n
-        at += n
+        const n = Math.min(rest.byteLength, partSize - pendingBytes)
+        pending.push(n === rest.byteLength ? rest : rest.subarray(0, n))
+        pendingBytes += n
+        rest = rest.subarray(n)
       }
     }
     if (uploadId === undefined) {
-      await send(new PutObjectCommand({ Bucket, Key, Body: current.subarray(0, filled), ContentLength: filled }))
+      const whole = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes)
+      await send(new PutObjectCommand({ Bucket, Key, Body: whole, ContentLength: pendingBytes }))
       return
     }
-    await startPart(current, filled)
+    await startPart(pending, pendingBytes)
     while (inFlight.size > 0) await Promise.race(inFlight)
     if (failure !== undefined) throw failure.err
     await send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }))

@@ -67,8 +67,8 @@ export interface S3ObjectStoreOptions {
    * Part size of a multipart upload (`putStream`): a body up to this size is one
    * PutObject, a longer one a multipart upload. Raised when a body of known size would
    * need more than 10,000 parts (without `sizeBytes`, a body above 10,000 parts fails).
-   * At least 5 MiB (S3's minimum part). Each upload holds up to `uploadQueueSize + 1`
-   * part buffers in memory (a body of known size below one part: a buffer of its size).
+   * At least 5 MiB (S3's minimum part). An upload holds at most about
+   * `uploadQueueSize + 1` parts in memory.
    * @default 5 MiB
    */
   uploadPartSizeBytes?: number
@@ -203,15 +203,17 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * Writes the streamed `body` at `key` with bounded memory: the body is copied into part
-   * buffers of `uploadPartSizeBytes` (raised so that a body of known `sizeBytes` fits in
-   * 10,000 parts), at most `uploadQueueSize + 1` of them, reused. A body that fits in one
-   * part is one PutObject; a longer one a multipart upload with `uploadQueueSize` parts in
-   * flight, completed only once every part is in (S3 makes the object appear whole). When
-   * the body throws, the `signal` fires or a request fails, the requests in flight are
-   * cancelled and the multipart upload is aborted (AbortMultipartUpload) before this
-   * rejects, so no parts are left behind (a bucket lifecycle rule that aborts incomplete
-   * uploads covers a process that crashes mid-upload).
+   * Writes the streamed `body` at `key` with bounded memory: at most about
+   * `uploadQueueSize + 1` parts of `uploadPartSizeBytes` (raised so that a body of known
+   * `sizeBytes` fits in 10,000 parts) are held at once. A body that fits in one part is
+   * one PutObject (of its chunks, copied only when there are several); a longer one a
+   * multipart upload with `uploadQueueSize` parts in flight, its part buffers reused,
+   * completed only once every part is in (S3 makes the object appear whole). When the body
+   * throws, the `signal` fires or a request fails, the requests in flight are cancelled
+   * and the multipart upload is aborted (AbortMultipartUpload) before this rejects, so no
+   * parts are left behind (a bucket lifecycle rule that aborts incomplete uploads covers a
+   * process that crashes mid-upload). Chunks are kept by reference until they are sent:
+   * the body must not modify a chunk after yielding it.
    */
   async putStream(key: string, body: AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<ObjectInfo> {
     const Key = this.#key(key)
@@ -232,7 +234,6 @@ export class S3ObjectStore implements ObjectStore {
         key: Key,
         partSize: Math.min(MAX_PART_BYTES, Math.max(this.#uploadPartSize, sizeBytes === undefined ? 0 : Math.ceil(sizeBytes / MAX_PARTS))),
         queueSize: this.#uploadQueueSize,
-        sizeBytes,
         signal: cancel.signal,
         onFailure: () => cancel.abort(),
       })

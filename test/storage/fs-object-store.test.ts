@@ -260,13 +260,21 @@ describe('FsObjectStore', () => {
       expect(size).toBe(body.byteLength)
     })
 
-    it('reads in chunks of at most 1 MiB', async () => {
-      await store.put('s/big', new Uint8Array(3 * 1024 * 1024 + 5))
-      const sizes: number[] = []
-      for await (const chunk of (await store.getStream('s/big'))!) sizes.push(chunk.byteLength)
-      expect(sizes.length).toBeGreaterThanOrEqual(4)
-      expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024)
-      expect(sizes.reduce((a, b) => a + b, 0)).toBe(3 * 1024 * 1024 + 5)
+    it('reads a file up to 4 MiB in one chunk, a larger one in chunks of 256 KiB', async () => {
+      const chunkSizes = async (key: string) => {
+        const sizes: number[] = []
+        for await (const chunk of (await store.getStream(key))!) sizes.push(chunk.byteLength)
+        return sizes
+      }
+      await store.put('s/small', new Uint8Array(4 * 1024 * 1024))
+      expect(await chunkSizes('s/small')).toEqual([4 * 1024 * 1024])
+      await store.put('s/big', new Uint8Array(5 * 1024 * 1024 + 5))
+      const sizes = await chunkSizes('s/big')
+      expect(sizes.length).toBe(21)
+      expect(Math.max(...sizes)).toBe(256 * 1024)
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(5 * 1024 * 1024 + 5)
+      await store.put('s/empty', new Uint8Array(0))
+      expect(await chunkSizes('s/empty')).toEqual([])
     })
 
     it('rejects keys reserved for temporary files', async () => {
