@@ -3,13 +3,14 @@ import { SnapshotError } from '../index.js'
 import type { RepositoryReadData, SnapshotManager } from '../index.js'
 import type { GlobalOptions } from './context.js'
 import { openRepositoryLocation, type RepositoryLocation } from './repository-location.js'
-import { renderExport, renderImport, renderRepositorySnapshots, renderRepositoryVerify } from './repository-render.js'
+import { renderExport, renderImport, renderRepositoryPrune, renderRepositorySnapshots, renderRepositoryVerify } from './repository-render.js'
+import { addRetentionOptions, retentionPolicy } from './retention-options.js'
 import { CliExit, EXIT_INTERRUPTED } from './restore-wait.js'
 import { transferProgress } from './transfer-progress.js'
 
 /**
  * The repository commands of `vecsnap` (SPEC section 14): `export`, `import` and
- * `repo list|verify`. A repository is a directory or `s3://bucket/prefix`.
+ * `repo list|verify|prune`. A repository is a directory or `s3://bucket/prefix`.
  */
 
 /** What a command hands back: the value `--json` prints, its text, and an exit code. */
@@ -104,7 +105,7 @@ export function addRepositoryCommands(program: Command, execute: ExecuteCommand)
       ),
     )
 
-  const repo = program.command('repo').description('repositories of exported snapshots: list, verify')
+  const repo = program.command('repo').description('repositories of exported snapshots: list, verify, prune')
   repo
     .command('list')
     .description('list the snapshots a repository holds')
@@ -130,4 +131,20 @@ export function addRepositoryCommands(program: Command, execute: ExecuteCommand)
         }),
       ),
     )
+  addRetentionOptions(
+    repo
+      .command('prune')
+      .description("drop a repository's snapshots a retention policy does not keep (per collection, restic forget rules), then the files no remaining one references")
+      .requiredOption('--from <repository>', 'the repository: a directory, or s3://bucket/prefix')
+      .option('--dry-run', 'show what would be dropped and freed, delete nothing'),
+  ).action(async (o: Record<string, unknown>, cmd: Command) =>
+    execute(cmd, (m, g) => {
+      const policy = retentionPolicy(o)
+      if (policy === undefined) throw new SnapshotError('INVALID_ARGUMENT', 'say what to keep: --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within')
+      return withRepository(o.from as string, g, true, async (r) => {
+        const report = await m.pruneRepository({ store: r.store, prefix: r.prefix, policy, dryRun: o.dryRun === true })
+        return { value: report, text: renderRepositoryPrune(r.display, report) }
+      })
+    }),
+  )
 }

@@ -1,4 +1,4 @@
-import type { ExportReport, RepositorySnapshotInfo, SnapshotInfo, VerifyReport } from '../index.js'
+import type { ExportReport, PruneReport, RepositorySnapshotInfo, SnapshotInfo, VerifyReport } from '../index.js'
 import { formatBytes, formatMs, formatTime, table } from './format.js'
 
 /** Text renderings of the repository commands (`export`, `import`, `repo …`). */
@@ -34,4 +34,26 @@ export function renderRepositoryVerify(repository: string, r: VerifyReport): str
   for (const k of r.missing) lines.push(`  missing  ${k}`)
   for (const k of r.corrupt) lines.push(`  corrupt  ${k}`)
   return lines.join('\n')
+}
+
+/** `vecsnap repo prune`: the entries kept and why, those dropped and what each frees alone. */
+export function renderRepositoryPrune(repository: string, r: PruneReport): string {
+  const kept = table(
+    ['id', 'collection', 'kept because'],
+    r.kept.map((k) => [k.name, k.collectionName, k.reasons.join(', ')]),
+  )
+  const dropped = table(
+    ['id', 'collection', 'frees alone'],
+    r.dropped.map((d) => [d.name, d.collectionName, formatBytes(d.reclaimableBytes)]),
+  )
+  const verb = r.dryRun ? 'would drop' : 'dropped'
+  return [
+    `repository ${repository}: keep ${r.kept.length} snapshots:`,
+    kept,
+    '',
+    `${verb} ${r.dropped.length} snapshots:`,
+    dropped,
+    '',
+    `${r.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(r.reclaimedBytes)} (files no remaining snapshot references)`,
+  ].join('\n')
 }

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FsObjectStore, LevelMetaStore } from '../../src/index.js'
-import type { ExportReport, RepositorySnapshotInfo, SnapshotInfo, VerifyReport } from '../../src/index.js'
+import type { ExportReport, PruneReport, RepositorySnapshotInfo, SnapshotInfo, VerifyReport } from '../../src/index.js'
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js'
 import { listKeys } from '../conformance/object-store.suite.js'
 import { startS3rver, type S3rverServer } from '../helpers/s3rver.js'
 import { flushedSegment, openManager, seedCollection } from '../snapshot/env.js'
 import { ensureBuilt, json, vecsnap } from './helpers.js'
 
-/** `vecsnap export`, `import` and `repo list|verify` (built binary), to a directory and to s3:// on s3rver. */
+/** `vecsnap export`, `import` and `repo list|verify|prune` (built binary), to a directory and to s3:// on s3rver. */
 
 let dir: string
 let s3: S3rverServer
@@ -136,6 +136,34 @@ describe('vecsnap export / import / repo', { timeout: 120_000 }, () => {
     expect((await run<VerifyReport>(dir, 'repo', 'verify', '--from', url, '--read-data', 'sample')).ok).toBe(true)
     const other = await emptyDir('s3-import')
     expect(await run<SnapshotInfo>(other, 'import', '--from', url, exported.repositorySnapshotId, 'from-s3')).toMatchObject({ name: 'from-s3', segmentCount: 2, rowCount: 30 })
+  })
+
+  it('prunes a repository with retention flags: --dry-run deletes nothing, then the dropped entry and its files go', async () => {
+    const repo = await emptyDir('prune')
+    const older = await json<ExportReport>(dir, 'export', 's1', '--to', repo)
+    expect((await vecsnap(['--data', dir, 'create', 'docs', 's2'])).code).toBe(0)
+    const newer = await json<ExportReport>(dir, 'export', 's2', '--to', repo)
+    const files = await filesUnder(repo)
+
+    const dry = await json<PruneReport>(dir, 'repo', 'prune', '--from', repo, '--keep-last', '1', '--dry-run')
+    expect(dry).toMatchObject({ dryRun: true, failed: [] })
+    expect(dry.kept).toEqual([{ name: newer.repositorySnapshotId, collectionName: 'docs', reasons: ['last 1'] }])
+    expect(dry.dropped.map((d) => d.name)).toEqual([older.repositorySnapshotId])
+    expect(await filesUnder(repo)).toEqual(files)
+
+    const text = await vecsnap(['--data', dir, 'repo', 'prune', '--from', repo, '--keep-last', '1'])
+    expect(text.code).toBe(0)
+    expect(text.stdout).toMatch(/^repository .+: keep 1 snapshots:$/m)
+    expect(text.stdout).toMatch(new RegExp(`^${older.repositorySnapshotId}\\s+docs\\s+\\d`, 'm'))
+    expect(text.stdout).toMatch(/^freed .+ \(files no remaining snapshot references\)$/m)
+    expect((await json<RepositorySnapshotInfo[]>(dir, 'repo', 'list', '--from', repo)).map((e) => e.repositorySnapshotId)).toEqual([newer.repositorySnapshotId])
+    expect((await json<VerifyReport>(dir, 'repo', 'verify', '--from', repo, '--read-data', 'all')).ok).toBe(true)
+
+    for (const args of [['repo', 'prune', '--from', repo], ['repo', 'prune', '--from', repo, '--keep-last', '0']]) {
+      const r = await vecsnap(['--data', dir, ...args])
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.stderr).toMatch(/^error INVALID_ARGUMENT: /)
+    }
   })
 
   it('rejects bad repositories and arguments (exit 2, or 1 for usage) and writes nothing', async () => {
