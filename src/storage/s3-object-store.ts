@@ -1,15 +1,10 @@
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  UploadPartCopyCommand,
-  type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3'
 import { SnapshotError, abortError, throwIfAborted } from '../errors.js'
@@ -17,6 +12,7 @@ import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, isValidObjectKey, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
 import { isS3NotFound, mapS3DeleteErrors, mapS3Error, mayBeS3CopyTooLarge } from './s3-errors.js'
+import { copySource, multipartCopy } from './s3-multipart-copy.js'
 import { uploadStream } from './s3-multipart-upload.js'
 import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, oneChunk, streamFailure, type BodyProgress } from './stream-body.js'
 
@@ -87,11 +83,6 @@ function positiveInt(name: string, value: unknown, fallback: number, max = Numbe
     throw new TypeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got \`${String(value)}\``)
   }
   return value
-}
-
-/** The `x-amz-copy-source` value: bucket and key, each path segment URI-encoded. */
-function copySource(bucket: string, backendKey: string): string {
-  return `${bucket}/${backendKey}`.split('/').map(encodeURIComponent).join('/')
 }
 
 const notFound = (key: string) => new SnapshotError('NOT_FOUND', `object not found: ${JSON.stringify(key)}`, { details: { key } })
@@ -341,7 +332,7 @@ export class S3ObjectStore implements ObjectStore {
         )
         return { key: toKey, size: source.size, lastModified: res.CopyObjectResult?.LastModified?.getTime() ?? Date.now() }
       }
-      await this.#multipartCopy(from, to, source.size, source.etag, signal)
+      await multipartCopy({ client: this.#client, bucket: this.bucket, from, to, size: source.size, etag: source.etag, partSize: this.#partSize, concurrency: this.#partConcurrency, signal })
       return { key: toKey, size: source.size, lastModified: Date.now() }
     } catch (err) {
       if (isS3NotFound(err)) throw notFound(fromKey)
@@ -386,55 +377,6 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       if (isS3NotFound(err)) return undefined
       throw mapS3Error(err, `head ${JSON.stringify(key)}`, signal)
-    }
-  }
-
-  /** Copies `from` to `to` with UploadPartCopy; aborts the upload when anything fails. */
-  async #multipartCopy(from: string, to: string, size: number, etag: string | undefined, signal: AbortSignal | undefined): Promise<void> {
-    const Bucket = this.bucket
-    const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket, Key: to }), { abortSignal: signal })
-    const UploadId = created.UploadId
-    if (UploadId === undefined) throw new SnapshotError('IO_ERROR', 'CreateMultipartUpload returned no UploadId')
-    const partSize = Math.min(MAX_PART_BYTES, Math.max(this.#partSize, Math.ceil(size / MAX_PARTS)))
-    const count = Math.max(1, Math.ceil(size / partSize))
-    const CopySource = copySource(Bucket, from)
-    const parts: CompletedPart[] = new Array(count)
-    let next = 0
-    let failed = false
-    const worker = async () => {
-      while (!failed && next < count) {
-        const i = next++
-        throwIfAborted(signal)
-        const start = i * partSize
-        const end = Math.min(size, start + partSize) - 1
-        try {
-          const res = await this.#client.send(
-            new UploadPartCopyCommand({
-              Bucket, Key: to, UploadId, PartNumber: i + 1, CopySource,
-              CopySourceRange: `bytes=${start}-${end}`,
-              ...(etag === undefined ? {} : { CopySourceIfMatch: etag }),
-            }),
-            { abortSignal: signal },
-          )
-          parts[i] = { PartNumber: i + 1, ETag: res.CopyPartResult?.ETag }
-        } catch (err) {
-          failed = true
-          throw err
-        }
-      }
-    }
-    try {
-      const results = await Promise.allSettled(Array.from({ length: Math.min(this.#partConcurrency, count) }, worker))
-      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-      if (rejected !== undefined) throw rejected.reason
-      await this.#client.send(
-        new CompleteMultipartUploadCommand({ Bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }),
-        { abortSignal: signal },
-      )
-    } catch (err) {
-      // Not with the caller's signal: the upload must be aborted even when the caller gave up.
-      await this.#client.send(new AbortMultipartUploadCommand({ Bucket, Key: to, UploadId })).catch(() => undefined)
-      throw err
     }
   }
 }
