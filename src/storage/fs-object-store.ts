@@ -7,7 +7,7 @@ import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, compareKeys, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
-import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, streamFailure } from './stream-body.js'
+import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, releaseBody, streamFailure } from './stream-body.js'
 
 /** Options of {@link FsObjectStore}. */
 export interface FsObjectStoreOptions {
@@ -245,6 +245,7 @@ export class FsObjectStore implements ObjectStore {
     throwIfAborted(signal)
     const dir = dirname(target)
     const tmp = join(dir, `${TMP_PREFIX}-${this.#tmpTag}-${++this.#tmpSeq}`)
+    const checked = checkedBody(body, { key, sizeBytes: options.sizeBytes, signal })
     let fd: number | undefined
     let created = false
     let renamed = false
@@ -252,7 +253,7 @@ export class FsObjectStore implements ObjectStore {
       // Only the open retries when a concurrent delete removed the directory: the body can be read once.
       fd = await this.#inDir(dir, () => open(tmp, 'wx'))
       created = true
-      for await (const chunk of checkedBody(body, { key, sizeBytes: options.sizeBytes, signal })) await writeChunk(fd, chunk)
+      for await (const chunk of checked) await writeChunk(fd, chunk)
       if (this.#fsync) await fsync(fd)
       const st = await fstat(fd)
       const closing = fd
@@ -264,6 +265,7 @@ export class FsObjectStore implements ObjectStore {
       await this.#syncDir(dir)
       return info(key, st)
     } catch (err) {
+      releaseBody(body, checked)
       throw streamFailure(err, `put ${JSON.stringify(key)}`, signal)
     } finally {
       if (fd !== undefined) await close(fd).catch(() => undefined)

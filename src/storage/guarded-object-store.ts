@@ -2,7 +2,7 @@ import { throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
-import { assertStreamBody, assertStreamSize, checkedBody, collectBody, mappedChunks, oneChunk, streamFailure } from './stream-body.js'
+import { assertStreamBody, assertStreamSize, checkedBody, collectBody, mappedChunks, oneChunk, releaseBody, streamFailure } from './stream-body.js'
 
 /**
  * What {@link guardObjectStore} returns: an ObjectStore whose streaming methods are always
@@ -85,6 +85,7 @@ class Guarded implements GuardedObjectStore {
       throwIfAborted(signal)
       return await this.#inner.put(key, bytes, options)
     } catch (err) {
+      releaseBody(body, checked)
       throw streamFailure(err, `put ${JSON.stringify(key)}`, signal)
     }
   }

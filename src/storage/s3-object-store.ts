@@ -14,7 +14,7 @@ import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, Put
 import { isS3NotFound, mapS3DeleteErrors, mapS3Error, mayBeS3CopyTooLarge } from './s3-errors.js'
 import { copySource, multipartCopy } from './s3-multipart-copy.js'
 import { uploadStream } from './s3-multipart-upload.js'
-import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, oneChunk, streamFailure, type BodyProgress } from './stream-body.js'
+import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, oneChunk, releaseBody, streamFailure, type BodyProgress } from './stream-body.js'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
@@ -231,11 +231,11 @@ export class S3ObjectStore implements ObjectStore {
         onFailure: () => cancel.abort(),
       })
     } catch (err) {
+      // The upload may have stopped reading the body, or never started.
+      releaseBody(body, checked)
       throw streamFailure(progress.failure ?? err, `put ${JSON.stringify(key)}`, signal, mapS3Error)
     } finally {
       signal?.removeEventListener('abort', onAbort)
-      // Releases the caller's body when the upload stopped reading it.
-      await checked.return(undefined).catch(() => undefined)
     }
     return { key, size: progress.bytes, lastModified: Date.now() }
   }

@@ -90,7 +90,7 @@ export async function* checkedBody(body: AsyncIterable<Uint8Array>, options: Che
   } finally {
     // Stopped early, failed or aborted: let the body release what it holds (not awaited: a
     // stalled body may never answer).
-    if (!finished) iterator.return?.()?.catch(() => undefined)
+    if (!finished) void stopSource(body, iterator)
   }
 }
 
@@ -128,8 +128,9 @@ export function streamFailure(err: unknown, what: string, signal: AbortSignal | 
 
 /**
  * `source` with its failures mapped by `map` (`IO_ERROR`, or `ABORTED` once `signal`
- * fired) and the signal checked before each chunk. Stopping early (`return()`) is passed
- * on to `source`, so it releases what it holds even when iteration never started.
+ * fired) and the signal checked before each chunk. Stopping early (`return()`) stops
+ * `source` (see {@link stopSource}), so it releases what it holds even when iteration
+ * never started.
  */
 export function mappedChunks(
   source: AsyncIterable<Uint8Array>,
@@ -139,13 +140,7 @@ export function mappedChunks(
 ): AsyncIterable<Uint8Array> & AsyncIterator<Uint8Array> {
   let inner: AsyncIterator<Uint8Array> | undefined
   const iterator = () => (inner ??= source[Symbol.asyncIterator]())
-  const release = async () => {
-    try {
-      await iterator().return?.()
-    } catch {
-      // Releasing is best effort; the caller already has its answer.
-    }
-  }
+  const release = () => stopSource(source, inner)
   let done = false
   return {
     [Symbol.asyncIterator]() {
@@ -175,6 +170,34 @@ export function mappedChunks(
       return { done: true, value: undefined }
     },
   }
+}
+
+/**
+ * Stops `source`: returns its `iterator` when iteration started, else asks a fresh one to
+ * stop; and destroys it when it is a stream (`destroy()`), since the iterator of a Node.js
+ * `Readable` that never started does not (its `return()` skips the cleanup). Best effort;
+ * resolves once the iterator answered (a stalled generator may never answer: callers that
+ * must not wait do not await it).
+ */
+export async function stopSource(source: AsyncIterable<Uint8Array>, iterator?: AsyncIterator<Uint8Array>): Promise<void> {
+  const stream = source as { destroy?: () => void; destroyed?: boolean }
+  try {
+    if (iterator !== undefined) await iterator.return?.()
+    else if (typeof stream.destroy !== 'function') await source[Symbol.asyncIterator]().return?.()
+  } catch {
+    // Best effort: the caller already has its answer.
+  }
+  if (typeof stream.destroy === 'function' && stream.destroyed !== true) stream.destroy()
+}
+
+/**
+ * Releases a body a failed write may not have read to the end, or at all: stops the
+ * checked wrapper (which stops the body it started), then the body itself (see
+ * {@link stopSource}). Not awaited: a stalled body may never answer.
+ */
+export function releaseBody(body: AsyncIterable<Uint8Array>, checked?: AsyncGenerator<Uint8Array>): void {
+  checked?.return(undefined).catch(() => undefined)
+  void stopSource(body)
 }
 
 /** One chunk as an async iterable (the fallback of `getStream` over `get`). */

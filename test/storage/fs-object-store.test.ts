@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { listKeys } from '../conformance/object-store.suite.js'
@@ -248,6 +249,28 @@ describe('FsObjectStore', () => {
       expect(await tmpFiles()).toEqual([])
       expect(await listKeys(store)).toEqual(['s/x'])
       expect(Buffer.from((await store.get('s/x'))!).toString()).toBe('old')
+    })
+
+    it('releases the body (destroys a Readable) when the write fails before reading it', async () => {
+      await store.put('s/file', bytes('x'))
+      const body = Readable.from([new Uint8Array(10)])
+      await expect(store.putStream('s/file/below', body)).rejects.toEqual(code('IO_ERROR'))
+      await new Promise((r) => setImmediate(r))
+      expect(body.destroyed).toBe(true)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it.runIf(existsSync('/proc/self/fd'))('closes the file when a stream is left early or never read', async () => {
+      await store.put('s/fd', new Uint8Array(6 * 1024 * 1024))
+      const openFds = async () => (await readdir('/proc/self/fd')).length
+      const before = await openFds()
+      const unread = await store.getStream('s/fd')
+      expect(await openFds()).toBe(before + 1)
+      await unread![Symbol.asyncIterator]().return!()
+      const left = await store.getStream('s/fd')
+      for await (const _ of left!) break
+      await new Promise((r) => setTimeout(r, 50))
+      expect(await openFds()).toBe(before)
     })
 
     it('streams an object whole even when it is deleted after getStream resolved', async () => {

@@ -261,6 +261,15 @@ describe('S3ObjectStore.putStream (fake client)', () => {
     expect(s3.named('CompleteMultipartUploadCommand')[0].input.MultipartUpload.Parts.map((p: any) => p.ChecksumCRC32)).toEqual(['crc-1', 'crc-2', 'crc-3'])
   })
 
+  it('releases the body (destroys a Readable) when the upload fails before reading all of it', async () => {
+    const { s3, store } = setup()
+    s3.fail = (name) => (name === 'CreateMultipartUploadCommand' ? new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }) : undefined)
+    const body = Readable.from(generated(40 * MiB))
+    await expect(store.putStream('denied', body)).rejects.toMatchObject({ code: 'IO_ERROR' })
+    await new Promise((r) => setImmediate(r))
+    expect(body.destroyed).toBe(true)
+  })
+
   it('rejects option values out of range with a TypeError', () => {
     const s3 = new FakeS3()
     expect(() => new S3ObjectStore({ client: s3.client, bucket, uploadPartSizeBytes: MiB })).toThrow(TypeError)

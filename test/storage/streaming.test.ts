@@ -147,6 +147,25 @@ describe('guardObjectStore streaming over an adapter with getStream/putStream', 
     await expect(it.next()).rejects.toMatchObject({ code: 'ABORTED' })
   })
 
+  it('releases the body when the adapter fails without reading it', async () => {
+    const { store } = streamingStore()
+    store.putStream = vi.fn(async () => {
+      throw new Error('backend down')
+    })
+    let released = false
+    const body: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => ({ done: false, value: new Uint8Array(1) }),
+        return: async () => {
+          released = true
+          return { done: true, value: undefined }
+        },
+      }),
+    }
+    await expect(writeObjectStream(store, 'k', body)).rejects.toMatchObject({ code: 'IO_ERROR' })
+    expect(released).toBe(true)
+  })
+
   it('checks keys before calling the adapter', async () => {
     const { store } = streamingStore()
     const guarded = guardObjectStore(store)
