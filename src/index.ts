@@ -30,7 +30,8 @@ export type {
 
 export { FsObjectStore } from './storage/fs-object-store.js'
 export type { FsObjectStoreOptions, RemoveStaleTempFilesOptions } from './storage/fs-object-store.js'
-export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions, PutOptions } from './storage/object-store.js'
+export type { ObjectStore, ObjectInfo, ObjectStoreCapabilities, CopyMode, CopyOptions, PutOptions, PutStreamOptions } from './storage/object-store.js'
+export { readObjectStream, writeObjectStream } from './storage/streaming.js'
 export { layout, FILES_PREFIX, SNAPSHOTS_PREFIX } from './storage/layout.js'
 export { validateObjectKey, validatePrefix } from './storage/keys-validate.js'
 export type { Layout, SegmentKeyIds, FieldLogKeyIds, IndexFileKeyIds, FieldIndexFileKeyIds } from './storage/layout.js'
@@ -38,6 +39,7 @@ export type { Layout, SegmentKeyIds, FieldLogKeyIds, IndexFileKeyIds, FieldIndex
 export type * from './snapshot/snapshot-types.js'
 export type * from './restore/job-types.js'
 export type * from './gc/gc-types.js'
+export type * from './repository/repository-types.js'
 export type { RetentionPolicy, PruneReport, KeptSnapshot, PruneKept, PrunedSnapshot, PruneFailure } from './policy/retention.js'
 export type { PruneSnapshotsOptions } from './snapshot/snapshot-prune.js'
 export type * from './schedule/schedule-types.js'

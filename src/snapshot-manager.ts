@@ -31,6 +31,16 @@ import { GcService } from './gc/gc-loop.js'
 import type { GcReport, ObjectExplanation, RunGcOptions } from './gc/gc-types.js'
 import { explainKey, type ExplainSources } from './gc/explain.js'
 import type { AbortOptions } from './types.js'
+import { RepositoryService } from './repository/repository-service.js'
+import type {
+  ExportReport,
+  ExportSnapshotOptions,
+  ImportSnapshotRequest,
+  PruneRepositoryOptions,
+  RepositoryOptions,
+  RepositorySnapshotInfo,
+  VerifyRepositoryOptions,
+} from './repository/repository-types.js'
 import type { PruneReport } from './policy/retention.js'
 import type { PruneSnapshotsOptions } from './snapshot/snapshot-prune.js'
 import { ScheduleLoop } from './schedule/schedule-loop.js'
@@ -71,6 +81,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #snapshots: SnapshotStore
   readonly #restore: RestoreService
   readonly #gc: GcService
+  readonly #repository: RepositoryService
   readonly #schedules: ScheduleStore
   readonly #scheduleLoop: ScheduleLoop
   readonly #explain: (key: string, options: AbortOptions) => Promise<ObjectExplanation>
@@ -115,6 +126,16 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       snapshotsReferencing: (key, o) => this.#snapshots.snapshotsReferencing(key, o),
     }
     this.#gc = new GcService(ctx, gcSources)
+    const snapshots = this.#snapshots
+    this.#repository = new RepositoryService({
+      ctx,
+      rawObjects: options.objects,
+      snapshots: {
+        load: (name, o) => snapshots.load(name, o),
+        hold: (name, o) => snapshots.hold(name, o),
+        release: (name, tag, o) => snapshots.release(name, tag, o),
+      },
+    })
     this.#schedules = new ScheduleStore({ meta: this.#meta, transactor, now })
     const scheduleLoop = (this.#scheduleLoop = new ScheduleLoop({
       schedules: this.#schedules,
@@ -399,5 +420,47 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   /** Runs one GC pass now. */
   runGc(options: RunGcOptions = {}): Promise<GcReport> {
     return this.#call(options.signal, () => this.#gc.run(options))
+  }
+
+  // ── repositories: backups in another store (SPEC section 14) ───────────────
+
+  /**
+   * Copies a committed snapshot into a repository (a prefix of any ObjectStore) so that it
+   * outlives this store: only the files the repository lacks, streamed (server-side when
+   * the repository is in this manager's own store), the entry written last. Holds the
+   * snapshot meanwhile (it cannot be dropped: `IN_USE`). Calling it again after a crash or
+   * an abort copies only what is missing. `NOT_FOUND` for an unknown snapshot.
+   */
+  exportSnapshot(snapshotName: string, options: ExportSnapshotOptions): Promise<ExportReport> {
+    return this.#call(options?.signal, () => this.#repository.export(snapshotName, options))
+  }
+
+  /** The snapshots a repository holds, by `createdAt`. `NOT_FOUND` when the prefix holds no repository. */
+  listRepositorySnapshots(options: RepositoryOptions): Promise<RepositorySnapshotInfo[]> {
+    return this.#call(options?.signal, () => this.#repository.list(options))
+  }
+
+  /**
+   * Registers a repository entry as a committed snapshot of this manager, with new local
+   * IDs, after copying its files in and checking each one's size and SHA-256 (`CORRUPT`,
+   * nothing registered, when one differs). Restore it as any other snapshot.
+   */
+  importSnapshot(request: ImportSnapshotRequest): Promise<SnapshotInfo> {
+    return this.#call(request?.signal, () => this.#repository.import(request))
+  }
+
+  /** Checks every file of a repository: existence and size, and SHA-256 of a sample (`sample`) or of all (`all`). */
+  verifyRepository(options: VerifyRepositoryOptions): Promise<VerifyReport> {
+    return this.#call(options?.signal, () => this.#repository.verify(options))
+  }
+
+  /**
+   * Applies a retention policy (SPEC section 12) to a repository's entries, per collection
+   * name, then deletes the files no remaining entry references (and files no entry ever
+   * referenced, older than `orphanGraceMs`). `dryRun` reports without deleting. Do not
+   * run it while an export into the same repository is under way.
+   */
+  pruneRepository(options: PruneRepositoryOptions): Promise<PruneReport> {
+    return this.#call(options?.signal, () => this.#repository.prune(options))
   }
 }

@@ -18,6 +18,7 @@ import {
   renderVerify,
   type CollectionSummary,
 } from './render.js'
+import { addRepositoryCommands } from './repository-commands.js'
 import { CliExit, EXIT_INTERRUPTED, waitWithProgress } from './restore-wait.js'
 import { addRetentionOptions, parseDuration, retentionPolicy } from './retention-options.js'
 
@@ -331,6 +332,8 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
         return { value: report, text: renderVerify(snapshot, report), exitCode: report.ok ? 0 : EXIT_CODES.verifyFailed }
       }),
     )
+
+  addRepositoryCommands(program, execute)
 
   return program
 }

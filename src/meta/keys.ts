@@ -34,6 +34,11 @@ export const keys = Object.freeze({
   // ── layout ──────────────────────────────────────────────────────────────────
   /** The MetaStore layout version (decimal); `open()` refuses a store of another one. */
   layoutVersion: 'v/layout',
+  /**
+   * A random ID of this MetaStore (a UUID), written by the first export: repository
+   * entries name their source by it, so that an export skips only files of its own source.
+   */
+  storeId: 'v/store-id',
 
   // ── catalog: IDs ────────────────────────────────────────────────────────────
   /** The persistent ID allocator: the first ID no process has reserved yet. */

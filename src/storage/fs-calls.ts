@@ -31,10 +31,16 @@ export const copyFile = (from: string, to: string, mode: number): Promise<void> 
 export const readdir = (path: string): Promise<Dirent[]> => call((cb) => fs.readdir(path, { withFileTypes: true }, cb))
 export const readFile = (path: string, signal: AbortSignal | undefined): Promise<Buffer> => call((cb) => fs.readFile(path, { signal }, cb))
 
-const open = (path: string, flags: string): Promise<number> => call((cb) => fs.open(path, flags, cb))
-const close = (fd: number): Promise<void> => call<void>((cb) => fs.close(fd, (err) => cb(err, undefined)))
-const fsync = (fd: number): Promise<void> => call<void>((cb) => fs.fsync(fd, (err) => cb(err, undefined)))
-const fstat = (fd: number): Promise<Stats> => call((cb) => fs.fstat(fd, cb))
+export const open = (path: string, flags: string): Promise<number> => call((cb) => fs.open(path, flags, cb))
+export const close = (fd: number): Promise<void> => call<void>((cb) => fs.close(fd, (err) => cb(err, undefined)))
+export const fsync = (fd: number): Promise<void> => call<void>((cb) => fs.fsync(fd, (err) => cb(err, undefined)))
+export const fstat = (fd: number): Promise<Stats> => call((cb) => fs.fstat(fd, cb))
+/** Writes all of `chunk` at the file's current position (appending to a file being written in order). */
+export async function writeChunk(fd: number, chunk: Uint8Array): Promise<void> {
+  for (let done = 0; done < chunk.byteLength; ) {
+    done += await call<number>((cb) => fs.write(fd, chunk, done, chunk.byteLength - done, null, cb))
+  }
+}
 const write = (fd: number, body: Uint8Array, offset: number): Promise<number> =>
   call((cb) => fs.write(fd, body, offset, body.byteLength - offset, offset, cb))
 

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import { constants, type Dirent, type Stats } from 'node:fs'
-import { copyFile, fsyncDir, fsyncFile, link, lstat, mkdir, mkdirp, readdir, readFile, rename, rmdir, stat, unlink, writeNew } from './fs-calls.js'
+import { constants, createReadStream, type Dirent, type Stats } from 'node:fs'
+import { close, copyFile, fstat, fsync, fsyncDir, fsyncFile, link, lstat, mkdir, mkdirp, open, readdir, readFile, rename, rmdir, stat, unlink, writeChunk, writeNew } from './fs-calls.js'
 import { GroupSync } from './group-sync.js'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, compareKeys, validateObjectKey, validatePrefix } from './keys-validate.js'
-import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
+import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, releaseBody, streamFailure } from './stream-body.js'
 
 /** Options of {@link FsObjectStore}. */
 export interface FsObjectStoreOptions {
@@ -39,6 +40,18 @@ export interface RemoveStaleTempFilesOptions extends AbortOptions {
 const TMP_PREFIX = '.vecsnap-tmp'
 /** Temporary files unchanged for this long are left over from a crash (`removeStaleTempFiles`). */
 const STALE_TMP_MS = 3_600_000
+/**
+ * Chunk size of `getStream` for files above {@link WHOLE_CHUNK_MAX_BYTES} (the read
+ * stream's `highWaterMark`). Copying a large file to S3 ran about twice as fast with
+ * 256 KiB chunks as with 1 MiB ones (export-rss bench).
+ */
+const STREAM_CHUNK_BYTES = 256 * 1024
+/**
+ * Files up to this size are streamed in one chunk: one allocation and one read, as
+ * `readFile` would, and a store that needs the body in one piece (an S3 PutObject) takes
+ * it without joining chunks (which cost exports of many small files about 1 ms per file).
+ */
+const WHOLE_CHUNK_MAX_BYTES = 4 * 1024 * 1024
 /** Files stat'ed, or unlinked, concurrently. */
 const BATCH = 64
 /** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
@@ -87,6 +100,9 @@ interface WalkItem {
  *   on filesystems without links; mode `copy` always copies bytes.
  * - No key segment may start with `.vecsnap-tmp` (reserved for temporary files).
  * - `delete` also removes parent directories it leaves empty.
+ * - `getStream` reads a file up to 4 MiB in one chunk, a larger one in 256 KiB chunks; `putStream` writes the body chunk by chunk
+ *   to a temporary file next to the target (`fsync`ed when durable), then renames it into
+ *   place, like `put` (a `fresh` write is atomic too). Neither holds the object in memory.
  * - A key cannot be both an object and a "directory" of other objects (`a` and `a/b`):
  *   the second write fails with `IO_ERROR`.
  *
@@ -179,6 +195,81 @@ export class FsObjectStore implements ObjectStore {
     } catch (err) {
       if (ABSENT.has(errno(err)!)) return undefined
       throw toIoError(err, `get ${JSON.stringify(key)}`, options.signal)
+    }
+  }
+
+  /**
+   * The object's bytes as a stream (a `fs.ReadStream`'s chunks: the whole file in one for
+   * files up to 4 MiB, else 256 KiB chunks), or `undefined`
+   * when it is absent. The file is opened before this resolves, so a later delete does not
+   * cut the stream short; read it to the end or stop early (`break`) to close it.
+   */
+  async getStream(key: string, options: AbortOptions = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const path = this.#path(key)
+    const { signal } = options
+    throwIfAborted(signal)
+    const what = `get ${JSON.stringify(key)}`
+    let fd: number | undefined
+    let size = 0
+    try {
+      fd = await open(path, 'r')
+      const st = await fstat(fd)
+      // A "directory" key opens on some platforms: it is no object.
+      if (!st.isFile()) {
+        await close(fd)
+        return undefined
+      }
+      size = st.size
+      throwIfAborted(signal)
+    } catch (err) {
+      if (fd !== undefined) await close(fd).catch(() => undefined)
+      if (ABSENT.has(errno(err)!)) return undefined
+      throw toIoError(err, what, signal)
+    }
+    const highWaterMark = size <= WHOLE_CHUNK_MAX_BYTES ? Math.max(size, 1) : STREAM_CHUNK_BYTES
+    const stream = createReadStream(path, { fd, highWaterMark, signal })
+    return mappedChunks(stream, what, signal)
+  }
+
+  /**
+   * Writes the streamed `body` at `key`: chunk by chunk into a temporary file next to the
+   * target, `fsync`ed when durable, renamed into place (readers see the old object or the
+   * whole new one), and the directory synced. On failure or abort the temporary file is
+   * removed and the key keeps what it held. Resolves what was written.
+   */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<ObjectInfo> {
+    const target = this.#path(key)
+    assertStreamBody(body)
+    assertStreamSize(options.sizeBytes)
+    const { signal } = options
+    throwIfAborted(signal)
+    const dir = dirname(target)
+    const tmp = join(dir, `${TMP_PREFIX}-${this.#tmpTag}-${++this.#tmpSeq}`)
+    const checked = checkedBody(body, { key, sizeBytes: options.sizeBytes, signal })
+    let fd: number | undefined
+    let created = false
+    let renamed = false
+    try {
+      // Only the open retries when a concurrent delete removed the directory: the body can be read once.
+      fd = await this.#inDir(dir, () => open(tmp, 'wx'))
+      created = true
+      for await (const chunk of checked) await writeChunk(fd, chunk)
+      if (this.#fsync) await fsync(fd)
+      const st = await fstat(fd)
+      const closing = fd
+      fd = undefined
+      await close(closing)
+      throwIfAborted(signal)
+      await rename(tmp, target)
+      renamed = true
+      await this.#syncDir(dir)
+      return info(key, st)
+    } catch (err) {
+      releaseBody(body, checked)
+      throw streamFailure(err, `put ${JSON.stringify(key)}`, signal)
+    } finally {
+      if (fd !== undefined) await close(fd).catch(() => undefined)
+      if (created && !renamed) await unlink(tmp).catch(() => undefined)
     }
   }
 

@@ -1,13 +1,20 @@
 import { throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, validateObjectKey, validatePrefix } from './keys-validate.js'
-import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions } from './object-store.js'
+import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
+import { assertStreamBody, assertStreamSize, checkedBody, collectBody, mappedChunks, oneChunk, releaseBody, streamFailure } from './stream-body.js'
+
+/**
+ * What {@link guardObjectStore} returns: an ObjectStore whose streaming methods are always
+ * there (the adapter's own, or the in-memory fallback over `get`/`put`).
+ */
+export type GuardedObjectStore = ObjectStore & Required<Pick<ObjectStore, 'getStream' | 'putStream'>>
 
 /**
  * The ObjectStore the core uses: an adapter behind key validation, signal checks and
  * error mapping, so adapters stay thin (as abstract-level's public/private split).
  */
-class GuardedObjectStore implements ObjectStore {
+class Guarded implements GuardedObjectStore {
   readonly #inner: ObjectStore
 
   constructor(inner: ObjectStore) {
@@ -36,6 +43,50 @@ class GuardedObjectStore implements ObjectStore {
       return await this.#inner.get(key, options)
     } catch (err) {
       throw toIoError(err, `get ${JSON.stringify(key)}`, options.signal)
+    }
+  }
+
+  /**
+   * The adapter's `getStream`, its chunks' failures mapped (`IO_ERROR`, `ABORTED`); for an
+   * adapter without one, `get` as one chunk (the whole object in memory).
+   */
+  async getStream(key: string, options: AbortOptions = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+    validateObjectKey(key)
+    const { signal } = options
+    throwIfAborted(signal)
+    const what = `get ${JSON.stringify(key)}`
+    let source: AsyncIterable<Uint8Array> | undefined
+    try {
+      if (this.#inner.getStream === undefined) {
+        const bytes = await this.#inner.get(key, options)
+        return bytes === undefined ? undefined : oneChunk(bytes)
+      }
+      source = await this.#inner.getStream(key, options)
+    } catch (err) {
+      throw toIoError(err, what, signal)
+    }
+    return source === undefined ? undefined : mappedChunks(source, what, signal)
+  }
+
+  /**
+   * The adapter's `putStream` over the checked body (chunk types, `sizeBytes`, `signal`);
+   * for an adapter without one, the body collected in memory, then `put`.
+   */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<ObjectInfo> {
+    validateObjectKey(key)
+    assertStreamBody(body)
+    assertStreamSize(options.sizeBytes)
+    const { signal } = options
+    throwIfAborted(signal)
+    const checked = checkedBody(body, { key, sizeBytes: options.sizeBytes, signal })
+    try {
+      if (this.#inner.putStream !== undefined) return await this.#inner.putStream(key, checked, options)
+      const bytes = await collectBody(checked)
+      throwIfAborted(signal)
+      return await this.#inner.put(key, bytes, options)
+    } catch (err) {
+      releaseBody(body, checked)
+      throw streamFailure(err, `put ${JSON.stringify(key)}`, signal)
     }
   }
 
@@ -105,7 +156,7 @@ class GuardedObjectStore implements ObjectStore {
   }
 }
 
-const guarded = new WeakMap<ObjectStore, ObjectStore>()
+const guarded = new WeakMap<ObjectStore, GuardedObjectStore>()
 const wrappers = new WeakSet<ObjectStore>()
 
 /**
@@ -114,12 +165,15 @@ const wrappers = new WeakSet<ObjectStore>()
  * with `ABORTED`, and turns any failure that is not a `SnapshotError` into `IO_ERROR`
  * (the failure is the `cause`). Idempotent: a guarded store is returned as is, and
  * guarding the same store twice returns the same wrapper.
+ *
+ * The wrapper always has `getStream` and `putStream`: the adapter's, or for an adapter
+ * without them the fallback over `get` and `put`, which holds the whole object in memory.
  */
-export function guardObjectStore(store: ObjectStore): ObjectStore {
-  if (wrappers.has(store)) return store
+export function guardObjectStore(store: ObjectStore): GuardedObjectStore {
+  if (wrappers.has(store)) return store as GuardedObjectStore
   let wrapper = guarded.get(store)
   if (wrapper === undefined) {
-    wrapper = new GuardedObjectStore(store)
+    wrapper = new Guarded(store)
     wrappers.add(wrapper)
     guarded.set(store, wrapper)
   }

@@ -60,6 +60,20 @@ export interface PutOptions extends AbortOptions {
   fresh?: boolean
 }
 
+/** Options of {@link ObjectStore.putStream}. */
+export interface PutStreamOptions extends PutOptions {
+  /**
+   * The body's length in bytes, when the caller knows it (an export knows it from the
+   * snapshot's manifest). A store may use it to choose how to upload (`S3ObjectStore`: one
+   * PutObject up to its multipart threshold, a multipart upload above). It is checked: a
+   * body of another length rejects with `IO_ERROR` (`details.sizeBytes`,
+   * `details.actualBytes`) and nothing is written.
+   *
+   * Must be a non-negative safe integer; anything else throws a `TypeError`.
+   */
+  sizeBytes?: number
+}
+
 /**
  * The object port: immutable blobs under relative keys.
  *
@@ -76,6 +90,21 @@ export interface PutOptions extends AbortOptions {
  * - `copy` rejects with `NOT_FOUND` when the source is absent; it overwrites the target.
  * - `delete` of absent keys succeeds (idempotent).
  * - A fired `signal` rejects with `ABORTED`; backend failures reject with `IO_ERROR`.
+ *
+ * Streaming (`getStream`, `putStream`) is optional. Objects can be many GiB (segment and
+ * index files), and export/import copy them between stores in chunks through these two
+ * methods. A store without them still works everywhere: the core then falls back to `get`
+ * and `put` (see `readObjectStream`/`writeObjectStream`), which hold the whole object in
+ * memory, so implement both for any backend that holds large objects.
+ * - `getStream` of an absent key resolves `undefined`; otherwise an iterable of the
+ *   object's bytes in order, in chunks of any size. The caller consumes it to the end or
+ *   stops early (`break`, `return()`), which releases what it holds (a file descriptor, a
+ *   socket). A failure or a fired `signal` while iterating throws `IO_ERROR`/`ABORTED`.
+ * - `putStream` is atomic like `put`: readers see the old object or the whole new one;
+ *   when the body throws, the `signal` fires or the backend fails, nothing is left under
+ *   the key (nor any temporary file or incomplete multipart upload), and it rejects (with
+ *   the body's own `SnapshotError`, else `ABORTED` or `IO_ERROR`). It resolves what was
+ *   written (`size` is the number of bytes the body yielded).
  */
 export interface ObjectStore {
   /** What the store can do beyond the required methods. */
@@ -92,6 +121,19 @@ export interface ObjectStore {
   copy(fromKey: string, toKey: string, options?: CopyOptions): Promise<ObjectInfo>
   /** Deletes the keys; absent keys are no error. */
   delete(keys: readonly string[], options?: AbortOptions): Promise<void>
+  /**
+   * Optional: the object's bytes as a stream (chunks in order; a Node.js `Readable` is
+   * one), or `undefined` when it is absent. Without it the core reads with `get`, holding
+   * the object in memory.
+   */
+  getStream?(key: string, options?: AbortOptions): Promise<AsyncIterable<Uint8Array> | undefined>
+  /**
+   * Optional: writes the streamed `body` at `key`, replacing an existing object atomically;
+   * resolves what was written. A store may keep the chunks by reference until they are
+   * written: the body must not modify a chunk after yielding it (Node.js streams never do).
+   * Without it the core collects the body and calls `put`, holding the object in memory.
+   */
+  putStream?(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<ObjectInfo>
   /** Optional: release resources (sockets, handles). */
   close?(): Promise<void>
   /**

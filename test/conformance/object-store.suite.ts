@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { setImmediate as tick } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { collect } from './collect.js'
+import { SnapshotError } from '../../src/errors.js'
 import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js'
+import { readObjectStream, writeObjectStream } from '../../src/storage/streaming.js'
 
 /** What an {@link objectStoreSuite} factory returns: a store over empty storage. */
 export interface ObjectStoreFixture {
@@ -74,14 +76,45 @@ async function putAll(store: ObjectStore, keys: readonly string[], body = (k: st
   await Promise.all(Array.from({ length: 16 }, worker))
 }
 
+/** `body` as an async iterable of chunks of the given sizes (the rest in one last chunk). */
+async function* chunked(body: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
+  let at = 0
+  for (const size of sizes) {
+    if (at >= body.byteLength) break
+    yield body.slice(at, at + size)
+    at += size
+    await tick()
+  }
+  if (at < body.byteLength) yield body.slice(at)
+}
+
+/** Every chunk of a stream, joined; `undefined` for none. */
+async function readAll(stream: AsyncIterable<Uint8Array> | undefined): Promise<Uint8Array | undefined> {
+  if (stream === undefined) return undefined
+  const parts: Uint8Array[] = []
+  for await (const chunk of stream) {
+    expect(chunk, 'a chunk').toBeInstanceOf(Uint8Array)
+    parts.push(chunk)
+  }
+  return new Uint8Array(Buffer.concat(parts))
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
 const BAD_KEYS: unknown[] = ['', '/abs', '/', 'a\\b', 'a\0b', 'a//b', './a', 'a/./b', '../a', 'a/../b', 'a/..', '..', '.', 'a/', 123, null, undefined, {}]
 const BAD_PREFIXES: unknown[] = ['/a', '/', 'a//', '../', 'a/../b', '..', 'a/./', 'a\\b', 'a\0', 7, null]
 
 /**
  * Registers the ObjectStore conformance tests (vitest `describe`/`it`) for one adapter:
  * absence, round trips, overwrite, head, ordered and paged listing, copy, idempotent
- * delete, key validation and abort signals. Every adapter must pass it; see README,
- * "Storage adapters".
+ * delete, key validation and abort signals; and, for a store with `getStream` and
+ * `putStream`, streaming (multi-chunk round trips, absence, atomic replace, aborts and
+ * failing bodies leaving nothing, length checks, early stops). Every adapter must pass it;
+ * see README, "Storage adapters".
  *
  * @param name The adapter's name in test titles.
  * @param factory Creates a fixture with a new store over empty storage.
@@ -385,6 +418,200 @@ export function objectStoreSuite(name: string, factory: () => Promise<ObjectStor
         for (const bad of BAD_PREFIXES) {
           await expect(settle(() => collect(store.list(bad as string))), `list ${JSON.stringify(bad)}`).rejects.toEqual(code('INVALID_ARGUMENT'))
         }
+      })
+    })
+
+    describe('streaming (getStream, putStream)', () => {
+      /** The store's own streaming methods; the test is skipped for a store without them. */
+      function streaming(ctx: { skip: () => void }): Required<Pick<ObjectStore, 'getStream' | 'putStream'>> {
+        if (store.getStream === undefined || store.putStream === undefined) ctx.skip()
+        return { getStream: store.getStream!.bind(store), putStream: store.putStream!.bind(store) }
+      }
+
+      it('has both streaming methods or neither', () => {
+        expect(typeof store.getStream).toBe(typeof store.putStream)
+      })
+
+      it('round-trips multi-chunk bodies (empty, small, 12 MiB in uneven chunks) exactly, with and without sizeBytes', async (ctx) => {
+        const { getStream, putStream } = streaming(ctx)
+        const large = new Uint8Array(randomBytes(12 * 1024 * 1024 + 777))
+        const cases: [string, Uint8Array, number[]][] = [
+          ['stream/empty', new Uint8Array(0), []],
+          ['stream/small', bytes('hello streaming world'), [5, 1, 0, 15]],
+          ['stream/large', large, [1, 65_536, 1024 * 1024 - 1, 3 * 1024 * 1024, 8 * 1024 * 1024 + 777, 0, 1]],
+        ]
+        for (const [key, body, sizes] of cases) {
+          for (const sized of [true, false]) {
+            const before = Date.now()
+            const info = await putStream(key, chunked(body, sizes), sized ? { sizeBytes: body.byteLength } : {})
+            expect(info, key).toMatchObject({ key, size: body.byteLength })
+            expectRecent(info, before)
+            expect(await store.head(key), key).toMatchObject({ key, size: body.byteLength })
+            expectBytes(await readAll(await getStream(key)), body, `${key} streamed`)
+            expectBytes(await store.get(key), body, `${key} got`)
+            await store.delete([key])
+          }
+        }
+      })
+
+      it('streams what put wrote, and get reads what putStream wrote', async (ctx) => {
+        const { getStream, putStream } = streaming(ctx)
+        const body = new Uint8Array(randomBytes(300_000))
+        await store.put('via/put', body)
+        expectBytes(await readAll(await getStream('via/put')), body)
+        await putStream('via/stream', chunked(body, [100_000, 100_000, 100_000]))
+        expectBytes(await store.get('via/stream'), body)
+        expect(await listKeys(store)).toEqual(['via/put', 'via/stream'])
+      })
+
+      it('resolves undefined from getStream for absent keys and "directories" of other keys', async (ctx) => {
+        const { getStream } = streaming(ctx)
+        expect(await getStream('absent')).toBeUndefined()
+        await store.put('dir/sub/x', bytes('x'))
+        for (const key of ['dir', 'dir/sub', 'dir/sub/x/y']) expect(await getStream(key), key).toBeUndefined()
+      })
+
+      it('replaces an object atomically: readers see the old one until putStream resolves', async (ctx) => {
+        const { getStream, putStream } = streaming(ctx)
+        const old = bytes('the old body')
+        await store.put('atomic', old)
+        const next = new Uint8Array(randomBytes(6 * 1024 * 1024))
+        const gate = deferred()
+        const halfway = deferred()
+        async function* body() {
+          yield next.subarray(0, 3 * 1024 * 1024)
+          halfway.resolve()
+          await gate.promise
+          yield next.subarray(3 * 1024 * 1024)
+        }
+        const writing = putStream('atomic', body(), { sizeBytes: next.byteLength })
+        await halfway.promise
+        expectBytes(await store.get('atomic'), old, 'while writing')
+        expectBytes(await readAll(await getStream('atomic')), old, 'streamed while writing')
+        expect(await listKeys(store)).toEqual(['atomic'])
+        gate.resolve()
+        expect(await writing).toMatchObject({ key: 'atomic', size: next.byteLength })
+        expectBytes(await store.get('atomic'), next, 'after')
+      })
+
+      it('leaves nothing when putStream is aborted mid-body (a new key stays absent, an old object stays whole)', async (ctx) => {
+        const { putStream } = streaming(ctx)
+        await store.put('kept', bytes('kept'))
+        for (const key of ['fresh/abort', 'kept']) {
+          const ac = new AbortController()
+          const stalled = deferred()
+          async function* body() {
+            yield new Uint8Array(randomBytes(6 * 1024 * 1024))
+            stalled.resolve()
+            await new Promise(() => undefined) // a source that never answers again
+          }
+          const writing = putStream(key, body(), { signal: ac.signal }).then(() => undefined, (err: unknown) => err)
+          await stalled.promise
+          ac.abort()
+          expect(await writing, key).toEqual(code('ABORTED'))
+        }
+        expect(await store.head('fresh/abort')).toBeUndefined()
+        expect(await listKeys(store)).toEqual(['kept'])
+        expectBytes(await store.get('kept'), bytes('kept'))
+      })
+
+      it('leaves nothing when the body fails, rejecting with its SnapshotError or IO_ERROR', async (ctx) => {
+        const { putStream } = streaming(ctx)
+        await store.put('kept', bytes('kept'))
+        const corrupt = new SnapshotError('CORRUPT', 'the source changed under the copy')
+        for (const [failure, want] of [[corrupt, corrupt], [new Error('source read failed'), code('IO_ERROR')]] as const) {
+          for (const key of ['fresh/fail', 'kept']) {
+            async function* body() {
+              yield new Uint8Array(randomBytes(6 * 1024 * 1024))
+              yield new Uint8Array(randomBytes(1024))
+              throw failure
+            }
+            const err = await putStream(key, body()).then(() => undefined, (e: unknown) => e)
+            if (failure === corrupt) expect(err, key).toBe(want)
+            else expect(err, key).toEqual(want)
+          }
+        }
+        expect(await listKeys(store)).toEqual(['kept'])
+        expectBytes(await store.get('kept'), bytes('kept'))
+      })
+
+      it('rejects IO_ERROR and writes nothing when the body is not sizeBytes long', async (ctx) => {
+        const { putStream } = streaming(ctx)
+        const body = new Uint8Array(randomBytes(1000))
+        for (const sizeBytes of [999, 1001, 0]) {
+          await expect(putStream('sized', chunked(body, [400, 600]), { sizeBytes }), `sizeBytes ${sizeBytes}`).rejects.toEqual(code('IO_ERROR'))
+        }
+        expect(await store.head('sized')).toBeUndefined()
+        expect(await listKeys(store)).toEqual([])
+      })
+
+      it('rejects a body that is not an async iterable, and a bad sizeBytes, with a TypeError', async (ctx) => {
+        const { putStream } = streaming(ctx)
+        await expect(settle(() => putStream('t', new Uint8Array(3) as unknown as AsyncIterable<Uint8Array>))).rejects.toThrow(TypeError)
+        await expect(settle(() => putStream('t', chunked(bytes('abc'), [3]), { sizeBytes: -1 }))).rejects.toThrow(TypeError)
+        await expect(settle(() => putStream('t', chunked(bytes('abc'), [3]), { sizeBytes: '3' as unknown as number }))).rejects.toThrow(TypeError)
+        expect(await listKeys(store)).toEqual([])
+      })
+
+      it('can be left early, and the object can then be replaced and deleted', async (ctx) => {
+        const { getStream, putStream } = streaming(ctx)
+        const body = new Uint8Array(randomBytes(4 * 1024 * 1024))
+        await store.put('early', body)
+        for (let i = 0; i < 3; i++) {
+          const stream = await getStream('early')
+          for await (const chunk of stream!) {
+            expect(chunk.byteLength).toBeGreaterThan(0)
+            break
+          }
+        }
+        await (await getStream('early'))![Symbol.asyncIterator]().return?.()
+        await putStream('early', chunked(bytes('new'), [3]))
+        expectBytes(await store.get('early'), bytes('new'))
+        await store.delete(['early'])
+        expect(await getStream('early')).toBeUndefined()
+      })
+
+      it('rejects ABORTED before the first chunk, and throws ABORTED while iterating once the signal fires', async (ctx) => {
+        const { getStream, putStream } = streaming(ctx)
+        const body = new Uint8Array(randomBytes(4 * 1024 * 1024))
+        await store.put('signal', body)
+        const fired = AbortSignal.abort()
+        await expect(settle(() => getStream('signal', { signal: fired }))).rejects.toEqual(code('ABORTED'))
+        await expect(settle(() => putStream('signal2', chunked(body, [1]), { signal: fired }))).rejects.toEqual(code('ABORTED'))
+        const ac = new AbortController()
+        const stream = await getStream('signal', { signal: ac.signal })
+        const it = stream![Symbol.asyncIterator]()
+        await it.next()
+        ac.abort()
+        const rest = (async () => {
+          for (;;) if ((await it.next()).done === true) return undefined
+        })().then(() => 'completed', (err: unknown) => err)
+        expect(await rest).toEqual(code('ABORTED'))
+        expect(await listKeys(store)).toEqual(['signal'])
+      })
+
+      it('rejects INVALID_ARGUMENT for bad keys before reading the body', async (ctx) => {
+        const { getStream, putStream } = streaming(ctx)
+        for (const bad of BAD_KEYS) {
+          let pulled = false
+          async function* body() {
+            pulled = true
+            yield bytes('x')
+          }
+          await expect(settle(() => getStream(bad as string)), `getStream ${String(bad)}`).rejects.toEqual(code('INVALID_ARGUMENT'))
+          await expect(settle(() => putStream(bad as string, body())), `putStream ${String(bad)}`).rejects.toEqual(code('INVALID_ARGUMENT'))
+          expect(pulled).toBe(false)
+        }
+        expect(await listKeys(store)).toEqual([])
+      })
+
+      it('round-trips through readObjectStream and writeObjectStream (the store\'s methods, or the fallback over get and put)', async () => {
+        const body = new Uint8Array(randomBytes(2 * 1024 * 1024 + 3))
+        expect(await writeObjectStream(store, 'helpers/x', chunked(body, [1024 * 1024, 1, 1024 * 1024 + 2]), { sizeBytes: body.byteLength })).toMatchObject({ size: body.byteLength })
+        expectBytes(await readAll(await readObjectStream(store, 'helpers/x')), body)
+        expect(await readObjectStream(store, 'helpers/absent')).toBeUndefined()
+        await expect(writeObjectStream(store, 'helpers/y', chunked(body, [5]), { sizeBytes: 6 })).rejects.toEqual(code('IO_ERROR'))
+        expect(await listKeys(store)).toEqual(['helpers/x'])
       })
     })
 

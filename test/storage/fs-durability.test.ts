@@ -95,6 +95,18 @@ describe('FsObjectStore durability', () => {
       expect(log()).toEqual(['fsync objects/d/<tmp>', 'rename objects/d/<tmp> objects/d/a', 'fsync objects/d'])
     })
 
+    it('putStream: syncs the temporary file before the rename, and the directory after it', async () => {
+      const store = await storeWithSource()
+      async function* body() {
+        yield bytes('stream')
+        yield bytes('ed')
+      }
+      await store.putStream('d/s', body())
+      expect(log()).toEqual(['fsync objects/d/<tmp>', 'rename objects/d/<tmp> objects/d/s', 'fsync objects/d'])
+      await store.putStream('d/s', body(), { fresh: true })
+      expect(log()).toEqual(['fsync objects/d/<tmp>', 'rename objects/d/<tmp> objects/d/s', 'fsync objects/d'])
+    })
+
     it('a fresh put: syncs the file written in place, then its directory', async () => {
       const store = await storeWithSource()
       await store.put('d/fresh', bytes('f'), { fresh: true })
@@ -160,8 +172,11 @@ describe('FsObjectStore durability', () => {
       await store.copy('d/src', 'd/l2')
       await store.copy('d/src', 'd/a', { mode: 'link' })
       await store.copy('d/src', 'd/c', { mode: 'copy' })
+      await store.putStream('d/s', (async function* () {
+        yield bytes('s')
+      })())
       const lines = log()
-      expect(lines.filter((l) => l.startsWith('rename ')).length).toBe(4)
+      expect(lines.filter((l) => l.startsWith('rename ')).length).toBe(5)
       expect(lines.filter((l) => l.startsWith('fsync '))).toEqual([])
     })
   })

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { listKeys } from '../conformance/object-store.suite.js'
@@ -206,6 +207,102 @@ describe('FsObjectStore', () => {
       await store.put('p/q/r/two', bytes('2'), { fresh: true })
       expect(beforeStat.run).toBeUndefined()
       expect(await listKeys(store, 'p/')).toEqual(['p/keep', 'p/q/r/two'])
+    })
+  })
+
+  describe('putStream and getStream', () => {
+    const chunks = async function* (...parts: Uint8Array[]) {
+      yield* parts
+    }
+
+    it('writes into a temporary file next to the target while the body streams, then renames it', async () => {
+      await store.put('s/x', bytes('old'))
+      let during: string[] = []
+      async function* body() {
+        yield new Uint8Array(1024).fill(1)
+        during = await tmpFiles()
+        yield new Uint8Array(1024).fill(2)
+      }
+      const info = await store.putStream('s/x', body(), { sizeBytes: 2048 })
+      expect(during).toHaveLength(1)
+      expect(during[0]).toMatch(/^s\/\.vecsnap-tmp/)
+      expect(info).toMatchObject({ key: 's/x', size: 2048 })
+      expect((await stat(path('s/x'))).size).toBe(2048)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it('removes its temporary file when the body fails, the size is wrong or the signal fires', async () => {
+      await store.put('s/x', bytes('old'))
+      async function* failing() {
+        yield new Uint8Array(1000)
+        throw new Error('source gone')
+      }
+      await expect(store.putStream('s/x', failing())).rejects.toEqual(code('IO_ERROR'))
+      await expect(store.putStream('s/y', chunks(new Uint8Array(10)), { sizeBytes: 11 })).rejects.toEqual(code('IO_ERROR'))
+      const ac = new AbortController()
+      async function* aborting() {
+        yield new Uint8Array(1000)
+        ac.abort()
+        yield new Uint8Array(1000)
+      }
+      await expect(store.putStream('s/z', aborting(), { signal: ac.signal })).rejects.toEqual(code('ABORTED'))
+      expect(await tmpFiles()).toEqual([])
+      expect(await listKeys(store)).toEqual(['s/x'])
+      expect(Buffer.from((await store.get('s/x'))!).toString()).toBe('old')
+    })
+
+    it('releases the body (destroys a Readable) when the write fails before reading it', async () => {
+      await store.put('s/file', bytes('x'))
+      const body = Readable.from([new Uint8Array(10)])
+      await expect(store.putStream('s/file/below', body)).rejects.toEqual(code('IO_ERROR'))
+      await new Promise((r) => setImmediate(r))
+      expect(body.destroyed).toBe(true)
+      expect(await tmpFiles()).toEqual([])
+    })
+
+    it.runIf(existsSync('/proc/self/fd'))('closes the file when a stream is left early or never read', async () => {
+      await store.put('s/fd', new Uint8Array(6 * 1024 * 1024))
+      const openFds = async () => (await readdir('/proc/self/fd')).length
+      const before = await openFds()
+      const unread = await store.getStream('s/fd')
+      expect(await openFds()).toBe(before + 1)
+      await unread![Symbol.asyncIterator]().return!()
+      const left = await store.getStream('s/fd')
+      for await (const _ of left!) break
+      await new Promise((r) => setTimeout(r, 50))
+      expect(await openFds()).toBe(before)
+    })
+
+    it('streams an object whole even when it is deleted after getStream resolved', async () => {
+      const body = new Uint8Array(3 * 1024 * 1024).fill(7)
+      await store.put('s/gone', body)
+      const stream = await store.getStream('s/gone')
+      await store.delete(['s/gone'])
+      let size = 0
+      for await (const chunk of stream!) size += chunk.byteLength
+      expect(size).toBe(body.byteLength)
+    })
+
+    it('reads a file up to 4 MiB in one chunk, a larger one in chunks of 256 KiB', async () => {
+      const chunkSizes = async (key: string) => {
+        const sizes: number[] = []
+        for await (const chunk of (await store.getStream(key))!) sizes.push(chunk.byteLength)
+        return sizes
+      }
+      await store.put('s/small', new Uint8Array(4 * 1024 * 1024))
+      expect(await chunkSizes('s/small')).toEqual([4 * 1024 * 1024])
+      await store.put('s/big', new Uint8Array(5 * 1024 * 1024 + 5))
+      const sizes = await chunkSizes('s/big')
+      expect(sizes.length).toBe(21)
+      expect(Math.max(...sizes)).toBe(256 * 1024)
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(5 * 1024 * 1024 + 5)
+      await store.put('s/empty', new Uint8Array(0))
+      expect(await chunkSizes('s/empty')).toEqual([])
+    })
+
+    it('rejects keys reserved for temporary files', async () => {
+      await expect(store.getStream('.vecsnap-tmp-x')).rejects.toEqual(code('INVALID_ARGUMENT'))
+      await expect(store.putStream('a/.vecsnap-tmp', chunks(bytes('x')))).rejects.toEqual(code('INVALID_ARGUMENT'))
     })
   })
 

@@ -1,0 +1,234 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { SnapshotError, throwIfAborted } from '../errors.js'
+import { segmentFiles } from '../meta/segment-files.js'
+import { FILES_PREFIX, layout, SNAPSHOTS_PREFIX } from '../storage/layout.js'
+import { readObjectStream } from '../storage/streaming.js'
+import { validateSnapshotName } from '../snapshot/snapshot-record.js'
+import type { LoadedSnapshot } from '../snapshot/snapshot-store.js'
+import type { SegmentFile } from '../catalog-types.js'
+import { forEachLimit } from '../util/for-each-limit.js'
+import { expectCallback, storeIdOf, TransferCounts, TRANSFER_CONCURRENCY, type RepositoryDeps } from './repository-deps.js'
+import {
+  encodeEntry,
+  ENTRY_FORMAT_VERSION,
+  entryKey,
+  fileKey,
+  type EntryFile,
+  type EntryManifest,
+  type EntryObject,
+  type RepositoryEntry,
+} from './repository-format.js'
+import { expectObjectStore, hashStream, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
+import type { ExportReport, ExportSnapshotOptions } from './repository-types.js'
+
+/**
+ * `exportSnapshot` (SPEC section 14): copies a committed snapshot into a repository, only
+ * what the repository lacks, and writes the entry last.
+ *
+ * - **The snapshot stays.** A hold tagged `vecsnap-export:{uuid}` with a TTL of
+ *   {@link EXPORT_HOLD_TTL_MS} (renewed every third of it) keeps it from being dropped
+ *   (`IN_USE`) while the export reads it, and so GC keeps its files. It is released at the
+ *   end; after a crash it expires.
+ * - **What is skipped.** Files are content-addressed (`files/{sha256}`). A file whose
+ *   SHA-256 is known and whose object the repository has with the recorded size is not
+ *   copied. The SHA-256 of a source file is known without reading it when an earlier entry
+ *   of the same source (`v/store-id`) recorded the same key, size and modification time
+ *   (source files are immutable; rsync's quick check), or when the host recorded a
+ *   `sha256:` checksum; otherwise the file is read once to hash it. A file that is copied is
+ *   hashed again while it streams, and the write fails (nothing left under its key) unless
+ *   the bytes have that SHA-256, so a key never holds other content than its name.
+ * - **Same store.** When the repository is in the manager's own ObjectStore (the same
+ *   object, e.g. the same S3 bucket under another prefix), files are copied with the
+ *   store's `copy` (S3 CopyObject, a hard link on a filesystem): no bytes pass through
+ *   the process after the hash.
+ * - **Resumable.** The entry is written after every file it names is in place, so a
+ *   partial export is invisible; calling it again after a crash or an abort reads (to
+ *   hash) the files whose SHA-256 it does not know yet, and copies only those the
+ *   repository lacks.
+ * @internal
+ */
+
+/** TTL of the hold an export keeps on its snapshot. */
+export const EXPORT_HOLD_TTL_MS = 15 * 60_000
+
+/** Prefix of the hold tags of exports. */
+export const EXPORT_HOLD_TAG_PREFIX = 'vecsnap-export:'
+
+/** The repository snapshot ID of a snapshot: its name and 12 hex digits of its identity in its source. */
+export function repositorySnapshotIdOf(storeId: string, snapshot: { id: number; name: string; createdAt: number }): string {
+  const h = createHash('sha256').update(`${storeId}\n${snapshot.id}\n${snapshot.createdAt}`).digest('hex').slice(0, 12)
+  return `${snapshot.name}-${h}`
+}
+
+function validateOptions(options: ExportSnapshotOptions): string {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object with a \`to\` store, got \`${options === null ? 'null' : typeof options}\``)
+  expectObjectStore(options.to, 'to')
+  expectCallback(options.onProgress, 'onProgress')
+  return normalizePrefix(options.prefix)
+}
+
+/** What an export knows of its source's files from earlier entries: source key → file. */
+async function knownFiles(repo: RepositoryStore, storeId: string, signal: AbortSignal | undefined): Promise<Map<string, EntryFile>> {
+  const known = new Map<string, EntryFile>()
+  for (const id of await repo.entryIds({ signal })) {
+    // Only a shortcut: an entry that does not read back (damaged, another format) is ignored here.
+    const e = await repo.readEntry(id, { signal }).catch((err: unknown) => {
+      if (SnapshotError.is(err, 'CORRUPT') || SnapshotError.is(err, 'UNSUPPORTED_VERSION')) return undefined
+      throw err
+    })
+    if (e === undefined || e.source.storeId !== storeId) continue
+    for (const f of e.files) known.set(f.path, f)
+  }
+  return known
+}
+
+function hostSha256(file: SegmentFile): string | undefined {
+  const m = /^sha256:([0-9a-fA-F]{64})$/.exec(file.checksum ?? '')
+  return m === null ? undefined : m[1].toLowerCase()
+}
+
+/** One export in progress. */
+class ExportRun {
+  readonly deps: RepositoryDeps
+  readonly repo: RepositoryStore
+  readonly sameStore: boolean
+  readonly signal: AbortSignal | undefined
+  readonly counts: TransferCounts
+  known = new Map<string, EntryFile>()
+
+  constructor(deps: RepositoryDeps, repo: RepositoryStore, sameStore: boolean, options: ExportSnapshotOptions) {
+    this.deps = deps
+    this.repo = repo
+    this.sameStore = sameStore
+    this.signal = options.signal
+    this.counts = new TransferCounts(options.onProgress)
+  }
+
+  /** A small object of the snapshot (metadata JSON, a manifest), put unless the repository has it. */
+  async small(sourceKey: string): Promise<EntryObject> {
+    const bytes = await this.deps.ctx.objects.get(sourceKey, { signal: this.signal })
+    if (bytes === undefined) throw new SnapshotError('CORRUPT', `${sourceKey} of the snapshot is missing`, { details: { missing: [sourceKey] } })
+    const sha256 = sha256Hex(bytes)
+    const key = fileKey(sha256)
+    if ((await this.repo.head(key, { signal: this.signal }))?.size !== bytes.byteLength) await this.repo.put(key, bytes, { signal: this.signal })
+    return { key, size: bytes.byteLength, sha256 }
+  }
+
+  /** A segment or index file: skipped when the repository has it, else copied (streamed, or server-side). */
+  async file(file: SegmentFile): Promise<EntryFile> {
+    const { signal } = this
+    const objects = this.deps.ctx.objects
+    const head = await objects.head(file.key, { signal })
+    if (head === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
+    if (head.size !== file.size) {
+      throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is ${head.size} bytes, ${file.size} recorded`, { details: { corrupt: [file.key] } })
+    }
+    const known = this.known.get(file.key)
+    let sha256 = known !== undefined && known.size === head.size && known.modifiedAt === head.lastModified ? known.sha256 : hostSha256(file)
+    if (sha256 === undefined) {
+      const body = await readObjectStream(objects, file.key, { signal })
+      if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
+      const hashed = await hashStream(body)
+      if (hashed.size !== file.size) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is ${hashed.size} bytes, ${file.size} recorded`, { details: { corrupt: [file.key] } })
+      sha256 = hashed.sha256
+    }
+    const key = fileKey(sha256)
+    const entry: EntryFile = { path: file.key, key, size: file.size, sha256, modifiedAt: head.lastModified }
+    if ((await this.repo.head(key, { signal }))?.size === file.size) {
+      this.counts.skipped(file.size)
+      return entry
+    }
+    if (this.sameStore) {
+      const copied = await objects.copy(file.key, this.repo.full(key), { signal })
+      if (copied.size !== file.size) {
+        await this.repo.delete([key]).catch(() => undefined)
+        throw new SnapshotError('CORRUPT', `file ${file.key} changed while it was exported`, { details: { corrupt: [file.key] } })
+      }
+    } else {
+      const body = await readObjectStream(objects, file.key, { signal })
+      if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
+      await this.repo.writeStream(key, verifiedBody(body, { size: file.size, sha256 }, file.key), { signal, sizeBytes: file.size })
+    }
+    this.counts.copied(file.size)
+    return entry
+  }
+}
+
+/** The segment and index files of a loaded snapshot, each once, and its manifests' keys by segment. */
+async function snapshotFiles(loaded: LoadedSnapshot, signal: AbortSignal | undefined): Promise<SegmentFile[]> {
+  const files = new Map<string, SegmentFile>()
+  for await (const seg of loaded.segments({ signal })) {
+    for (const { file } of segmentFiles(seg)) if (!files.has(file.key)) files.set(file.key, file)
+  }
+  return [...files.values()]
+}
+
+/** Exports the committed snapshot `name` into the repository at `options.to` / `options.prefix`. */
+export async function exportSnapshot(deps: RepositoryDeps, name: string, options: ExportSnapshotOptions): Promise<ExportReport> {
+  validateSnapshotName(name, 'snapshotName')
+  const prefix = validateOptions(options)
+  const { signal } = options
+  const { ctx } = deps
+  const sameStore = options.to === deps.rawObjects || options.to === ctx.objects
+  if (sameStore && (prefix === '' || `${prefix}/`.startsWith(FILES_PREFIX) || `${prefix}/`.startsWith(SNAPSHOTS_PREFIX))) {
+    throw new SnapshotError('INVALID_ARGUMENT', `a repository in the manager's own ObjectStore needs a prefix outside ${FILES_PREFIX} and ${SNAPSHOTS_PREFIX} (GC owns those), got ${JSON.stringify(prefix)}`)
+  }
+  throwIfAborted(signal)
+  const started = Date.now()
+  const repo = new RepositoryStore(options.to, prefix)
+  // Refuse an unknown repository format before holding anything.
+  await repo.readInfo({ signal })
+  const tag = `${EXPORT_HOLD_TAG_PREFIX}${randomUUID()}`
+  await deps.snapshots.hold(name, { tag, ttlMs: EXPORT_HOLD_TTL_MS, signal })
+  const renew = setInterval(() => {
+    deps.snapshots.hold(name, { tag, ttlMs: EXPORT_HOLD_TTL_MS }).catch(() => undefined)
+  }, EXPORT_HOLD_TTL_MS / 3)
+  renew.unref()
+  try {
+    await repo.initInfo(ctx.now(), { signal })
+    const storeId = await storeIdOf(ctx, { signal })
+    const loaded = await deps.snapshots.load(name, { signal })
+    const { info, list } = loaded
+    const id = repositorySnapshotIdOf(storeId, info)
+    const run = new ExportRun(deps, repo, sameStore, options)
+    run.known = await knownFiles(repo, storeId, signal)
+    const files = await snapshotFiles(loaded, signal)
+    run.counts.totalFiles = files.length
+    run.counts.totalBytes = files.reduce((n, f) => n + f.size, 0)
+    const metadata = await run.small(layout.snapshotMetadata(info.collectionId, info.id))
+    const manifests: EntryManifest[] = new Array(list.count)
+    await forEachLimit(Array.from({ length: list.count }, (_, i) => i), TRANSFER_CONCURRENCY, async (i) => {
+      manifests[i] = { segmentId: list.segmentIds[i], ...(await run.small(list.manifestKey(i))) }
+    }, signal)
+    const entryFiles: EntryFile[] = new Array(files.length)
+    await forEachLimit(files, TRANSFER_CONCURRENCY, async (f, i) => {
+      entryFiles[i] = await run.file(f)
+    }, signal)
+    throwIfAborted(signal)
+    const entry: RepositoryEntry = {
+      vecsnapEntry: ENTRY_FORMAT_VERSION,
+      id,
+      exportedAt: ctx.now(),
+      source: { storeId, snapshotId: info.id, collectionId: info.collectionId },
+      snapshot: {
+        name: info.name,
+        description: info.description,
+        collectionName: info.collectionName,
+        createdAt: info.createdAt,
+        segmentCount: info.segmentCount,
+        rowCount: info.rowCount,
+        sizeBytes: info.sizeBytes,
+      },
+      metadata,
+      manifests,
+      files: entryFiles,
+    }
+    // Last: the entry makes the export visible, once everything it names is in place.
+    await repo.put(entryKey(id), encodeEntry(entry), { signal })
+    const { copiedFiles, skippedFiles, copiedBytes, skippedBytes } = run.counts
+    return { snapshotName: name, repositorySnapshotId: id, copiedFiles, skippedFiles, copiedBytes, skippedBytes, timeCostMs: Date.now() - started }
+  } finally {
+    clearInterval(renew)
+    await deps.snapshots.release(name, tag).catch(() => undefined)
+  }
+}

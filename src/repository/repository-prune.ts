@@ -1,0 +1,94 @@
+import { throwIfAborted } from '../errors.js'
+import { applyRetention, validateRetentionPolicy, type PruneKept, type PruneReport, type PrunedSnapshot } from '../policy/retention.js'
+import type { RepositoryDeps } from './repository-deps.js'
+import { entryKey, entryObjects, REPOSITORY_FILES_PREFIX, type RepositoryEntry } from './repository-format.js'
+import type { RepositoryStore } from './repository-store.js'
+import type { PruneRepositoryOptions } from './repository-types.js'
+
+/** Keys per delete call. */
+const DELETE_BATCH = 1000
+
+/**
+ * `pruneRepository` (SPEC sections 12 and 14): the retention policy applied to the
+ * repository's entries, grouped by collection name (restic's `forget --prune`), then the
+ * deletion of files no remaining entry references.
+ *
+ * - Every entry must read back: one that does not (`CORRUPT`, `UNSUPPORTED_VERSION`) fails
+ *   the prune before anything is deleted (what it references is unknown, so no file could
+ *   safely be deleted).
+ * - The dropped entries' objects are deleted first, then the files that only dropped
+ *   entries referenced, then files under `files/` that no entry references and that are
+ *   older than the manager's `orphanGraceMs` (what an export that never finished left; a
+ *   younger one may belong to an export under way). A crash in between leaves files no
+ *   entry references: the next prune deletes them.
+ * - `reclaimableBytes` of a dropped entry: the bytes of the files only it references;
+ *   `reclaimedBytes`: the files the dropped entries free together (orphans not counted).
+ * - Do not prune a repository while an export into it is under way: the export may have
+ *   found a file in place that this prune then deletes (its entry would name a missing
+ *   file; `verifyRepository` reports it, and exporting that snapshot again repairs it).
+ * @internal
+ */
+export async function pruneRepository(deps: RepositoryDeps, repo: RepositoryStore, options: PruneRepositoryOptions): Promise<PruneReport> {
+  validateRetentionPolicy(options.policy)
+  const dryRun = options.dryRun ?? false
+  if (typeof dryRun !== 'boolean') throw new TypeError(`Expected \`dryRun\` to be a boolean, got \`${typeof dryRun}\``)
+  const { signal } = options
+  throwIfAborted(signal)
+  await repo.requireInfo({ signal })
+  const entries = await repo.entries({ signal })
+  const byId = new Map(entries.map((e) => [e.id, e]))
+  const decision = applyRetention(
+    entries.map((e) => ({ name: e.id, createdAt: e.snapshot.createdAt, group: e.snapshot.collectionName })),
+    options.policy,
+  )
+  const kept = new Set(decision.kept.map((k) => k.name))
+  /** File key → entries referencing it, and its size. */
+  const refs = new Map<string, { by: Set<string>; size: number }>()
+  for (const e of entries) {
+    for (const o of entryObjects(e)) {
+      let r = refs.get(o.key)
+      if (r === undefined) refs.set(o.key, (r = { by: new Set(), size: o.size }))
+      r.by.add(e.id)
+    }
+  }
+  const freed = new Map<string, number>()
+  for (const [key, r] of refs) if ([...r.by].every((id) => !kept.has(id))) freed.set(key, r.size)
+  const exclusive = (e: RepositoryEntry): number => {
+    let n = 0
+    const seen = new Set<string>()
+    for (const o of entryObjects(e)) {
+      const r = refs.get(o.key)
+      if (r !== undefined && r.by.size === 1 && !seen.has(o.key)) n += r.size
+      seen.add(o.key)
+    }
+    return n
+  }
+  const report: PruneReport = {
+    dryRun,
+    kept: decision.kept.map((k): PruneKept => ({ name: k.name, collectionName: byId.get(k.name)?.snapshot.collectionName ?? '', reasons: k.reasons })),
+    dropped: decision.dropped.map((id): PrunedSnapshot => {
+      const e = byId.get(id) as RepositoryEntry
+      return { name: id, collectionName: e.snapshot.collectionName, reclaimableBytes: exclusive(e) }
+    }),
+    failed: [],
+    reclaimedBytes: [...freed.values()].reduce((a, b) => a + b, 0),
+  }
+  if (dryRun) return report
+  // Entries first: from here on the files they alone named are unreferenced.
+  await deleteAll(repo, decision.dropped.map(entryKey), signal)
+  const orphans: string[] = []
+  const now = deps.ctx.now()
+  for await (const info of repo.list(REPOSITORY_FILES_PREFIX, { signal })) {
+    if (refs.has(info.key)) continue
+    if (now - info.lastModified >= deps.ctx.options.orphanGraceMs) orphans.push(info.key)
+  }
+  await deleteAll(repo, [...freed.keys(), ...orphans], signal)
+  return report
+}
+
+async function deleteAll(repo: RepositoryStore, keys: readonly string[], signal: AbortSignal | undefined): Promise<void> {
+  for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+    throwIfAborted(signal)
+    await repo.delete(keys.slice(i, i + DELETE_BATCH), { signal })
+  }
+}
