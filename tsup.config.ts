@@ -11,7 +11,7 @@ export default defineConfig([
     sourcemap: true,
     clean: false,
     target: 'node20',
-    external: ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'etcd3', 'vitest'],
+    external: ['@aws-sdk/client-s3', 'etcd3', 'vitest'],
   },
   {
     // The CLI is a program with its own copy of the code; its chunks stay next to it in dist/cli.
@@ -21,6 +21,6 @@ export default defineConfig([
     sourcemap: true,
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
-    external: ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'etcd3', 'vitest'],
+    external: ['@aws-sdk/client-s3', 'etcd3', 'vitest'],
   },
 ])

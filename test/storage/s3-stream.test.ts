@@ -34,7 +34,7 @@ async function bodyBytes(body: unknown): Promise<Buffer> {
 
 /**
  * An in-memory S3 with what streaming uses (PutObject, GetObject, multipart uploads) and
- * the client config lib-storage's `Upload` reads. `holdParts` keeps UploadPart requests
+ * the client config the store reads. `holdParts` keeps UploadPart requests
  * pending until their abortSignal fires; `fail` injects errors.
  */
 class FakeS3 {
