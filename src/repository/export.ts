@@ -13,12 +13,13 @@ import {
   ENTRY_FORMAT_VERSION,
   entryKey,
   fileKey,
+  REPOSITORY_FILES_PREFIX,
   type EntryFile,
   type EntryManifest,
   type EntryObject,
   type RepositoryEntry,
 } from './repository-format.js'
-import { expectObjectStore, hashStream, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
+import { expectObjectStore, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
 import type { ExportReport, ExportSnapshotOptions } from './repository-types.js'
 
 /**
@@ -67,24 +68,85 @@ function validateOptions(options: ExportSnapshotOptions): string {
   return normalizePrefix(options.prefix)
 }
 
-/** What an export knows of its source's files from earlier entries: source key → file. */
-async function knownFiles(repo: RepositoryStore, storeId: string, signal: AbortSignal | undefined): Promise<Map<string, EntryFile>> {
-  const known = new Map<string, EntryFile>()
+/** What an export learns from the entries already in the repository. */
+interface Known {
+  /** This source's files by source key, as earlier entries recorded them. */
+  files: Map<string, EntryFile>
+  /** Distinct repository keys every entry names: about how many objects a listing of `files/` returns. */
+  repositoryKeys: number
+}
+
+async function knownFiles(repo: RepositoryStore, storeId: string, signal: AbortSignal | undefined): Promise<Known> {
+  const files = new Map<string, EntryFile>()
+  const keys = new Set<string>()
   for (const id of await repo.entryIds({ signal })) {
     // Only a shortcut: an entry that does not read back (damaged, another format) is ignored here.
     const e = await repo.readEntry(id, { signal }).catch((err: unknown) => {
       if (SnapshotError.is(err, 'CORRUPT') || SnapshotError.is(err, 'UNSUPPORTED_VERSION')) return undefined
       throw err
     })
-    if (e === undefined || e.source.storeId !== storeId) continue
-    for (const f of e.files) known.set(f.path, f)
+    if (e === undefined) continue
+    keys.add(e.metadata.key)
+    for (const m of e.manifests) keys.add(m.key)
+    for (const f of e.files) keys.add(f.key)
+    if (e.source.storeId === storeId) for (const f of e.files) files.set(f.path, f)
   }
-  return known
+  return { files, repositoryKeys: keys.size }
+}
+
+/** Objects one listing request returns (S3's page). */
+const LIST_PAGE = 1_000
+
+/**
+ * Whether the repository holds a key at a size: from one listing of `files/` when that
+ * costs fewer requests than asking per key (a first export, or a small repository), else a
+ * HEAD per key. A listing is as fresh as a HEAD for what an export needs: a file appearing
+ * after it is copied again (same content, same key).
+ */
+export class RepositoryFiles {
+  readonly #repo: RepositoryStore
+  #listed: Map<string, number> | undefined
+
+  constructor(repo: RepositoryStore) {
+    this.#repo = repo
+  }
+
+  /** Lists `files/` once when `candidates` keys are to be checked and the repository holds about `repositoryKeys`. */
+  async prepare(candidates: number, repositoryKeys: number, signal: AbortSignal | undefined): Promise<void> {
+    if (Math.ceil(repositoryKeys / LIST_PAGE) + 1 >= candidates) return
+    const listed = new Map<string, number>()
+    for await (const info of this.#repo.list(REPOSITORY_FILES_PREFIX, { signal })) listed.set(info.key, info.size)
+    this.#listed = listed
+  }
+
+  async has(key: string, size: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (this.#listed !== undefined) return this.#listed.get(key) === size
+    return (await this.#repo.head(key, { signal }))?.size === size
+  }
 }
 
 function hostSha256(file: SegmentFile): string | undefined {
   const m = /^sha256:([0-9a-fA-F]{64})$/.exec(file.checksum ?? '')
   return m === null ? undefined : m[1].toLowerCase()
+}
+
+/**
+ * SHA-256 and size of a stream, read to its end, and its bytes when they came as one chunk
+ * (a store's stream yields small files whole: `FsObjectStore` up to 4 MiB). An export then
+ * uploads exactly the bytes it hashed instead of reading and hashing the file a second
+ * time; a file in several chunks is streamed again (never held whole).
+ */
+async function hashKeepingOneChunk(body: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number; chunk?: Uint8Array }> {
+  const hash = createHash('sha256')
+  let size = 0
+  let chunks = 0
+  let first: Uint8Array | undefined
+  for await (const chunk of body) {
+    hash.update(chunk)
+    size += chunk.byteLength
+    first = ++chunks === 1 ? chunk : undefined
+  }
+  return { sha256: hash.digest('hex'), size, ...(chunks === 1 && first !== undefined ? { chunk: first } : {}) }
 }
 
 /** One export in progress. */
@@ -95,6 +157,7 @@ class ExportRun {
   readonly signal: AbortSignal | undefined
   readonly counts: TransferCounts
   known = new Map<string, EntryFile>()
+  readonly present: RepositoryFiles
 
   constructor(deps: RepositoryDeps, repo: RepositoryStore, sameStore: boolean, options: ExportSnapshotOptions) {
     this.deps = deps
@@ -102,6 +165,7 @@ class ExportRun {
     this.sameStore = sameStore
     this.signal = options.signal
     this.counts = new TransferCounts(options.onProgress)
+    this.present = new RepositoryFiles(repo)
   }
 
   /** A small object of the snapshot (metadata JSON, a manifest), put unless the repository has it. */
@@ -110,7 +174,7 @@ class ExportRun {
     if (bytes === undefined) throw new SnapshotError('CORRUPT', `${sourceKey} of the snapshot is missing`, { details: { missing: [sourceKey] } })
     const sha256 = sha256Hex(bytes)
     const key = fileKey(sha256)
-    if ((await this.repo.head(key, { signal: this.signal }))?.size !== bytes.byteLength) await this.repo.put(key, bytes, { signal: this.signal })
+    if (!(await this.present.has(key, bytes.byteLength, this.signal))) await this.repo.put(key, bytes, { signal: this.signal })
     return { key, size: bytes.byteLength, sha256 }
   }
 
@@ -125,16 +189,19 @@ class ExportRun {
     }
     const known = this.known.get(file.key)
     let sha256 = known !== undefined && known.size === head.size && known.modifiedAt === head.lastModified ? known.sha256 : hostSha256(file)
+    /** The file's bytes when the hashing read got them in one chunk: uploaded as they are, not read and hashed again. */
+    let bytes: Uint8Array | undefined
     if (sha256 === undefined) {
       const body = await readObjectStream(objects, file.key, { signal })
       if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
-      const hashed = await hashStream(body)
+      const hashed = await hashKeepingOneChunk(body)
       if (hashed.size !== file.size) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is ${hashed.size} bytes, ${file.size} recorded`, { details: { corrupt: [file.key] } })
       sha256 = hashed.sha256
+      bytes = hashed.chunk
     }
     const key = fileKey(sha256)
     const entry: EntryFile = { path: file.key, key, size: file.size, sha256, modifiedAt: head.lastModified }
-    if ((await this.repo.head(key, { signal }))?.size === file.size) {
+    if (await this.present.has(key, file.size, signal)) {
       this.counts.skipped(file.size)
       return entry
     }
@@ -144,6 +211,11 @@ class ExportRun {
         await this.repo.delete([key]).catch(() => undefined)
         throw new SnapshotError('CORRUPT', `file ${file.key} changed while it was exported`, { details: { corrupt: [file.key] } })
       }
+    } else if (bytes !== undefined) {
+      const chunk = bytes
+      await this.repo.writeStream(key, (async function* () {
+        yield chunk
+      })(), { signal, sizeBytes: file.size })
     } else {
       const body = await readObjectStream(objects, file.key, { signal })
       if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
@@ -191,8 +263,10 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     const { info, list } = loaded
     const id = repositorySnapshotIdOf(storeId, info)
     const run = new ExportRun(deps, repo, sameStore, options)
-    run.known = await knownFiles(repo, storeId, signal)
+    const known = await knownFiles(repo, storeId, signal)
+    run.known = known.files
     const files = await snapshotFiles(loaded, signal)
+    await run.present.prepare(files.length + list.count + 1, known.repositoryKeys, signal)
     run.counts.totalFiles = files.length
     run.counts.totalBytes = files.reduce((n, f) => n + f.size, 0)
     const metadata = await run.small(layout.snapshotMetadata(info.collectionId, info.id))
