@@ -87,12 +87,15 @@ async function knownFiles(repo: RepositoryStore, storeId: string, signal: AbortS
     })
     if (e === undefined) continue
     keys.add(e.metadata.key)
-    for (const m of e.manifests) keys.add(m.key)
+    keys.add(e.manifestPack.key)
     for (const f of e.files) keys.add(f.key)
     if (e.source.storeId === storeId) for (const f of e.files) files.set(f.path, f)
   }
   return { files, repositoryKeys: keys.size }
 }
+
+/** Manifests read from the source at once (small objects). */
+const READ_CONCURRENCY = 16
 
 /** Objects one listing request returns (S3's page). */
 const LIST_PAGE = 1_000
@@ -168,10 +171,15 @@ class ExportRun {
     this.present = new RepositoryFiles(repo)
   }
 
-  /** A small object of the snapshot (metadata JSON, a manifest), put unless the repository has it. */
-  async small(sourceKey: string): Promise<EntryObject> {
+  /** A small object of the snapshot (metadata JSON, a manifest), read from the source. */
+  async read(sourceKey: string): Promise<Uint8Array> {
     const bytes = await this.deps.ctx.objects.get(sourceKey, { signal: this.signal })
     if (bytes === undefined) throw new SnapshotError('CORRUPT', `${sourceKey} of the snapshot is missing`, { details: { missing: [sourceKey] } })
+    return bytes
+  }
+
+  /** Small bytes (the metadata JSON, the manifest pack), put unless the repository has them. */
+  async small(bytes: Uint8Array): Promise<EntryObject> {
     const sha256 = sha256Hex(bytes)
     const key = fileKey(sha256)
     if (!(await this.present.has(key, bytes.byteLength, this.signal))) await this.repo.put(key, bytes, { signal: this.signal })
@@ -269,11 +277,19 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     await run.present.prepare(files.length + list.count + 1, known.repositoryKeys, signal)
     run.counts.totalFiles = files.length
     run.counts.totalBytes = files.reduce((n, f) => n + f.size, 0)
-    const metadata = await run.small(layout.snapshotMetadata(info.collectionId, info.id))
-    const manifests: EntryManifest[] = new Array(list.count)
-    await forEachLimit(Array.from({ length: list.count }, (_, i) => i), TRANSFER_CONCURRENCY, async (i) => {
-      manifests[i] = { segmentId: list.segmentIds[i], ...(await run.small(list.manifestKey(i))) }
+    const metadata = await run.small(await run.read(layout.snapshotMetadata(info.collectionId, info.id)))
+    // The manifests, back to back in list order, as one object: one upload, not one per segment.
+    const manifestBytes: Uint8Array[] = new Array(list.count)
+    await forEachLimit(Array.from({ length: list.count }, (_, i) => i), READ_CONCURRENCY, async (i) => {
+      manifestBytes[i] = await run.read(list.manifestKey(i))
     }, signal)
+    let offset = 0
+    const manifests: EntryManifest[] = manifestBytes.map((bytes, i) => {
+      const m = { segmentId: list.segmentIds[i], offset, size: bytes.byteLength, sha256: sha256Hex(bytes) }
+      offset += bytes.byteLength
+      return m
+    })
+    const manifestPack = await run.small(Buffer.concat(manifestBytes))
     const entryFiles: EntryFile[] = new Array(files.length)
     await forEachLimit(files, TRANSFER_CONCURRENCY, async (f, i) => {
       entryFiles[i] = await run.file(f)
@@ -294,6 +310,7 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
         sizeBytes: info.sizeBytes,
       },
       metadata,
+      manifestPack,
       manifests,
       files: entryFiles,
     }

@@ -13,7 +13,7 @@ import type { SnapshotInfo } from '../snapshot/snapshot-types.js'
 import { forEachLimit } from '../util/for-each-limit.js'
 import { expectCallback, TransferCounts, TRANSFER_CONCURRENCY, type RepositoryDeps } from './repository-deps.js'
 import { isEntryId, type EntryFile, type RepositoryEntry } from './repository-format.js'
-import { expectObjectStore, normalizePrefix, RepositoryStore, verifiedBody } from './repository-store.js'
+import { expectObjectStore, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
 import type { ImportSnapshotRequest } from './repository-types.js'
 
 /**
@@ -89,12 +89,16 @@ async function readChecked(repo: RepositoryStore, id: string, signal: AbortSigna
   const entry = await repo.readEntry(id, { signal })
   if (entry === undefined) throw new SnapshotError('NOT_FOUND', `repository snapshot not found: ${id}`)
   const metadata = decodeMetadata(await repo.getVerified(entry.metadata, { signal }), entry.metadata.key)
-  const manifests: ManifestRecord[] = new Array(entry.manifests.length)
-  await forEachLimit(entry.manifests, TRANSFER_CONCURRENCY, async (m, i) => {
-    const decoded = decodeManifest(await repo.getVerified(m, { signal }), m.key)
-    if (decoded.id !== m.segmentId) throw corrupt(entry, `manifest ${m.key} describes segment ${decoded.id}, not ${m.segmentId}`)
-    manifests[i] = decoded
-  }, signal)
+  const pack = await repo.getVerified(entry.manifestPack, { signal })
+  const manifests = entry.manifests.map((m, i): ManifestRecord => {
+    // The pack's SHA-256 covers these bytes; each manifest's own is checked too (the entry says both).
+    const bytes = pack.subarray(m.offset, m.offset + m.size)
+    const where = `${entry.manifestPack.key}[${i}]`
+    if (sha256Hex(bytes) !== m.sha256) throw new SnapshotError('CORRUPT', `manifest ${i} in ${entry.manifestPack.key} is not the one recorded`, { details: { corrupt: [entry.manifestPack.key] } })
+    const decoded = decodeManifest(bytes, where)
+    if (decoded.id !== m.segmentId) throw corrupt(entry, `manifest ${where} describes segment ${decoded.id}, not ${m.segmentId}`)
+    return decoded
+  })
   if (metadata.segmentIds.length !== manifests.length || metadata.segmentIds.some((s, i) => s !== manifests[i].id)) {
     throw corrupt(entry, 'the metadata JSON lists other segments than the entry')
   }

@@ -55,10 +55,18 @@ export interface EntryObject {
   sha256: string
 }
 
-/** A manifest an entry references. */
-export interface EntryManifest extends EntryObject {
+/**
+ * A manifest of an entry: bytes `[offset, offset + size)` of the entry's manifest pack,
+ * with their own SHA-256. The pack holds the manifests back to back in entry order, so
+ * `offset` is the sum of the sizes before it.
+ */
+export interface EntryManifest {
   /** The segment the manifest describes (its ID in the source). */
   segmentId: number
+  offset: number
+  size: number
+  /** SHA-256 of the manifest's bytes, lowercase hex. */
+  sha256: string
 }
 
 /** A segment or index file an entry references. */
@@ -91,6 +99,8 @@ export interface RepositoryEntry {
     sizeBytes: number
   }
   metadata: EntryObject
+  /** Every manifest of the snapshot in one object (one upload per export instead of one per segment). */
+  manifestPack: EntryObject
   manifests: EntryManifest[]
   files: EntryFile[]
 }
@@ -219,14 +229,23 @@ export function decodeEntry(bytes: Uint8Array, id: string): RepositoryEntry {
   if (!Array.isArray(v.files)) throw corrupt(what, '`files` is not an array')
   const segmentCount = count(snapshot.segmentCount, what, 'snapshot.segmentCount')
   if (v.manifests.length !== segmentCount) throw corrupt(what, `${v.manifests.length} manifests for ${segmentCount} segments`)
+  const manifestPack = object(v.manifestPack, what, 'manifestPack')
   const segments = new Set<number>()
+  let packed = 0
   const manifests = v.manifests.map((m: unknown, i: number): EntryManifest => {
-    const o = object(m, what, `manifests[${i}]`)
-    const segmentId = count((m as Record<string, unknown>).segmentId, what, `manifests[${i}].segmentId`)
+    if (!isObject(m)) throw corrupt(what, `\`manifests[${i}]\` is not an object`)
+    const segmentId = count(m.segmentId, what, `manifests[${i}].segmentId`)
     if (segments.has(segmentId)) throw corrupt(what, `segment ${segmentId} is listed twice`)
     segments.add(segmentId)
-    return { segmentId, ...o }
+    const offset = count(m.offset, what, `manifests[${i}].offset`)
+    const size = count(m.size, what, `manifests[${i}].size`)
+    if (offset !== packed) throw corrupt(what, `\`manifests[${i}].offset\` is ${offset}, not ${packed} (manifests are packed back to back)`)
+    packed += size
+    const sha256 = text(m.sha256, what, `manifests[${i}].sha256`)
+    if (!SHA256_HEX.test(sha256)) throw corrupt(what, `\`manifests[${i}].sha256\` is not a SHA-256 in lowercase hex`)
+    return { segmentId, offset, size, sha256 }
   })
+  if (packed !== manifestPack.size) throw corrupt(what, `the manifests take ${packed} bytes of a ${manifestPack.size}-byte pack`)
   const paths = new Set<string>()
   const files = v.files.map((f: unknown, i: number): EntryFile => {
     const o = object(f, what, `files[${i}]`)
@@ -260,14 +279,15 @@ export function decodeEntry(bytes: Uint8Array, id: string): RepositoryEntry {
       sizeBytes: count(snapshot.sizeBytes, what, 'snapshot.sizeBytes'),
     },
     metadata: object(v.metadata, what, 'metadata'),
+    manifestPack,
     manifests,
     files,
   }
 }
 
-/** Every file an entry references (metadata JSON, manifests, segment and index files). */
+/** Every file an entry references (metadata JSON, manifest pack, segment and index files). */
 export function* entryObjects(entry: RepositoryEntry): Generator<EntryObject> {
   yield entry.metadata
-  yield* entry.manifests
+  yield entry.manifestPack
   yield* entry.files
 }

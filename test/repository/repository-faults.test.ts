@@ -27,7 +27,13 @@ describe.each(backends)('repository faults on $name', (backend) => {
     await other.dispose()
   })
 
-  const entryOf = async (): Promise<Record<string, unknown> & { files: { key: string; path: string; size: number; sha256: string }[] }> =>
+  const entryOf = async (): Promise<
+    Record<string, unknown> & {
+      files: { key: string; path: string; size: number; sha256: string }[]
+      manifestPack: { key: string; size: number; sha256: string }
+      manifests: { segmentId: number; offset: number; size: number; sha256: string }[]
+    }
+  > =>
     JSON.parse(Buffer.from((await repoStores.objects.get(entryKey(id))) as Uint8Array).toString('utf8'))
   const writeEntry = (e: unknown) => repoStores.objects.put(entryKey(id), Buffer.from(JSON.stringify(e)))
   const importIt = () => second.importSnapshot({ from: repoStores.objects, repositorySnapshotId: id, snapshotName: 'imported' })
@@ -60,7 +66,7 @@ describe.each(backends)('repository faults on $name', (backend) => {
     await nothingRegistered()
     const report = await w.manager.verifyRepository({ store: repoStores.objects })
     expect(report).toMatchObject({ ok: false, corrupt: [a.key], missing: [b.key] })
-    expect(report.checkedFiles).toBe(new Set([...entry.files.map((f) => f.key)]).size + 1 + (entry.manifests as unknown[]).length)
+    expect(report.checkedFiles).toBe(new Set([...entry.files.map((f) => f.key)]).size + 2) // + the metadata JSON and the manifest pack
   })
 
   it('sample reads the SHA-256 of part of the files: every file damaged is found by any sample', async () => {
@@ -101,6 +107,10 @@ describe.each(backends)('repository faults on $name', (backend) => {
     ['a missing file list', (e: Awaited<ReturnType<typeof entryOf>>) => delete (e as { files?: unknown }).files],
     ['a file the manifests need left out', (e: Awaited<ReturnType<typeof entryOf>>) => e.files.pop()],
     ['another segment count', (e: Awaited<ReturnType<typeof entryOf>>) => ((e.snapshot as { segmentCount: number }).segmentCount = 9)],
+    ['a manifest pack key with ..', (e: Awaited<ReturnType<typeof entryOf>>) => (e.manifestPack.key = 'files/../snapshots/x.json')],
+    ['manifests not back to back in the pack', (e: Awaited<ReturnType<typeof entryOf>>) => (e.manifests[1].offset += 1)],
+    ['manifests that do not fill the pack', (e: Awaited<ReturnType<typeof entryOf>>) => (e.manifestPack.size += 1)],
+    ['a manifest whose SHA-256 is not its bytes', (e: Awaited<ReturnType<typeof entryOf>>) => (e.manifests[0].sha256 = e.manifests[1].sha256)],
   ])('an entry with %s is CORRUPT before anything is copied', async (_, damage) => {
     const entry = await entryOf()
     damage(entry)
