@@ -88,6 +88,9 @@ function integer(options: Record<string, unknown>, name: string, min: number, ma
   if (value > max) throw new SnapshotError('INVALID_ARGUMENT', `\`${name}\` must be an integer ≤ ${max}, got ${value}`)
 }
 
+/** Longest timer Node runs as asked (a longer one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647
+
 /**
  * Most segments per copy task: a task registers its target segments in one batch (two
  * writes each, plus three), which must stay within 64 operations (SPEC section 11).
@@ -119,7 +122,7 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   integer(o, 'dropGraceMs', 0)
   integer(o, 'orphanGraceMs', 0)
   integer(o, 'progressThrottleMs', 0)
-  integer(o, 'scheduleIntervalMs', 0)
+  integer(o, 'scheduleIntervalMs', 0, MAX_TIMER_MS)
   if (options.copyMode !== undefined && typeof options.copyMode !== 'string') throw new TypeError(`Expected \`copyMode\` to be a string, got \`${typeName(options.copyMode)}\``)
   if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {
     throw new SnapshotError('INVALID_ARGUMENT', `\`copyMode\` must be one of ${COPY_MODES.map((m) => `'${m}'`).join(', ')}, got '${options.copyMode}'`)

@@ -143,6 +143,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       now,
       create: (request, schedule) => this.#snapshots.create(request, schedule),
       prune: (o, only) => this.#snapshots.prune(o, only),
+      find: (name) => this.#snapshots.describe(name).catch((err: unknown) => (SnapshotError.is(err, 'NOT_FOUND') ? undefined : Promise.reject(err))),
       intervalMs: this.options.scheduleIntervalMs,
     }))
     this.#explain = (key, o) => explainKey(ctx, gcSources, key, o)
@@ -357,7 +358,10 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
 
   /** Every schedule, by name, with `lastRunAt`, `lastSnapshot`, `lastError` and `nextRunAt`. */
   listSchedules(options: AbortOptions = {}): Promise<ScheduleInfo[]> {
-    return this.#call(options.signal, async () => (await this.#schedules.list(options)).map(toScheduleInfo))
+    return this.#call(options.signal, async () => {
+      const now = this.options.now()
+      return (await this.#schedules.list(options)).map((r) => toScheduleInfo(r, now))
+    })
   }
 
   /**

@@ -197,7 +197,7 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
       .description('create or replace a schedule (it runs in the process that runs the loops, or with `vecsnap schedules run`)')
       .addOption(new Option('--every <duration>', 'run every this long (e.g. 1h, 30m)').argParser(parseDuration).conflicts('cron'))
       .option('--cron <expression>', "run at the times of a cron expression, e.g. '0 3 * * *'")
-      .option('--cron-time-zone <zone>', 'IANA time zone of --cron (default UTC)')
+      .option('--cron-time-zone <zone>', 'IANA time zone of --cron (default: --time-zone, else UTC)')
       .option('--snapshot-prefix <prefix>', 'snapshot names are <prefix>-<UTC yyyyMMdd-HHmmss> (default: the schedule name)'),
   ).action(async (name: string, collection: string, o: Record<string, unknown>, cmd: Command) =>
     execute(cmd, async (m) => {
@@ -207,7 +207,8 @@ export function createProgram(io: CliIo = processIo, onExit: (code: number) => v
         collectionName: collection,
         ...(o.every === undefined ? {} : { everyMs: o.every as number }),
         ...(o.cron === undefined ? {} : { cron: o.cron as string }),
-        ...(o.cronTimeZone === undefined ? {} : { timeZone: o.cronTimeZone as string }),
+        // --time-zone, given for the schedule, is the cron's zone too unless --cron-time-zone says otherwise.
+        ...(o.cron === undefined || (o.cronTimeZone ?? o.timeZone) === undefined ? {} : { timeZone: (o.cronTimeZone ?? o.timeZone) as string }),
         ...(o.snapshotPrefix === undefined ? {} : { snapshotPrefix: o.snapshotPrefix as string }),
         ...(retention === undefined ? {} : { retention }),
       })

@@ -21,13 +21,13 @@ export interface RetentionPolicy {
   /** Keep the newest snapshot of each of the last n years that have one. */
   keepYearly?: number
   /**
-   * Keep every snapshot taken within this span before the **newest** snapshot (not before
+   * Keep every snapshot taken less than this long before the **newest** snapshot (not before
    * now: a schedule that stopped never has its last snapshots pruned away).
    */
   keepWithinMs?: number
-  /** Never keep fewer: the newest snapshots the rules dropped are kept until this many are. */
+  /** Never keep fewer: the newest snapshots the rules dropped are kept until this many are (held snapshots and those a restore reads are not counted). */
   minCount?: number
-  /** Never keep more: the oldest kept snapshots go first (held snapshots and those a restore reads stay). */
+  /** Never keep more: the oldest kept snapshots go first (held snapshots and those a restore reads are neither counted nor dropped). */
   maxCount?: number
   /** The IANA time zone of the calendar buckets. @default 'UTC' */
   timeZone?: string
@@ -168,10 +168,11 @@ export function formatSpan(ms: number): string {
  * - `keepHourly` … `keepYearly n` walk from the newest and keep the first (newest) snapshot
  *   of each calendar bucket, in `timeZone`, until n buckets are kept (`daily 2026-12-04`,
  *   `weekly 2026-W49`: ISO weeks, whose year can differ from the calendar year).
- * - `keepWithinMs` keeps those taken at most that long before the group's newest (`within 7d`).
- * - Items with `keepReasons` are kept, with those reasons.
- * - `minCount` then keeps the newest dropped ones until the group has that many (`min n`);
- *   `maxCount` drops the oldest kept ones without `keepReasons` until it has at most that many.
+ * - `keepWithinMs` keeps those taken less than that long before the group's newest (`within 7d`).
+ * - Items with `keepReasons` are kept, with those reasons, outside the bounds below.
+ * - `minCount` then keeps the newest dropped ones until the group has that many kept by the
+ *   policy (`min n`); `maxCount` drops the oldest kept ones without `keepReasons` until at most
+ *   that many are kept by the policy. Items with `keepReasons` count toward neither.
  *
  * Every kept snapshot lists every reason that keeps it, in the order above.
  */
@@ -204,11 +205,15 @@ export function applyRetention(items: readonly RetentionItem[], policy: Retentio
       }
     }
     if (policy.keepWithinMs !== undefined && group.length > 0) {
+      // Strictly newer than the span before the newest, as restic's --keep-within.
       const since = group[0].createdAt - policy.keepWithinMs
-      for (let i = 0; i < group.length && group[i].createdAt >= since; i++) reasons[i].push(`within ${formatSpan(policy.keepWithinMs)}`)
+      for (let i = 0; i < group.length && group[i].createdAt > since; i++) reasons[i].push(`within ${formatSpan(policy.keepWithinMs)}`)
     }
+    // Snapshots with keep reasons (held, read by a restore) are kept outside the policy: they
+    // count toward neither bound, so holds never make maxCount drop what the rules keep.
+    const forced = group.map((item) => (item.keepReasons ?? []).length > 0)
     group.forEach((item, i) => reasons[i].push(...(item.keepReasons ?? [])))
-    let count = reasons.filter((r) => r.length > 0).length
+    let count = reasons.filter((r, i) => r.length > 0 && !forced[i]).length
     if (policy.minCount !== undefined) {
       for (let i = 0; i < group.length && count < policy.minCount; i++) {
         if (reasons[i].length > 0) continue
@@ -218,7 +223,7 @@ export function applyRetention(items: readonly RetentionItem[], policy: Retentio
     }
     if (policy.maxCount !== undefined) {
       for (let i = group.length - 1; i >= 0 && count > policy.maxCount; i--) {
-        if (reasons[i].length === 0 || (group[i].keepReasons ?? []).length > 0) continue
+        if (reasons[i].length === 0 || forced[i]) continue
         reasons[i] = []
         count--
       }

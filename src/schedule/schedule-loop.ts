@@ -15,6 +15,8 @@ export interface ScheduleLoopDeps {
   now(): number
   /** Creates a snapshot marked as the schedule's. */
   create(request: CreateSnapshotRequest, schedule: string): Promise<SnapshotInfo>
+  /** The committed snapshot of that name, if any. */
+  find(name: string): Promise<SnapshotInfo | undefined>
   /** Prunes the snapshots `only` accepts. */
   prune(options: PruneSnapshotsOptions, only: (s: SnapshotInfo) => boolean): Promise<PruneReport>
   /** Gap between two looks at the schedules; 0: the loop does not run (`runDue` still works). */
@@ -82,7 +84,8 @@ export class ScheduleLoop {
   /**
    * Runs every schedule due now, one at a time, and resolves what each run did (a slot
    * another process claimed first is not run here). A failed run is reported in its
-   * entry (`error`) and as a `scheduleError` event, never thrown.
+   * entry (`error`) and as a `scheduleError` event, never thrown; one schedule's failure
+   * does not keep the others from running.
    */
   async runDue(options: AbortOptions = {}): Promise<ScheduleRunResult[]> {
     const now = this.#deps.now()
@@ -90,25 +93,41 @@ export class ScheduleLoop {
     for (const r of await this.#deps.schedules.list(options)) {
       const slot = dueSlot(r, now)
       if (slot === undefined) continue
-      const result = await this.#run(r, slot, options)
-      if (result !== undefined) results.push(result)
+      const snapshotName = scheduledSnapshotName(r.snapshotPrefix, slot)
+      try {
+        const result = await this.#run(r, slot, snapshotName, options)
+        if (result !== undefined) results.push(result)
+      } catch (err) {
+        if (options.signal?.aborted) throw err
+        // The claim or the record of the outcome failed (the MetaStore): nothing to record it in.
+        this.#deps.events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'create' })
+        results.push({ schedule: r.name, snapshotName, created: false, pruned: [], error: describe(err, this.#deps.now()) })
+      }
     }
     return results
   }
 
-  async #run(seen: ScheduleRecord, slot: number, options: AbortOptions): Promise<ScheduleRunResult | undefined> {
+  async #run(seen: ScheduleRecord, slot: number, snapshotName: string, options: AbortOptions): Promise<ScheduleRunResult | undefined> {
     const { schedules, events } = this.#deps
     const r = await schedules.claim(seen, slot, options)
     if (r === undefined) return undefined
-    const snapshotName = scheduledSnapshotName(r.snapshotPrefix, slot)
     try {
       await this.#deps.create({ collectionName: r.collectionName, snapshotName, description: `schedule ${r.name}`, signal: options.signal }, r.name)
     } catch (err) {
-      if (options.signal?.aborted) throw err
-      const error = describe(err, this.#deps.now())
-      await schedules.finish(r.name, slot, { error }, options)
-      events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'create' })
-      return { schedule: r.name, snapshotName, created: false, pruned: [], error }
+      // A run stopped by close() or a lost election gives its slot back, so the next runner
+      // takes it (if the snapshot committed meanwhile, that run finds it and goes on).
+      if (options.signal?.aborted) {
+        await schedules.unclaim(seen, slot).catch(() => undefined)
+        throw err
+      }
+      // The slot's snapshot already exists and is this schedule's: a run whose outcome was lost
+      // (given back after an abort, or a crash before its record) committed it.
+      if (!(SnapshotError.is(err, 'ALREADY_EXISTS') && (await this.#deps.find(snapshotName))?.schedule === r.name)) {
+        const error = describe(err, this.#deps.now())
+        await schedules.finish(r.name, slot, { error }, options)
+        events.emit('scheduleError', asError(err), { schedule: r.name, snapshotName, phase: 'create' })
+        return { schedule: r.name, snapshotName, created: false, pruned: [], error }
+      }
     }
     let pruned: string[] = []
     if (r.retention !== undefined) {

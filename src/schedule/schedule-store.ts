@@ -10,7 +10,7 @@ import type { AbortOptions } from '../types.js'
 import type { PutScheduleRequest, ScheduleDefinition, ScheduleError, ScheduleInfo } from './schedule-types.js'
 
 /**
- * Schedules (SPEC section 12): one small MetaStore record each, `sch/{name}`, holding the
+ * Schedules (SPEC section 12): one small MetaStore record each, `p/sched/{name}`, holding the
  * definition and what the last run did. Any manager can put, list and delete them; only
  * the elected loop runner runs them (`ScheduleLoop`), and it claims each slot in a
  * conditional batch on the record before it creates the snapshot, so a slot is run once
@@ -52,6 +52,8 @@ export function validateScheduleName(name: unknown): asserts name is string {
   }
 }
 
+/** Parsed expressions kept (by zone and expression). */
+const MAX_CACHED_CRONS = 256
 const crons = new Map<string, Cron>()
 
 /** A paused croner job for the expression and zone (never fires; only computes times). */
@@ -64,14 +66,20 @@ function cronOf(expression: string, timeZone: string): Cron {
     } catch (cause) {
       throw new SnapshotError('INVALID_ARGUMENT', `invalid cron expression ${JSON.stringify(expression)}: ${(cause as Error).message}`, { cause })
     }
+    if (crons.size >= MAX_CACHED_CRONS) crons.clear()
     crons.set(id, job)
   }
   return job
 }
 
-/** Checks a request and returns the definition to store (known fields only). */
+const REQUEST_FIELDS = new Set(['name', 'collectionName', 'everyMs', 'cron', 'timeZone', 'snapshotPrefix', 'retention', 'signal'])
+
+/** Checks a request (an unknown field is `INVALID_ARGUMENT`: a typo must not change when it runs) and returns the definition to store. */
 export function validateScheduleRequest(request: PutScheduleRequest): ScheduleDefinition & { snapshotPrefix: string } {
   if (typeof request !== 'object' || request === null) throw new TypeError(`Expected \`request\` to be an object, got \`${request === null ? 'null' : typeof request}\``)
+  for (const field of Object.keys(request)) {
+    if (!REQUEST_FIELDS.has(field)) throw new SnapshotError('INVALID_ARGUMENT', `unknown schedule field \`${field}\` (known: ${[...REQUEST_FIELDS].join(', ')})`)
+  }
   const { name, collectionName, everyMs, cron, timeZone, retention } = request
   validateScheduleName(name)
   expectString(collectionName, 'collectionName')
@@ -117,8 +125,6 @@ export function slotAfter(r: ScheduleRecord, t: number): number | undefined {
   return cronOf(r.cron!, r.timeZone ?? 'UTC').nextRun(new Date(t))?.getTime()
 }
 
-/** Most cron slots walked to find the latest one due (beyond it, the walk restarts from the last slot found). */
-const MAX_CRON_STEPS = 10_000
 
 /** The next slot to run: the first after the last claimed one (or after `createdAt`). */
 export function nextSlot(r: ScheduleRecord): number | undefined {
@@ -134,13 +140,21 @@ export function dueSlot(r: ScheduleRecord, now: number): number | undefined {
   const next = nextSlot(r)
   if (next === undefined || next > now) return undefined
   if (r.everyMs !== undefined) return r.createdAt + Math.floor((now - r.createdAt) / r.everyMs) * r.everyMs
+  // The latest cron slot ≤ now: look back from now over a window that doubles until it holds
+  // a slot, then walk forward the few slots inside it (never the whole downtime).
   let slot = next
-  for (let i = 0; i < MAX_CRON_STEPS; i++) {
+  for (let window = 1_000; now - window > next; window *= 2) {
+    const s = slotAfter(r, now - window)
+    if (s !== undefined && s <= now) {
+      slot = s
+      break
+    }
+  }
+  for (;;) {
     const after = slotAfter(r, slot)
-    if (after === undefined || after > now) break
+    if (after === undefined || after > now) return slot
     slot = after
   }
-  return slot
 }
 
 const two = (n: number): string => String(n).padStart(2, '0')
@@ -151,11 +165,11 @@ export function scheduledSnapshotName(prefix: string, slot: number): string {
   return `${prefix}-${d.getUTCFullYear()}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}-${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}`
 }
 
-/** The public view of a record. */
-export function toScheduleInfo(r: ScheduleRecord): ScheduleInfo {
+/** The public view of a record at `now`: `nextRunAt` is the slot that runs next (for an overdue schedule, the latest slot that passed). */
+export function toScheduleInfo(r: ScheduleRecord, now: number): ScheduleInfo {
   const info: ScheduleInfo = { ...r }
   delete (info as Partial<ScheduleRecord>).lastSlot
-  const next = nextSlot(r)
+  const next = dueSlot(r, now) ?? nextSlot(r)
   if (next !== undefined) info.nextRunAt = next
   return info
 }
@@ -191,7 +205,7 @@ export class ScheduleStore {
         for (const field of ['lastSlot', 'lastRunAt', 'lastSnapshot', 'lastError'] as const) if (old[field] !== undefined) Object.assign(record, { [field]: old[field] })
       }
       tx.putJson(keys.schedule(definition.name), record)
-      return toScheduleInfo(record)
+      return toScheduleInfo(record, now)
     }, { signal })
   }
 
@@ -225,6 +239,23 @@ export class ScheduleStore {
       tx.putJson(keys.schedule(r.name), claimed)
       return claimed
     }, options)
+  }
+
+  /**
+   * Gives back a claimed slot (a run stopped by an abort): restores the last slot and run
+   * time the schedule had before, if the record is still that claim's.
+   */
+  async unclaim(before: ScheduleRecord, slot: number): Promise<void> {
+    await this.#transactor.run(async (tx) => {
+      const r = await tx.getJson<ScheduleRecord>(keys.schedule(before.name))
+      if (r === undefined || r.lastSlot !== slot || r.createdAt !== before.createdAt) return
+      const back: ScheduleRecord = { ...r }
+      if (before.lastSlot === undefined) delete back.lastSlot
+      else back.lastSlot = before.lastSlot
+      if (before.lastRunAt === undefined) delete back.lastRunAt
+      else back.lastRunAt = before.lastRunAt
+      tx.putJson(keys.schedule(before.name), back)
+    })
   }
 
   /** Records how the run of `slot` ended (the snapshot it created, the error it met), if the record still is that run's. */

@@ -26,6 +26,8 @@ export interface PruneDeps {
   drop(name: string, options: AbortOptions): Promise<void>
 }
 
+const OPTION_FIELDS = new Set(['collectionName', 'policy', 'dryRun', 'signal'])
+
 /** Restore jobs reading each snapshot, by snapshot ID (one range read). */
 async function restoreReaders(meta: MetaStore, options: AbortOptions): Promise<Map<number, number[]>> {
   const out = new Map<number, number[]>()
@@ -51,6 +53,10 @@ async function restoreReaders(meta: MetaStore, options: AbortOptions): Promise<M
  */
 export async function pruneSnapshots(deps: PruneDeps, options: PruneSnapshotsOptions, only?: (s: SnapshotInfo) => boolean): Promise<PruneReport> {
   if (typeof options !== 'object' || options === null) throw new TypeError('Expected `options` to be an object with a `policy`')
+  for (const field of Object.keys(options)) {
+    // A typo (`dryrun`) must not turn a dry run into a real one.
+    if (!OPTION_FIELDS.has(field)) throw new SnapshotError('INVALID_ARGUMENT', `unknown prune option \`${field}\` (known: ${[...OPTION_FIELDS].join(', ')})`)
+  }
   const { collectionName, policy, dryRun = false, signal } = options
   if (collectionName !== undefined) expectString(collectionName, 'collectionName')
   if (typeof dryRun !== 'boolean') throw new TypeError(`Expected \`dryRun\` to be a boolean, got \`${typeof dryRun}\``)
@@ -75,6 +81,8 @@ export async function pruneSnapshots(deps: PruneDeps, options: PruneSnapshotsOpt
   }
   const done: string[] = []
   for (const name of decision.dropped) {
+    // Gone since the listing (another prune, a drop): not this prune's to report.
+    if (!figures.each.has(name)) continue
     if (!dryRun) {
       throwIfAborted(signal)
       try {

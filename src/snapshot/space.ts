@@ -334,8 +334,9 @@ export class SpaceAccountant {
 
   /**
    * A prune's figures from one accounting of the store as it is now: what dropping each
-   * named snapshot alone frees, and `freed(subset)`, what dropping a subset of them
-   * together frees (a prune asks once its drops are done, for those that succeeded).
+   * named snapshot alone frees (names no longer committed are left out), and
+   * `freed(subset)`, what dropping a subset of them together frees (a prune asks once its
+   * drops are done, for those that succeeded).
    */
   async dropFigures(names: readonly string[], options: AbortOptions = {}): Promise<{ each: Map<string, number>; freed(subset: readonly string[]): number }> {
     const a = await this.#account(options)
@@ -344,12 +345,12 @@ export class SpaceAccountant {
     const each = new Map<string, number>()
     for (const name of names) {
       const s = byName.get(name)
-      if (s === undefined) throw new SnapshotError('NOT_FOUND', `snapshot not found: ${name}`)
+      if (s === undefined) continue // dropped since the caller listed it
       let bytes = 0
       for (const m of s.manifests) bytes += exclusive[m]
       each.set(name, bytes)
     }
-    return { each, freed: (subset) => this.#freed(a, byName, subset) }
+    return { each, freed: (subset) => this.#freed(a, byName, subset.filter((name) => byName.has(name))) }
   }
 
   #freed(a: Accounting, byName: ReadonlyMap<string, Accounting['snapshots'][number]>, names: readonly string[]): number {

@@ -66,7 +66,8 @@ describe('applyRetention', () => {
     const { kept, dropped } = applyRetention(history, { keepWithinMs: 2 * DAY })
     expect(dropped).toEqual([])
     expect(kept.every((k) => k.reasons.join() === 'within 2d')).toBe(true)
-    expect(applyRetention(history, { keepWithinMs: 10 * HOUR }).kept).toHaveLength(11)
+    // Strictly newer than 10 h before the newest (restic's --keep-within): the newest and 9 before it.
+    expect(applyRetention(history, { keepWithinMs: 10 * HOUR }).kept).toHaveLength(10)
   })
 
   it('always keeps snapshots with keep reasons and lists every reason', () => {
@@ -81,6 +82,22 @@ describe('applyRetention', () => {
         { name: 'old', reasons: ['held: legal'] },
       ],
       dropped: ['mid'],
+    })
+  })
+
+  it('keeps held snapshots outside maxCount: holds never push out what the rules keep', () => {
+    const history: RetentionItem[] = [
+      ...['h1', 'h2', 'h3'].map((name, i) => ({ name, createdAt: i, group: 'c', keepReasons: ['held: legal'] })),
+      { name: 'newest', createdAt: 10, group: 'c' },
+    ]
+    expect(applyRetention(history, { keepLast: 3, maxCount: 3 })).toEqual({
+      kept: [
+        { name: 'newest', reasons: ['last 3'] },
+        { name: 'h3', reasons: ['last 3', 'held: legal'] },
+        { name: 'h2', reasons: ['last 3', 'held: legal'] },
+        { name: 'h1', reasons: ['held: legal'] },
+      ],
+      dropped: [],
     })
   })
 

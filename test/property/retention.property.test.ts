@@ -85,10 +85,12 @@ function model(items: RetentionItem[], policy: RetentionPolicy): { kept: Map<str
     // Restore the documented reason order (last, hourly … yearly, within, keepReasons, min).
     if (policy.keepWithinMs !== undefined) {
       const newest = Math.max(...members.map((m) => m.item.createdAt))
-      for (const m of members) if (newest - m.item.createdAt <= policy.keepWithinMs) reasons.get(m.order)!.push(`within ${spanLabel(policy.keepWithinMs)}`)
+      for (const m of members) if (newest - m.item.createdAt < policy.keepWithinMs) reasons.get(m.order)!.push(`within ${spanLabel(policy.keepWithinMs)}`)
     }
+    const held = (m: (typeof members)[number]): boolean => (m.item.keepReasons ?? []).length > 0
     for (const m of members) reasons.get(m.order)!.push(...(m.item.keepReasons ?? []))
-    let count = members.filter((m) => reasons.get(m.order)!.length > 0).length
+    // Held ones are outside the bounds: they count toward neither minCount nor maxCount.
+    let count = members.filter((m) => reasons.get(m.order)!.length > 0 && !held(m)).length
     for (const m of byAge) {
       if (policy.minCount === undefined || count >= policy.minCount) break
       if (reasons.get(m.order)!.length === 0) {
@@ -98,7 +100,7 @@ function model(items: RetentionItem[], policy: RetentionPolicy): { kept: Map<str
     }
     for (const m of [...byAge].reverse()) {
       if (policy.maxCount === undefined || count <= policy.maxCount) break
-      if (reasons.get(m.order)!.length > 0 && (m.item.keepReasons ?? []).length === 0) {
+      if (reasons.get(m.order)!.length > 0 && !held(m)) {
         reasons.set(m.order, [])
         count--
       }
@@ -155,11 +157,16 @@ describe('applyRetention against a model', () => {
         expect(new Set(got.dropped)).toEqual(want.dropped)
         // Safety the rules promise whatever the policy.
         for (const item of items) if ((item.keepReasons ?? []).length > 0) expect(want.kept.has(item.name)).toBe(true)
-        if (policy.minCount !== undefined) {
-          for (const g of ['a', 'b']) {
-            const size = items.filter((i) => i.group === g).length
-            const keptInGroup = got.kept.filter((k) => items.find((i) => i.name === k.name)!.group === g).length
-            expect(keptInGroup).toBeGreaterThanOrEqual(Math.min(size, policy.minCount))
+        for (const g of ['a', 'b']) {
+          const inGroup = items.filter((i) => i.group === g)
+          const byPolicy = got.kept.filter((k) => inGroup.some((i) => i.name === k.name && (i.keepReasons ?? []).length === 0)).length
+          const unheld = inGroup.filter((i) => (i.keepReasons ?? []).length === 0).length
+          if (policy.minCount !== undefined) expect(byPolicy).toBeGreaterThanOrEqual(Math.min(unheld, policy.minCount))
+          if (policy.maxCount !== undefined) expect(byPolicy).toBeLessThanOrEqual(policy.maxCount)
+          // The newest snapshot of a group is kept by any rule but maxCount, which keeps the newest first.
+          if (inGroup.length > 0) {
+            const newest = inGroup.reduce((a, b) => (b.createdAt >= a.createdAt ? b : a))
+            expect(got.dropped).not.toContain(newest.name)
           }
         }
       }),

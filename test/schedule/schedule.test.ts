@@ -209,6 +209,75 @@ describe('schedules', () => {
     ])
   })
 
+  it('gives back the slot of a run stopped by close(): the next manager runs it', async () => {
+    const clock = frozen()
+    const meta = new MapMetaStore()
+    const inner = new MemoryObjects()
+    let hold: (() => void) | undefined
+    let held: () => void = () => undefined
+    const reached = new Promise<void>((resolve) => (held = resolve))
+    let gate = true
+    const objects = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'put') {
+          return async (...args: Parameters<MemoryObjects['put']>) => {
+            if (gate && args[0].startsWith('snapshots/')) {
+              gate = false
+              held()
+              await new Promise<void>((resolve) => (hold = resolve))
+            }
+            return target.put(...args)
+          }
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    const m = await open(clock, { meta, objects })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, inner, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR })
+    clock.t = T0 + HOUR
+    await reached // the run is writing its snapshot
+    const closing = m.close()
+    hold!()
+    await closing
+    const again = await open(clock, { meta, objects: inner, scheduleIntervalMs: 0 })
+    expect((await again.listSchedules())[0].lastRunAt).toBeUndefined()
+    expect(await again.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', created: true, pruned: [] }])
+  })
+
+  it('reports a schedule whose record cannot be written and runs the others', async () => {
+    const clock = frozen()
+    const objects = new MemoryObjects()
+    let failA = false
+    const meta = new MapMetaStore({
+      gate: async (operations) => {
+        if (failA && operations.some((o) => o.key === 'p/sched/a')) throw new Error('etcd is unhappy')
+      },
+    })
+    const m = await open(clock, { meta, objects, scheduleIntervalMs: 0 })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'a', collectionName: 'docs', everyMs: HOUR })
+    await m.putSchedule({ name: 'b', collectionName: 'docs', everyMs: HOUR })
+    failA = true
+    clock.t = T0 + HOUR
+    const runs = await m.runDueSchedules()
+    expect(runs.map((r) => [r.schedule, r.created, r.error?.message])).toEqual([
+      ['a', false, expect.stringMatching(/etcd is unhappy/)],
+      ['b', true, undefined],
+    ])
+  })
+
+  it('rejects unknown request fields (a typo must not change when it runs)', async () => {
+    const clock = frozen()
+    const m = await open(clock)
+    await seedCollection(m, 'docs')
+    await expect(m.putSchedule({ name: 'x', collectionName: 'docs', cron: '0 3 * * *', timezone: 'Europe/Paris' } as never)).rejects.toEqual(code('INVALID_ARGUMENT'))
+    expect(await m.listSchedules()).toEqual([])
+  })
+
   it('validates schedules (nothing stored on a bad one) and deletes them idempotently', async () => {
     const clock = frozen()
     const objects = new MemoryObjects()

@@ -109,6 +109,8 @@ describe.each(backends)('pruneSnapshots on $name', (backend) => {
     await expect(w.manager.pruneSnapshots({ policy: { keepLast: '1' } as never })).rejects.toThrow(TypeError)
     await expect(w.manager.pruneSnapshots({ policy: { keepLast: 1 }, dryRun: 'yes' as never })).rejects.toThrow(TypeError)
     await expect(w.manager.pruneSnapshots(undefined as never)).rejects.toThrow(TypeError)
+    // A typo must not turn a dry run into a real one.
+    await expect(w.manager.pruneSnapshots({ policy: { keepLast: 1 }, dryrun: true } as never)).rejects.toEqual(code('INVALID_ARGUMENT'))
     expect((await w.manager.listSnapshots()).map((s) => s.name)).toEqual(['s1', 's2'])
   })
 })
