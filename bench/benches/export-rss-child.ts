@@ -12,22 +12,15 @@
  * the call runs, and what it reported.
  */
 import { join } from 'node:path'
-import { S3Client } from '@aws-sdk/client-s3'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js'
+import { s3rverClient } from '../../test/helpers/s3rver-client.js'
 
 const [mode, dir, endpoint, bucket, id] = process.argv.slice(2)
 if (mode !== 'export' && mode !== 'import') throw new TypeError(`Unknown mode \`${mode}\``)
-const client = new S3Client({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  forcePathStyle: true,
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-})
+const client = s3rverClient(endpoint)
 const side = join(dir, mode === 'export' ? 'source' : 'target')
 const manager = new SnapshotManager({
   meta: new LevelMetaStore({ location: join(side, 'meta'), sync: false }),

@@ -169,23 +169,35 @@ export function renderExplanation(e: ObjectExplanation): string {
   return [`${e.key}: ${e.verdict} (${size})`, ...reasons].join('\n')
 }
 
-/** `vecsnap prune`: what is kept and why, what goes and what it frees (restic's `forget` layout). */
-export function renderPrune(r: PruneReport): string {
+/** How {@link renderPrune} labels a report: `vecsnap prune` and `vecsnap repo prune` differ in these only. */
+export interface PruneLabels {
+  /** Header of the name column. */
+  nameColumn: string
+  /** Put before the first line. */
+  intro: string
+  /** What the freed bytes are, after the figure. */
+  freedNote: string
+}
+
+const SNAPSHOT_PRUNE: PruneLabels = { nameColumn: 'snapshot', intro: '', freedNote: 'segment and index files GC may now delete' }
+
+/** `vecsnap prune` (and `repo prune`): what is kept and why, what goes and what it frees (restic's `forget` layout). */
+export function renderPrune(r: PruneReport, labels: PruneLabels = SNAPSHOT_PRUNE): string {
   const kept = table(
-    ['snapshot', 'collection', 'kept because'],
+    [labels.nameColumn, 'collection', 'kept because'],
     r.kept.map((k) => [k.name, k.collectionName, k.reasons.join(', ')]),
   )
   const dropped = table(
-    ['snapshot', 'collection', 'frees alone'],
+    [labels.nameColumn, 'collection', 'frees alone'],
     r.dropped.map((d) => [d.name, d.collectionName, formatBytes(d.reclaimableBytes)]),
   )
   const verb = r.dryRun ? 'would drop' : 'dropped'
-  const out = [`keep ${r.kept.length} snapshots:`, kept, '', `${verb} ${r.dropped.length} snapshots:`, dropped]
+  const out = [`${labels.intro}keep ${r.kept.length} snapshots:`, kept, '', `${verb} ${r.dropped.length} snapshots:`, dropped]
   if (r.failed.length > 0) {
     out.push('', `${r.failed.length} drops failed (those snapshots are still there):`)
     for (const f of r.failed) out.push(`  ${f.name}  ${f.code}: ${f.message}`)
   }
-  out.push('', `${r.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(r.reclaimedBytes)} (segment and index files GC may now delete)`)
+  out.push('', `${r.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(r.reclaimedBytes)} (${labels.freedNote})`)
   return out.join('\n')
 }
 

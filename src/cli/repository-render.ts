@@ -1,5 +1,6 @@
 import type { ExportReport, PruneReport, RepositorySnapshotInfo, SnapshotInfo, VerifyReport } from '../index.js'
 import { formatBytes, formatMs, formatTime, table } from './format.js'
+import { renderPrune } from './render.js'
 
 /** Text renderings of the repository commands (`export`, `import`, `repo …`). */
 
@@ -38,22 +39,5 @@ export function renderRepositoryVerify(repository: string, r: VerifyReport): str
 
 /** `vecsnap repo prune`: the entries kept and why, those dropped and what each frees alone. */
 export function renderRepositoryPrune(repository: string, r: PruneReport): string {
-  const kept = table(
-    ['id', 'collection', 'kept because'],
-    r.kept.map((k) => [k.name, k.collectionName, k.reasons.join(', ')]),
-  )
-  const dropped = table(
-    ['id', 'collection', 'frees alone'],
-    r.dropped.map((d) => [d.name, d.collectionName, formatBytes(d.reclaimableBytes)]),
-  )
-  const verb = r.dryRun ? 'would drop' : 'dropped'
-  return [
-    `repository ${repository}: keep ${r.kept.length} snapshots:`,
-    kept,
-    '',
-    `${verb} ${r.dropped.length} snapshots:`,
-    dropped,
-    '',
-    `${r.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(r.reclaimedBytes)} (files no remaining snapshot references)`,
-  ].join('\n')
+  return renderPrune(r, { nameColumn: 'id', intro: `repository ${repository}: `, freedNote: 'files no remaining snapshot references' })
 }

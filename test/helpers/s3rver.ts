@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
+import { s3rverClient } from './s3rver-client.js'
 
 /** The parts of s3rver 3.x used here (it ships no type declarations). */
 interface S3rverInstance {
@@ -85,14 +86,7 @@ export async function startS3rver(): Promise<S3rverServer> {
     throw err
   }
   const endpoint = `http://127.0.0.1:${port}`
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  })
+  const client = s3rverClient(endpoint)
   let stopped = false
   return {
     client,
