@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -50,7 +51,7 @@ export async function writeDistinctFiles(root: string, keys: readonly string[], 
  * snapshot, which must copy no byte (target 0). Also measures the streaming primitive
  * the export is built on (`readObjectStream` from the FsObjectStore into
  * `writeObjectStream` on the S3ObjectStore), informative. Three rounds (medians), each
- * running the three in turn.
+ * running the three in turn, in a rotated order, each after a `sync` (not timed).
  */
 async function runExport(ctx: BenchContext): Promise<BenchResult[]> {
   const segments = ctx.quick ? 64 : 1024
@@ -88,45 +89,62 @@ async function runExport(ctx: BenchContext): Promise<BenchResult[]> {
     const exportMs: number[] = []
     const secondMs: number[] = []
     let secondCopiedBytes = 0
-    // Rounds interleave the three, so that load from elsewhere weighs on each alike.
+    // Each timed phase starts with the disk's writeback done (s3rver writes every object to a
+    // directory, and a phase would otherwise pay for the previous one's flushing and deletes),
+    // and the rounds rotate the order, so that neither side always runs after the other.
+    const settle = (): void => {
+      execFileSync('sync')
+    }
+    const phases: (() => Promise<string>)[] = [
+      async () => {
+        const direct = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket() })
+        settle()
+        directMs.push(
+          await timeMs(() =>
+            pool(keys, CONCURRENCY, async (key) => {
+              const body = await readFile(join(root, key))
+              await s3.client.send(new PutObjectCommand({ Bucket: direct.bucket, Key: key, Body: body, ContentLength: body.byteLength }))
+            }),
+          ),
+        )
+        await empty(direct)
+        return `direct PutObject ${directMs.at(-1)!.toFixed(0)} ms (${rate(directMs.at(-1)!)})`
+      },
+      async () => {
+        const streamed = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket() })
+        settle()
+        streamMs.push(
+          await timeMs(() =>
+            pool(keys, CONCURRENCY, async (key) => {
+              const body = await readObjectStream(source, key)
+              if (body === undefined) throw new Error(`missing ${key}`)
+              await writeObjectStream(streamed, key, body, { sizeBytes: fileBytes })
+            }),
+          ),
+        )
+        const copied = (await Promise.all(keys.map((k) => streamed.head(k)))).filter((i) => i?.size === fileBytes).length
+        if (copied !== keys.length) throw new Error(`streamed ${copied} of ${keys.length} files`)
+        await empty(streamed)
+        return `streamed copies ${streamMs.at(-1)!.toFixed(0)} ms (${rate(streamMs.at(-1)!)})`
+      },
+      async () => {
+        const repository = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket() })
+        settle()
+        const first = await manager.exportSnapshot('snap', { to: repository, prefix: 'repo' })
+        if (first.copiedFiles !== keys.length) throw new Error(`the export copied ${first.copiedFiles} of ${keys.length} files`)
+        exportMs.push(first.timeCostMs)
+        settle()
+        const second = await manager.exportSnapshot('snap', { to: repository, prefix: 'repo' })
+        secondMs.push(second.timeCostMs)
+        secondCopiedBytes = Math.max(secondCopiedBytes, second.copiedBytes)
+        await empty(repository)
+        return `exportSnapshot ${first.timeCostMs} ms (${rate(first.timeCostMs)}; copied ${first.copiedFiles} files), second export ${second.timeCostMs} ms (copied ${second.copiedFiles} files, ${second.copiedBytes} bytes)`
+      },
+    ]
     for (let round = 1; round <= rounds; round++) {
-      const direct = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket() })
-      directMs.push(
-        await timeMs(() =>
-          pool(keys, CONCURRENCY, async (key) => {
-            const body = await readFile(join(root, key))
-            await s3.client.send(new PutObjectCommand({ Bucket: direct.bucket, Key: key, Body: body, ContentLength: body.byteLength }))
-          }),
-        ),
-      )
-      await empty(direct)
-
-      const streamed = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket() })
-      streamMs.push(
-        await timeMs(() =>
-          pool(keys, CONCURRENCY, async (key) => {
-            const body = await readObjectStream(source, key)
-            if (body === undefined) throw new Error(`missing ${key}`)
-            await writeObjectStream(streamed, key, body, { sizeBytes: fileBytes })
-          }),
-        ),
-      )
-      const copied = (await Promise.all(keys.map((k) => streamed.head(k)))).filter((i) => i?.size === fileBytes).length
-      if (copied !== keys.length) throw new Error(`streamed ${copied} of ${keys.length} files`)
-      await empty(streamed)
-
-      const repository = new S3ObjectStore({ client: s3.client, bucket: await s3.createBucket() })
-      const first = await manager.exportSnapshot('snap', { to: repository, prefix: 'repo' })
-      if (first.copiedFiles !== keys.length) throw new Error(`the export copied ${first.copiedFiles} of ${keys.length} files`)
-      exportMs.push(first.timeCostMs)
-      const second = await manager.exportSnapshot('snap', { to: repository, prefix: 'repo' })
-      secondMs.push(second.timeCostMs)
-      secondCopiedBytes = Math.max(secondCopiedBytes, second.copiedBytes)
-      await empty(repository)
-      ctx.log(
-        `  round ${round}: direct PutObject ${directMs.at(-1)!.toFixed(0)} ms (${rate(directMs.at(-1)!)}), streamed copies ${streamMs.at(-1)!.toFixed(0)} ms (${rate(streamMs.at(-1)!)}), ` +
-          `exportSnapshot ${first.timeCostMs} ms (${rate(first.timeCostMs)}; copied ${first.copiedFiles} files), second export ${second.timeCostMs} ms (copied ${second.copiedFiles} files, ${second.copiedBytes} bytes)`,
-      )
+      const said: string[] = []
+      for (let i = 0; i < phases.length; i++) said.push(await phases[(i + round - 1) % phases.length]())
+      ctx.log(`  round ${round}: ${said.join(', ')}`)
     }
 
     return [
