@@ -19,7 +19,7 @@ import {
   type EntryObject,
   type RepositoryEntry,
 } from './repository-format.js'
-import { expectObjectStore, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
+import { expectObjectStore, hashStream, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
 import type { ExportReport, ExportSnapshotOptions } from './repository-types.js'
 
 /**
@@ -133,25 +133,6 @@ function hostSha256(file: SegmentFile): string | undefined {
   return m === null ? undefined : m[1].toLowerCase()
 }
 
-/**
- * SHA-256 and size of a stream, read to its end, and its bytes when they came as one chunk
- * (a store's stream yields small files whole: `FsObjectStore` up to 4 MiB). An export then
- * uploads exactly the bytes it hashed instead of reading and hashing the file a second
- * time; a file in several chunks is streamed again (never held whole).
- */
-async function hashKeepingOneChunk(body: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number; chunk?: Uint8Array }> {
-  const hash = createHash('sha256')
-  let size = 0
-  let chunks = 0
-  let first: Uint8Array | undefined
-  for await (const chunk of body) {
-    hash.update(chunk)
-    size += chunk.byteLength
-    first = ++chunks === 1 ? chunk : undefined
-  }
-  return { sha256: hash.digest('hex'), size, ...(chunks === 1 && first !== undefined ? { chunk: first } : {}) }
-}
-
 /** One export in progress. */
 class ExportRun {
   readonly deps: RepositoryDeps
@@ -197,15 +178,12 @@ class ExportRun {
     }
     const known = this.known.get(file.key)
     let sha256 = known !== undefined && known.size === head.size && known.modifiedAt === head.lastModified ? known.sha256 : hostSha256(file)
-    /** The file's bytes when the hashing read got them in one chunk: uploaded as they are, not read and hashed again. */
-    let bytes: Uint8Array | undefined
     if (sha256 === undefined) {
       const body = await readObjectStream(objects, file.key, { signal })
       if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
-      const hashed = await hashKeepingOneChunk(body)
+      const hashed = await hashStream(body)
       if (hashed.size !== file.size) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is ${hashed.size} bytes, ${file.size} recorded`, { details: { corrupt: [file.key] } })
       sha256 = hashed.sha256
-      bytes = hashed.chunk
     }
     const key = fileKey(sha256)
     const entry: EntryFile = { path: file.key, key, size: file.size, sha256, modifiedAt: head.lastModified }
@@ -219,11 +197,6 @@ class ExportRun {
         await this.repo.delete([key]).catch(() => undefined)
         throw new SnapshotError('CORRUPT', `file ${file.key} changed while it was exported`, { details: { corrupt: [file.key] } })
       }
-    } else if (bytes !== undefined) {
-      const chunk = bytes
-      await this.repo.writeStream(key, (async function* () {
-        yield chunk
-      })(), { signal, sizeBytes: file.size })
     } else {
       const body = await readObjectStream(objects, file.key, { signal })
       if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
