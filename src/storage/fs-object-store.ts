@@ -46,8 +46,8 @@ const BATCH = 64
 const DIR_READ_ENTRIES = 128
 /** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
 const DIR_ATTEMPTS = 5
-/** Directories remembered as existing; the set starts over when it grows past this. */
-const KNOWN_DIRS = 10_000
+/** Directories remembered as existing; the set starts over when it grows past this (kept small: a long-lived set that churns allocates its tables in old space). */
+const KNOWN_DIRS = 1024
 /** Thrown inside `#linkTo` when links turn out impossible. */
 const NO_LINKS = Symbol('no links')
 /** Errors where a path does not name a file. */
