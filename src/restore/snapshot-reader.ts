@@ -4,16 +4,17 @@ import { keys } from '../meta/keys.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { ObjectStore } from '../storage/object-store.js'
-import { readList } from '../snapshot/list-reader.js'
+import { readListBytes } from '../snapshot/list-reader.js'
 import { readMetadataVersion, type SnapshotCollectionMetadata } from '../snapshot/metadata-json.js'
-import type { SnapshotList } from '../snapshot/snapshot-list.js'
+import { ListManifests } from '../snapshot/snapshot-list.js'
 import { snapshotNotFound, validateSnapshotName, type SnapshotRecord } from '../snapshot/snapshot-record.js'
 import type { AbortOptions } from '../types.js'
 
 /**
- * Restore's reads of a snapshot: its small record, and its list object, whose segments
- * stay in compact columns (see `SnapshotList`) and are handed out a batch at a time while
- * the job's tasks are written. Nothing per segment is parsed into objects.
+ * Restore's reads of a snapshot: its small record, and its list object, of which restore
+ * keeps only each segment's ID and manifest owner, in two typed arrays (see
+ * `ListManifests`: nothing per segment on the V8 heap), handed out a batch at a time while
+ * the job's tasks are written.
  * @internal
  */
 
@@ -65,9 +66,9 @@ export class SnapshotView {
   /** Index definitions (live at snapshot time), with their IDs. */
   readonly indexes: IndexInfo[]
   readonly segmentCount: number
-  readonly #list: SnapshotList
+  readonly #list: ListManifests
 
-  constructor(list: SnapshotList) {
+  constructor(list: ListManifests) {
     this.#list = list
     this.key = list.key
     this.snapshot = { id: list.header.snapshotId, name: list.header.snapshotName }
@@ -101,5 +102,5 @@ export class SnapshotView {
 export async function readSnapshotView(objects: ObjectStore, r: SnapshotRecord, options: AbortOptions = {}): Promise<SnapshotView> {
   await readMetadataVersion(objects, r, options)
   if (r.list === undefined) throw new SnapshotError('CORRUPT', `snapshot ${r.name} is committed but has no segment list`)
-  return new SnapshotView(await readList(objects, r.list, options))
+  return new SnapshotView(new ListManifests(await readListBytes(objects, r.list, options), r.list.key))
 }

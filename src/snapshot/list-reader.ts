@@ -4,17 +4,26 @@ import type { AbortOptions } from '../types.js'
 import { contentHash, SnapshotList, type ListRef } from './snapshot-list.js'
 
 /**
- * Reads and decodes the list `ref` names, uncached. `CORRUPT` when the object is missing,
- * is not the content the record names (size or hash), or does not decode.
+ * Reads the bytes of the list `ref` names, uncached, and checks them against `ref`.
+ * `CORRUPT` when the object is missing or is not the content the record names (size or
+ * hash).
  */
-export async function readList(objects: ObjectStore, ref: ListRef, options: AbortOptions = {}): Promise<SnapshotList> {
+export async function readListBytes(objects: ObjectStore, ref: ListRef, options: AbortOptions = {}): Promise<Uint8Array> {
   throwIfAborted(options.signal)
   const bytes = await objects.get(ref.key, options)
   if (bytes === undefined) throw new SnapshotError('CORRUPT', `snapshot list ${ref.key} is missing`, { details: { missing: [ref.key] } })
   if (bytes.byteLength !== ref.size || contentHash(bytes) !== ref.hash) {
     throw new SnapshotError('CORRUPT', `snapshot list ${ref.key} is not the one its snapshot recorded (size or hash differs)`, { details: { corrupt: [ref.key] } })
   }
-  return new SnapshotList(bytes, ref.key)
+  return bytes
+}
+
+/**
+ * Reads and decodes the list `ref` names, uncached. `CORRUPT` when the object is missing,
+ * is not the content the record names (size or hash), or does not decode.
+ */
+export async function readList(objects: ObjectStore, ref: ListRef, options: AbortOptions = {}): Promise<SnapshotList> {
+  return new SnapshotList(await readListBytes(objects, ref, options), ref.key)
 }
 
 /** Segment entries of decoded lists kept by default (about 50 bytes each). */

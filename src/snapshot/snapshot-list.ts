@@ -81,7 +81,88 @@ function corrupt(key: string, why: string, cause?: unknown): SnapshotError {
   return new SnapshotError('CORRUPT', `snapshot list ${key} is unreadable: ${why}`, { cause, details: { key } })
 }
 
-const NUMBER = /^\d+$/
+const NEWLINE = 0x0a
+const SPACE = 0x20
+const COMMA = 0x2c
+const DASH = 0x2d
+
+/** Byte bounds of the seven fields of a segment line: field `k` is `[f[2k], f[2k + 1])`. */
+type LineFields = Uint32Array
+
+/** True when bytes `[start, end)` are one or more ASCII digits (what `/^\d+$/` accepts). */
+function isNumber(bytes: Buffer, start: number, end: number): boolean {
+  if (start === end) return false
+  for (let p = start; p < end; p++) if (bytes[p] < 0x30 || bytes[p] > 0x39) return false
+  return true
+}
+
+/** The digits `[start, end)` as a number (as `Number` reads them). */
+function numberAt(bytes: Buffer, start: number, end: number): number {
+  // Past 15 digits a running sum may round differently from `Number`.
+  if (end - start > 15) return Number(bytes.toString('latin1', start, end))
+  let v = 0
+  for (let p = start; p < end; p++) v = v * 10 + bytes[p] - 0x30
+  return v
+}
+
+/**
+ * Parses the header line of a list's bytes; resolves it and where the segment lines
+ * start. `CORRUPT` when it is not a list header of this format; `UNSUPPORTED_VERSION` for
+ * a newer one.
+ */
+function parseHeader(bytes: Buffer, key: string): { header: SnapshotListHeader; entriesAt: number } {
+  const firstEnd = bytes.indexOf(NEWLINE)
+  if (firstEnd < 0) throw corrupt(key, 'no header')
+  let header: SnapshotListHeader
+  try {
+    header = JSON.parse(bytes.toString('utf8', 0, firstEnd)) as SnapshotListHeader
+  } catch (err) {
+    throw corrupt(key, 'the header is not JSON', err)
+  }
+  if (typeof header !== 'object' || header === null || typeof header.vecsnapList !== 'number') throw corrupt(key, 'no list header')
+  if (header.vecsnapList !== LIST_FORMAT) {
+    throw new SnapshotError('UNSUPPORTED_VERSION', `snapshot list ${key} has format ${header.vecsnapList}; this vecsnap reads ${LIST_FORMAT}`, {
+      details: { key, format: header.vecsnapList },
+    })
+  }
+  const n = header.segmentCount
+  if (!Number.isSafeInteger(n) || n < 0) throw corrupt(key, 'bad segment count')
+  return { header, entriesAt: firstEnd + 1 }
+}
+
+/**
+ * Checks the `count` segment lines from byte `entriesAt` on (and that nothing follows
+ * them) without decoding the bytes: hands the bounds of each line's fields to `onEntry`.
+ * `CORRUPT` on a line that is not a segment entry, a missing line or trailing data.
+ */
+function parseEntries(bytes: Buffer, key: string, count: number, entriesAt: number, onEntry: (i: number, f: LineFields) => void): void {
+  const f: LineFields = new Uint32Array(14)
+  let pos = entriesAt
+  for (let i = 0; i < count; i++) {
+    const end = bytes.indexOf(NEWLINE, pos)
+    if (end < 0) throw corrupt(key, `${count} segments announced, ${i} found`)
+    let k = 0
+    f[0] = pos
+    for (let p = pos; p < end && k < 7; p++) {
+      if (bytes[p] !== SPACE) continue
+      f[2 * k + 1] = p
+      k++
+      f[2 * k] = p + 1
+    }
+    f[13] = end
+    if (k !== 6 || !isNumber(bytes, f[0], f[1]) || !isNumber(bytes, f[2], f[3]) || !isNumber(bytes, f[6], f[7]) || !isNumber(bytes, f[8], f[9]) || !isNumber(bytes, f[10], f[11])) {
+      throw corrupt(key, `line ${i + 2} is not a segment entry`)
+    }
+    onEntry(i, f)
+    pos = end + 1
+  }
+  if (pos !== bytes.byteLength) throw corrupt(key, 'trailing data')
+}
+
+/** A list's bytes as a Buffer (no copy). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
 
 /**
  * A decoded list: the header parsed, the segments kept as compact columns (typed arrays
@@ -104,23 +185,9 @@ export class SnapshotList {
   /** `CORRUPT` when the bytes are not a list of this format; `UNSUPPORTED_VERSION` for a newer one. */
   constructor(bytes: Uint8Array, key: string) {
     this.key = key
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
-    const firstEnd = text.indexOf('\n')
-    if (firstEnd < 0) throw corrupt(key, 'no header')
-    let header: SnapshotListHeader
-    try {
-      header = JSON.parse(text.slice(0, firstEnd)) as SnapshotListHeader
-    } catch (err) {
-      throw corrupt(key, 'the header is not JSON', err)
-    }
-    if (typeof header !== 'object' || header === null || typeof header.vecsnapList !== 'number') throw corrupt(key, 'no list header')
-    if (header.vecsnapList !== LIST_FORMAT) {
-      throw new SnapshotError('UNSUPPORTED_VERSION', `snapshot list ${key} has format ${header.vecsnapList}; this vecsnap reads ${LIST_FORMAT}`, {
-        details: { key, format: header.vecsnapList },
-      })
-    }
+    const b = asBuffer(bytes)
+    const { header, entriesAt } = parseHeader(b, key)
     const n = header.segmentCount
-    if (!Number.isSafeInteger(n) || n < 0) throw corrupt(key, 'bad segment count')
     this.header = header
     this.count = n
     this.segmentIds = new Float64Array(n)
@@ -131,25 +198,22 @@ export class SnapshotList {
     this.hashes = new Array<string>(n)
     this.buildStart = new Uint32Array(n + 1)
     const builds: number[] = []
-    let pos = firstEnd + 1
-    for (let i = 0; i < n; i++) {
-      const end = text.indexOf('\n', pos)
-      if (end < 0) throw corrupt(key, `${n} segments announced, ${i} found`)
-      const f = text.slice(pos, end).split(' ')
-      if (f.length !== 7 || !NUMBER.test(f[0]) || !NUMBER.test(f[1]) || !NUMBER.test(f[3]) || !NUMBER.test(f[4]) || !NUMBER.test(f[5])) {
-        throw corrupt(key, `line ${i + 2} is not a segment entry`)
-      }
-      this.segmentIds[i] = Number(f[0])
-      this.owners[i] = Number(f[1])
-      this.hashes[i] = f[2]
-      this.manifestSizes[i] = Number(f[3])
-      this.rows[i] = Number(f[4])
-      this.bytes[i] = Number(f[5])
+    parseEntries(b, key, n, entriesAt, (i, f) => {
+      this.segmentIds[i] = numberAt(b, f[0], f[1])
+      this.owners[i] = numberAt(b, f[2], f[3])
+      this.hashes[i] = b.toString('utf8', f[4], f[5])
+      this.manifestSizes[i] = numberAt(b, f[6], f[7])
+      this.rows[i] = numberAt(b, f[8], f[9])
+      this.bytes[i] = numberAt(b, f[10], f[11])
       this.buildStart[i] = builds.length
-      if (f[6] !== '-') for (const b of f[6].split(',')) builds.push(Number(b))
-      pos = end + 1
-    }
-    if (pos !== text.length) throw corrupt(key, 'trailing data')
+      if (f[13] - f[12] === 1 && b[f[12]] === DASH) return
+      // As `split(',')` and `Number` read it (an empty field is one build 0, as before).
+      for (let s = f[12], p = s; p <= f[13]; p++) {
+        if (p < f[13] && b[p] !== COMMA) continue
+        builds.push(Number(b.toString('utf8', s, p)))
+        s = p + 1
+      }
+    })
     this.buildStart[n] = builds.length
     this.buildIds = Float64Array.from(builds)
   }
@@ -170,6 +234,39 @@ export class SnapshotList {
       bytes: this.bytes[i],
       builds: Array.from(this.buildIds.subarray(this.buildStart[i], this.buildStart[i + 1])),
     }
+  }
+}
+
+/**
+ * What restore reads of a list: its header and each segment's ID and manifest owner (two
+ * typed arrays, nothing per segment on the V8 heap), after checking the whole list as
+ * `SnapshotList` does (`CORRUPT`, `UNSUPPORTED_VERSION`).
+ */
+export class ListManifests {
+  readonly key: string
+  readonly header: SnapshotListHeader
+  readonly count: number
+  readonly segmentIds: Float64Array
+  readonly owners: Float64Array
+
+  /** `CORRUPT` when the bytes are not a list of this format; `UNSUPPORTED_VERSION` for a newer one. */
+  constructor(bytes: Uint8Array, key: string) {
+    this.key = key
+    const b = asBuffer(bytes)
+    const { header, entriesAt } = parseHeader(b, key)
+    this.header = header
+    this.count = header.segmentCount
+    this.segmentIds = new Float64Array(this.count)
+    this.owners = new Float64Array(this.count)
+    parseEntries(b, key, this.count, entriesAt, (i, f) => {
+      this.segmentIds[i] = numberAt(b, f[0], f[1])
+      this.owners[i] = numberAt(b, f[2], f[3])
+    })
+  }
+
+  /** The manifest key of entry `i`. */
+  manifestKey(i: number): string {
+    return layout.snapshotManifest(this.header.collection.id, this.owners[i], this.segmentIds[i])
   }
 }
 

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs'
-import type { Dirent, Stats } from 'node:fs'
+import type { Dir, Dirent, Stats } from 'node:fs'
 
 /**
  * The filesystem calls of `FsObjectStore`, on Node's callback API. A restore or a create
@@ -29,6 +29,8 @@ export const mkdirp = (path: string): Promise<string | undefined> => call((cb) =
 export const mkdir = (path: string): Promise<void> => call<void>((cb) => fs.mkdir(path, (err) => cb(err, undefined)))
 export const copyFile = (from: string, to: string, mode: number): Promise<void> => call<void>((cb) => fs.copyFile(from, to, mode, (err) => cb(err, undefined)))
 export const readdir = (path: string): Promise<Dirent[]> => call((cb) => fs.readdir(path, { withFileTypes: true }, cb))
+/** A directory to read a few entries at a time (`bufferSize` of them per read). */
+export const opendir = (path: string, bufferSize: number): Promise<Dir> => call((cb) => fs.opendir(path, { bufferSize }, cb))
 export const readFile = (path: string, signal: AbortSignal | undefined): Promise<Buffer> => call((cb) => fs.readFile(path, { signal }, cb))
 
 export const open = (path: string, flags: string): Promise<number> => call((cb) => fs.open(path, flags, cb))

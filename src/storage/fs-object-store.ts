@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { constants, createReadStream, type Dirent, type Stats } from 'node:fs'
-import { close, copyFile, fstat, fsync, fsyncDir, fsyncFile, link, lstat, mkdir, mkdirp, open, readdir, readFile, rename, rmdir, stat, unlink, writeChunk, writeNew } from './fs-calls.js'
+import { constants, createReadStream, type Dir, type Dirent, type Stats } from 'node:fs'
+import { close, copyFile, fstat, fsync, fsyncDir, fsyncFile, link, lstat, mkdir, mkdirp, open, opendir, readdir, readFile, rename, rmdir, stat, unlink, writeChunk, writeNew } from './fs-calls.js'
 import { GroupSync } from './group-sync.js'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
@@ -54,10 +54,13 @@ const STREAM_CHUNK_BYTES = 256 * 1024
 const WHOLE_CHUNK_MAX_BYTES = 4 * 1024 * 1024
 /** Files stat'ed, or unlinked, concurrently. */
 const BATCH = 64
+
+/** Directory entries `removeStaleTempFiles` reads at a time. */
+const DIR_READ_ENTRIES = 128
 /** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
 const DIR_ATTEMPTS = 5
-/** Directories remembered as existing; the set starts over when it grows past this. */
-const KNOWN_DIRS = 10_000
+/** Directories remembered as existing; the set starts over when it grows past this (kept small: a long-lived set that churns allocates its tables in old space). */
+const KNOWN_DIRS = 1024
 /** Thrown inside `#linkTo` when links turn out impossible. */
 const NO_LINKS = Symbol('no links')
 /** Errors where a path does not name a file. */
@@ -631,22 +634,24 @@ export class FsObjectStore implements ObjectStore {
   /**
    * Best effort: removes the temporary files under `dir` unchanged since `before` (by
    * `modifiedMs`: a temporary link to an old file has an old mtime but a new ctime).
-   * Resolves how many it removed.
+   * Reads each directory a few entries at a time (a collection's log directory holds a
+   * subdirectory per segment: read whole, 100k segments were ~8 MB of entries held for the
+   * whole walk below it). Resolves how many it removed.
    */
   async #removeStale(dir: string, before: number, signal: AbortSignal | undefined): Promise<number> {
     throwIfAborted(signal)
-    let entries: Dirent[]
+    let handle: Dir
     try {
-      entries = await readdir(dir)
+      handle = await opendir(dir, DIR_READ_ENTRIES)
     } catch (err) {
       if (ABSENT.has(errno(err)!)) return 0
       throw err
     }
     let removed = 0
-    const temps = entries.filter((e) => e.isFile() && e.name.startsWith(TMP_PREFIX)).map((e) => join(dir, e.name))
-    for (let i = 0; i < temps.length; i += BATCH) {
+    const temps: string[] = []
+    const removeTemps = async (): Promise<void> => {
       const done = await Promise.all(
-        temps.slice(i, i + BATCH).map(async (path) => {
+        temps.splice(0).map(async (path) => {
           const st = await lstat(path).catch(() => undefined)
           if (st === undefined || !st.isFile() || modifiedMs(st) >= before) return false
           return unlink(path).then(
@@ -657,9 +662,17 @@ export class FsObjectStore implements ObjectStore {
       )
       removed += done.filter(Boolean).length
     }
-    for (const e of entries) {
-      if (e.isDirectory()) removed += await this.#removeStale(join(dir, e.name), before, signal)
+    // Closes the directory however the loop ends.
+    for await (const e of handle) {
+      throwIfAborted(signal)
+      if (e.isFile() && e.name.startsWith(TMP_PREFIX)) {
+        temps.push(join(dir, e.name))
+        if (temps.length >= BATCH) await removeTemps()
+      } else if (e.isDirectory()) {
+        removed += await this.#removeStale(join(dir, e.name), before, signal)
+      }
     }
+    await removeTemps()
     return removed
   }
 }

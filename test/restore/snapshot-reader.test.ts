@@ -8,7 +8,7 @@ import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import type { MetaStoreCapabilities } from '../../src/meta/meta-store.js'
 import { readCommitted, readSnapshotView, SnapshotView } from '../../src/restore/snapshot-reader.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
-import { contentHash, encodeList, SnapshotList, type ListEntry, type SnapshotListHeader } from '../../src/snapshot/snapshot-list.js'
+import { contentHash, encodeList, ListManifests, SnapshotList, type ListEntry, type SnapshotListHeader } from '../../src/snapshot/snapshot-list.js'
 import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { expectSameFiles, flushedSegment, metaEntries, openManager, seedCollection } from './helpers.js'
@@ -70,7 +70,10 @@ describe('SnapshotList', () => {
     expect(list.header).toEqual(header(25))
     for (let i = 0; i < 25; i++) expect(list.entry(i)).toEqual(entries(25)[i])
     expect(list.manifestKey(1)).toBe('snapshots/3/manifests/5/1001.avro')
-    const view = new SnapshotView(list)
+    const manifests = new ListManifests(bytes, 'l')
+    expect(manifests).toMatchObject({ key: 'l', header: header(25), count: 25, segmentIds: list.segmentIds, owners: list.owners })
+    expect(manifests.manifestKey(1)).toBe('snapshots/3/manifests/5/1001.avro')
+    const view = new SnapshotView(manifests)
     expect(view).toMatchObject({ segmentCount: 25, snapshot: { id: 7, name: 'snap' }, indexes: [] })
     const it = view.segments()
     const batches = [it.next(10), it.next(10), it.next(10), it.next(10)]
@@ -88,9 +91,26 @@ describe('SnapshotList', () => {
       ['trailing', good + 'x\n'],
       ['bad entry', good.replace(/\n1001 /, '\nx1001 ')],
       ['too few', good.replace(/"segmentCount":3/, '"segmentCount":4')],
+      ['too many fields', good.replace(/(\n1001 [^\n]*)\n/, '$1 5\n')],
+      ['too few fields', good.replace(/\n(1001 \d+) \S+ /, '\n$1 ')],
+      ['empty number', good.replace(/\n1001 \d+ /, '\n1001  ')],
+      ['sign', good.replace(/\n1001 /, '\n+1001 ')],
     ]
-    for (const [why, text] of cases) expect(await codeOf(() => new SnapshotList(Buffer.from(text), 'l')), why).toBe('CORRUPT')
-    expect(await codeOf(() => new SnapshotList(Buffer.from(good.replace('"vecsnapList":1', '"vecsnapList":2')), 'l'))).toBe('UNSUPPORTED_VERSION')
+    for (const [why, text] of cases) {
+      expect(await codeOf(() => new SnapshotList(Buffer.from(text), 'l')), why).toBe('CORRUPT')
+      expect(await codeOf(() => new ListManifests(Buffer.from(text), 'l')), why).toBe('CORRUPT')
+    }
+    const newer = Buffer.from(good.replace('"vecsnapList":1', '"vecsnapList":2'))
+    expect(await codeOf(() => new SnapshotList(newer, 'l'))).toBe('UNSUPPORTED_VERSION')
+    expect(await codeOf(() => new ListManifests(newer, 'l'))).toBe('UNSUPPORTED_VERSION')
+  })
+
+  it('reads fields as split and Number read them: long numbers, odd build fields, non-ASCII hashes', () => {
+    const lines = ['123456789012345678 7 hé 1 2 3 -', '0042 5 x 10 0 0 1,,2', '9 5 y 1 1 1 ', '8 5 z 1 1 1 7,x']
+    const list = new SnapshotList(Buffer.from(`${JSON.stringify(header(4))}\n${lines.join('\n')}\n`), 'l')
+    expect([...list.segmentIds]).toEqual([Number('123456789012345678'), 42, 9, 8])
+    expect(list.hashes).toEqual(['hé', 'x', 'y', 'z'])
+    expect([0, 1, 2, 3].map((i) => list.entry(i).builds)).toEqual([[], [1, 0, 2], [0], [7, NaN]])
   })
 })
 

@@ -169,6 +169,20 @@ describe('FsObjectStore', () => {
       expect(await new FsObjectStore({ root: join(dir, 'absent') }).removeStaleTempFiles()).toBe(0)
     })
 
+    it('removeStaleTempFiles() goes through directories of more entries than it reads at a time, and more temporary files than it removes at once', async () => {
+      await store.put('big/keep', bytes('k'))
+      for (let i = 0; i < 300; i++) {
+        await mkdir(join(root, 'big', `s${i}`))
+        await writeFile(join(root, 'big', `s${i}`, '.vecsnap-tmp-old'), 'left by a crash')
+        if (i % 2 === 0) await writeFile(join(root, 'big', `.vecsnap-tmp-${i}`), 'left by a crash')
+      }
+      await store.put('big/s7/x', bytes('x'))
+      await ageCtime()
+      expect(await store.removeStaleTempFiles({ olderThanMs: 200 })).toBe(450)
+      expect(await tmpFiles()).toEqual([])
+      expect(await listKeys(store)).toEqual(['big/keep', 'big/s7/x'])
+    })
+
     it('rejects IO_ERROR when a key would be both an object and a directory', async () => {
       await store.put('obj', bytes('file'))
       await expect(store.put('obj/child', bytes('x'))).rejects.toEqual(code('IO_ERROR'))
