@@ -143,7 +143,9 @@ async function main(): Promise<void> {
   if (args.merge) {
     const previous = await readFile(args.out, 'utf8').then((t) => JSON.parse(t) as BenchResult[], () => [] as BenchResult[])
     const ran = new Set(selected.map((b) => b.name))
-    out = [...previous.filter((r) => !ran.has(r.name.split('/')[0])), ...results]
+    // A bench's figures may carry another prefix (the export bench's `import/…`): replace by name too.
+    const fresh = new Set(results.map((r) => r.name))
+    out = [...previous.filter((r) => !ran.has(r.name.split('/')[0]) && !fresh.has(r.name)), ...results]
   }
   await writeFile(args.out, `${JSON.stringify(out, null, 2)}\n`)
   console.log(table(results))
