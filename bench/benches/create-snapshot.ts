@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
@@ -78,12 +79,18 @@ async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<
     // until the end: on a disk mounted with `discard` (like this project's VMs), creating
     // files right after deleting thousands is several times slower for seconds, and
     // whichever side followed a delete paid for it (10k plain writes took 0.3–7 s).
+    // Each timed side starts with the previous side's writeback done (`sync`, untimed): the side
+    // that ran second paid for the first one's 10k files being flushed.
+    const settle = (): void => {
+      execFileSync('sync')
+    }
     const createMs: number[] = []
     const plainMs: number[] = []
     let files: { key: string; bytes: Uint8Array }[] = []
     const create = async (round: number): Promise<void> => {
       const name = `round-${round}`
       counter.manifests = 0
+      settle()
       createMs.push(await timeMs(() => manager.createSnapshot({ collectionName: 'bench', snapshotName: name })))
       const written = counter.manifests
       if (files.length === 0) {
@@ -102,6 +109,7 @@ async function runOne(ctx: BenchContext, metaKind: 'memory' | 'level'): Promise<
     }
     const plain = async (round: number): Promise<void> => {
       const root = join(dir, `plain-${round}`)
+      settle()
       plainMs.push(await timeMs(() => writePlain(root, files)))
     }
     for (let round = 1; round <= rounds; round++) {
