@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { RepositoryFiles } from '../../src/repository/export.js'
 import { RepositoryStore } from '../../src/repository/repository-store.js'
 import { MemoryObjects } from '../helpers/memory-objects.js'
+import { overrideObjects } from '../helpers/override-objects.js'
 
 /** An export asks the repository what it holds by one listing or by a HEAD per key, whichever costs fewer requests. */
 describe('RepositoryFiles', () => {
@@ -9,11 +10,14 @@ describe('RepositoryFiles', () => {
     const objects = new MemoryObjects()
     await objects.put('repo/files/ab/abc', new Uint8Array(3))
     const calls: string[] = []
-    const store = new Proxy(objects, {
-      get(target, prop, receiver) {
-        if (prop === 'head' || prop === 'list') calls.push(prop)
-        const value = Reflect.get(target, prop, receiver) as unknown
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    const store = overrideObjects(objects, {
+      head: (key: string) => {
+        calls.push('head')
+        return objects.head(key)
+      },
+      list: (prefix: string) => {
+        calls.push('list')
+        return objects.list(prefix)
       },
     })
     return { objects, calls, files: new RepositoryFiles(new RepositoryStore(store, 'repo')) }

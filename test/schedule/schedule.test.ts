@@ -6,6 +6,7 @@ import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { MemoryObjects } from '../helpers/memory-objects.js'
 import { ManualLeadership } from '../helpers/manual-leadership.js'
 import { Clock, code, flushedSegment, seedCollection } from '../snapshot/env.js'
+import { overrideObjects } from '../helpers/override-objects.js'
 
 const HOUR = 3_600_000
 const T0 = Date.UTC(2026, 11, 4, 0, 0, 0)
@@ -217,20 +218,14 @@ describe('schedules', () => {
     let held: () => void = () => undefined
     const reached = new Promise<void>((resolve) => (held = resolve))
     let gate = true
-    const objects = new Proxy(inner, {
-      get(target, prop, receiver) {
-        if (prop === 'put') {
-          return async (...args: Parameters<MemoryObjects['put']>) => {
-            if (gate && args[0].startsWith('snapshots/')) {
-              gate = false
-              held()
-              await new Promise<void>((resolve) => (hold = resolve))
-            }
-            return target.put(...args)
-          }
+    const objects = overrideObjects(inner, {
+      put: async (...args: Parameters<MemoryObjects['put']>) => {
+        if (gate && args[0].startsWith('snapshots/')) {
+          gate = false
+          held()
+          await new Promise<void>((resolve) => (hold = resolve))
         }
-        const value = Reflect.get(target, prop, receiver) as unknown
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        return inner.put(...args)
       },
     })
     const m = await open(clock, { meta, objects })

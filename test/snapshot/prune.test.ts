@@ -3,6 +3,7 @@ import { segmentFiles } from '../../src/meta/segment-files.js'
 import type { SegmentInfo } from '../../src/catalog-types.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
 import { backends, code, flushedSegment, openManager, seedCollection, snapshotProblems, snapshotRecords, worldPerTest, type World } from './env.js'
+import { overrideObjects } from '../helpers/override-objects.js'
 
 const HOUR = 3_600_000
 
@@ -123,16 +124,11 @@ describe('pruneSnapshots when a drop fails', () => {
     const [s1] = (await snapshotRecords(w.stores.meta)).filter((r) => r.name === 's1')
     await w.manager.close()
     // Deleting s1's list object fails: its drop rejects after marking it deleting.
-    const objects = new Proxy(w.stores.objects, {
-      get(target, prop, receiver) {
-        if (prop === 'delete') {
-          return async (keys: readonly string[], o?: Parameters<ObjectStore['delete']>[1]) => {
-            if (keys.includes(s1.list!.key)) throw new Error('disk on fire')
-            return target.delete(keys, o)
-          }
-        }
-        const value = Reflect.get(target, prop, receiver) as unknown
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    const inner = w.stores.objects
+    const objects = overrideObjects(inner, {
+      delete: async (keys: readonly string[], o?: Parameters<ObjectStore['delete']>[1]) => {
+        if (keys.includes(s1.list!.key)) throw new Error('disk on fire')
+        return inner.delete(keys, o)
       },
     })
     w.manager = await openManager(w.stores.meta, objects, { now: w.clock.now })
