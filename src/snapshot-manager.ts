@@ -353,7 +353,14 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
    * downtime an overdue schedule runs once. `NOT_FOUND` when the collection does not exist.
    */
   putSchedule(request: PutScheduleRequest): Promise<ScheduleInfo> {
-    return this.#call(request?.signal, () => this.#schedules.put(request, async (name, o) => (await this.catalog.listCollections(o)).some((c) => c.name === name)))
+    return this.#call(request?.signal, () =>
+      this.#schedules.put(request, (name, o) =>
+        this.catalog.getCollection(name, o).then(
+          () => true,
+          (err: unknown) => (SnapshotError.is(err, 'NOT_FOUND') ? false : Promise.reject(err)),
+        ),
+      ),
+    )
   }
 
   /** Every schedule, by name, with `lastRunAt`, `lastSnapshot`, `lastError` and `nextRunAt`. */
