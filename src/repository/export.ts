@@ -19,7 +19,8 @@ import {
   type EntryObject,
   type RepositoryEntry,
 } from './repository-format.js'
-import { expectObjectStore, hashStream, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
+import { expectObjectStore, normalizePrefix, RepositoryStore } from './repository-store.js'
+import { hashStream, sha256Hex, verifiedBody } from './sha256.js'
 import type { ExportReport, ExportSnapshotOptions } from './repository-types.js'
 
 /**
@@ -37,7 +38,10 @@ import type { ExportReport, ExportSnapshotOptions } from './repository-types.js'
  *   (source files are immutable; rsync's quick check), or when the host recorded a
  *   `sha256:` checksum; otherwise the file is read once to hash it. A file that is copied is
  *   hashed again while it streams, and the write fails (nothing left under its key) unless
- *   the bytes have that SHA-256, so a key never holds other content than its name.
+ *   the bytes have that SHA-256, so a key never holds other content than its name; a file
+ *   the hash read in one chunk (up to 4 MiB from a filesystem) is uploaded from those very
+ *   bytes instead, read once. Hashes of one-chunk bodies run off the event loop
+ *   (`sha256.ts`).
  * - **Same store.** When the repository is in the manager's own ObjectStore (the same
  *   object, e.g. the same S3 bucket under another prefix), files are copied with the
  *   store's `copy` (S3 CopyObject, a hard link on a filesystem): no bytes pass through
@@ -178,12 +182,15 @@ class ExportRun {
     }
     const known = this.known.get(file.key)
     let sha256 = known !== undefined && known.size === head.size && known.modifiedAt === head.lastModified ? known.sha256 : hostSha256(file)
+    /** The file's bytes when hashing read them as one chunk: uploaded as they are, not read again. */
+    let whole: Uint8Array | undefined
     if (sha256 === undefined) {
       const body = await readObjectStream(objects, file.key, { signal })
       if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
       const hashed = await hashStream(body)
       if (hashed.size !== file.size) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is ${hashed.size} bytes, ${file.size} recorded`, { details: { corrupt: [file.key] } })
       sha256 = hashed.sha256
+      whole = hashed.whole
     }
     const key = fileKey(sha256)
     const entry: EntryFile = { path: file.key, key, size: file.size, sha256, modifiedAt: head.lastModified }
@@ -197,6 +204,9 @@ class ExportRun {
         await this.repo.delete([key]).catch(() => undefined)
         throw new SnapshotError('CORRUPT', `file ${file.key} changed while it was exported`, { details: { corrupt: [file.key] } })
       }
+    } else if (whole !== undefined) {
+      // The bytes that were hashed: the key names exactly them.
+      await this.repo.put(key, whole, { signal })
     } else {
       const body = await readObjectStream(objects, file.key, { signal })
       if (body === undefined) throw new SnapshotError('CORRUPT', `file ${file.key} of the snapshot is missing`, { details: { missing: [file.key] } })
@@ -250,23 +260,30 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     await run.present.prepare(files.length + list.count + 1, known.repositoryKeys, signal)
     run.counts.totalFiles = files.length
     run.counts.totalBytes = files.reduce((n, f) => n + f.size, 0)
-    const metadata = await run.small(await run.read(layout.snapshotMetadata(info.collectionId, info.id)))
-    // The manifests, back to back in list order, as one object: one upload, not one per segment.
-    const manifestBytes: Uint8Array[] = new Array(list.count)
-    await forEachLimit(Array.from({ length: list.count }, (_, i) => i), READ_CONCURRENCY, async (i) => {
-      manifestBytes[i] = await run.read(list.manifestKey(i))
-    }, signal)
-    let offset = 0
-    const manifests: EntryManifest[] = manifestBytes.map((bytes, i) => {
-      const m = { segmentId: list.segmentIds[i], offset, size: bytes.byteLength, sha256: sha256Hex(bytes) }
-      offset += bytes.byteLength
-      return m
-    })
-    const manifestPack = await run.small(Buffer.concat(manifestBytes))
+    let metadata: EntryObject | undefined
+    let manifestPack: EntryObject | undefined
+    const manifests: EntryManifest[] = new Array(list.count)
+    /** The metadata JSON and the manifests, back to back in list order as one object: one upload, not one per segment. */
+    const smallObjects = async (): Promise<void> => {
+      metadata = await run.small(await run.read(layout.snapshotMetadata(info.collectionId, info.id)))
+      const manifestBytes: Uint8Array[] = new Array(list.count)
+      await forEachLimit(Array.from({ length: list.count }, (_, i) => i), READ_CONCURRENCY, async (i) => {
+        manifestBytes[i] = await run.read(list.manifestKey(i))
+      }, signal)
+      let offset = 0
+      manifestBytes.forEach((bytes, i) => {
+        manifests[i] = { segmentId: list.segmentIds[i], offset, size: bytes.byteLength, sha256: sha256Hex(bytes) }
+        offset += bytes.byteLength
+      })
+      manifestPack = await run.small(Buffer.concat(manifestBytes))
+    }
     const entryFiles: EntryFile[] = new Array(files.length)
-    await forEachLimit(files, TRANSFER_CONCURRENCY, async (f, i) => {
+    // The small objects take one transfer slot while the first files copy.
+    const jobs = [smallObjects, ...files.map((f, i) => async () => {
       entryFiles[i] = await run.file(f)
-    }, signal)
+    })]
+    await forEachLimit(jobs, TRANSFER_CONCURRENCY, (job) => job(), signal)
+    if (metadata === undefined || manifestPack === undefined) throw new Error('unreachable: the small objects ran')
     throwIfAborted(signal)
     const entry: RepositoryEntry = {
       vecsnapEntry: ENTRY_FORMAT_VERSION,

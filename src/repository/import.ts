@@ -13,7 +13,8 @@ import type { SnapshotInfo } from '../snapshot/snapshot-types.js'
 import { forEachLimit } from '../util/for-each-limit.js'
 import { expectCallback, TransferCounts, TRANSFER_CONCURRENCY, type RepositoryDeps } from './repository-deps.js'
 import { isEntryId, type EntryFile, type RepositoryEntry } from './repository-format.js'
-import { expectObjectStore, normalizePrefix, RepositoryStore, sha256Hex, verifiedBody } from './repository-store.js'
+import { expectObjectStore, normalizePrefix, RepositoryStore } from './repository-store.js'
+import { sha256Hex, verifiedBody } from './sha256.js'
 import type { ImportSnapshotRequest } from './repository-types.js'
 
 /**

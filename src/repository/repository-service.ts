@@ -7,7 +7,8 @@ import { pruneRepository } from './repository-prune.js'
 import type { PruneReport } from '../policy/retention.js'
 import { TRANSFER_CONCURRENCY, type RepositoryDeps } from './repository-deps.js'
 import { entryKey, entryObjects, type EntryObject, type RepositoryEntry } from './repository-format.js'
-import { expectObjectStore, hashStream, normalizePrefix, RepositoryStore } from './repository-store.js'
+import { expectObjectStore, normalizePrefix, RepositoryStore } from './repository-store.js'
+import { hashStream } from './sha256.js'
 import type {
   ExportReport,
   ExportSnapshotOptions,

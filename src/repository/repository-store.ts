@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import { validateObjectKey } from '../storage/keys-validate.js'
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js'
@@ -18,6 +18,7 @@ import {
   type RepositoryEntry,
   type RepositoryInfo,
 } from './repository-format.js'
+import { sha256Hex } from './sha256.js'
 
 /**
  * Normalizes a repository prefix: `''`, or a valid key (one trailing `/` is dropped).
@@ -37,41 +38,6 @@ export function expectObjectStore(store: unknown, param: string): asserts store 
   if (typeof s !== 'object' || s === null || typeof s.get !== 'function' || typeof s.put !== 'function' || typeof s.head !== 'function' || typeof s.list !== 'function' || typeof s.delete !== 'function' || typeof s.copy !== 'function') {
     throw new TypeError(`Expected \`${param}\` to be an ObjectStore, got \`${store === null ? 'null' : typeof store}\``)
   }
-}
-
-/**
- * A hashing pass-through: yields `body` unchanged and, at its end, throws `CORRUPT` unless
- * it was `expected.size` bytes with SHA-256 `expected.sha256`. Given to `writeObjectStream`
- * as the body, a mismatch makes the write fail with nothing left under the key, so a file
- * only ever lands under its key with the content the entry names.
- */
-export async function* verifiedBody(body: AsyncIterable<Uint8Array>, expected: { size: number; sha256: string }, what: string): AsyncGenerator<Uint8Array> {
-  const hash = createHash('sha256')
-  let n = 0
-  for await (const chunk of body) {
-    n += chunk.byteLength
-    if (n > expected.size) throw new SnapshotError('CORRUPT', `${what} is larger than the ${expected.size} bytes recorded`, { details: { corrupt: [what] } })
-    hash.update(chunk)
-    yield chunk
-  }
-  if (n !== expected.size) throw new SnapshotError('CORRUPT', `${what} is ${n} bytes, ${expected.size} recorded`, { details: { corrupt: [what] } })
-  if (hash.digest('hex') !== expected.sha256) throw new SnapshotError('CORRUPT', `${what} does not have the SHA-256 recorded`, { details: { corrupt: [what] } })
-}
-
-/** SHA-256 (hex) and size of a stream, read to its end. */
-export async function hashStream(body: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256')
-  let size = 0
-  for await (const chunk of body) {
-    hash.update(chunk)
-    size += chunk.byteLength
-  }
-  return { sha256: hash.digest('hex'), size }
-}
-
-/** SHA-256 (hex) of bytes. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex')
 }
 
 /**
