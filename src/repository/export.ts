@@ -19,6 +19,7 @@ import {
   type EntryObject,
   type RepositoryEntry,
 } from './repository-format.js'
+import { RepositoryLock } from './repository-lock.js'
 import { expectObjectStore, normalizePrefix, RepositoryStore } from './repository-store.js'
 import { hashStream, sha256Hex, verifiedBody } from './sha256.js'
 import type { ExportReport, ExportSnapshotOptions } from './repository-types.js'
@@ -247,8 +248,11 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     deps.snapshots.hold(name, { tag, ttlMs: EXPORT_HOLD_TTL_MS }).catch(() => undefined)
   }, EXPORT_HOLD_TTL_MS / 3)
   renew.unref()
+  let lock: RepositoryLock | undefined
   try {
     await repo.initInfo(ctx.now(), { signal })
+    // Shared with other exports; no prune runs meanwhile (see repository-lock.ts).
+    lock = await RepositoryLock.acquire(repo, 'export', () => ctx.now(), { signal })
     const storeId = await storeIdOf(ctx, { signal })
     const loaded = await deps.snapshots.load(name, { signal })
     const { info, list } = loaded
@@ -304,11 +308,14 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
       manifests,
       files: entryFiles,
     }
-    // Last: the entry makes the export visible, once everything it names is in place.
+    // Last: the entry makes the export visible, once everything it names is in place (and
+    // no prune can have deleted a file it found in place).
+    lock.assertFresh()
     await repo.put(entryKey(id), encodeEntry(entry), { signal })
     const { copiedFiles, skippedFiles, copiedBytes, skippedBytes } = run.counts
     return { snapshotName: name, repositorySnapshotId: id, copiedFiles, skippedFiles, copiedBytes, skippedBytes, timeCostMs: Date.now() - started }
   } finally {
+    await lock?.release()
     clearInterval(renew)
     await deps.snapshots.release(name, tag).catch(() => undefined)
   }

@@ -10,6 +10,7 @@ import { validateObjectKey } from '../storage/keys-validate.js'
  * | `repository.json` | `{ "vecsnapRepository": 1, "id": "<uuid>", "createdAt": ms }` |
  * | `files/{sha256[0:2]}/{sha256}` | every file, named by the SHA-256 of its bytes (hex): segment and index files, metadata JSON, manifests. A file several entries share is stored once. |
  * | `snapshots/{repositorySnapshotId}.json` | one entry per exported snapshot, written after all its files are in place |
+ * | `locks/{uuid}.json` | a lock of an export (shared) or a prune (exclusive) under way: `repository-lock.ts` |
  *
  * An entry (`vecsnapEntry: 1`) holds what the snapshot was (names, counts, times), where it
  * came from (`source`: the exporting store's ID, the snapshot and collection IDs there),
@@ -37,6 +38,44 @@ export const REPOSITORY_FILES_PREFIX = 'files/'
 
 /** Prefix of the entries. */
 export const REPOSITORY_ENTRIES_PREFIX = 'snapshots/'
+
+/** Prefix of the locks. */
+export const REPOSITORY_LOCKS_PREFIX = 'locks/'
+
+/** The lock format this build writes and reads. */
+export const LOCK_FORMAT_VERSION = 1
+
+/** What holds a lock: an export (shared with other exports) or a prune (exclusive). */
+export type LockKind = 'export' | 'prune'
+
+/** A lock, decoded. */
+export interface RepositoryLockRecord {
+  vecsnapLock: typeof LOCK_FORMAT_VERSION
+  kind: LockKind
+  /** When it was taken and last renewed (epoch ms, the holder's clock). */
+  createdAt: number
+  renewedAt: number
+  /** Who holds it (`hostname:pid`), for the error a conflict reports. */
+  holder: string
+}
+
+/** The repository key of lock `id`. */
+export function lockKey(id: string): string {
+  return `${REPOSITORY_LOCKS_PREFIX}${id}.json`
+}
+
+/** Encodes a lock. */
+export function encodeLock(lock: RepositoryLockRecord): Uint8Array {
+  return Buffer.from(JSON.stringify(lock))
+}
+
+/** Decodes the lock at `key`: `CORRUPT` unless it is one, `UNSUPPORTED_VERSION` for another lock format. */
+export function decodeLock(bytes: Uint8Array, key: string): RepositoryLockRecord {
+  const v = parseJson(bytes, key)
+  versionOf(v, 'vecsnapLock', LOCK_FORMAT_VERSION, key)
+  if (v.kind !== 'export' && v.kind !== 'prune') throw corrupt(key, '`kind` is neither "export" nor "prune"')
+  return { vecsnapLock: LOCK_FORMAT_VERSION, kind: v.kind, createdAt: count(v.createdAt, key, 'createdAt'), renewedAt: count(v.renewedAt, key, 'renewedAt'), holder: text(v.holder, key, 'holder') }
+}
 
 /** `repository.json`, decoded. */
 export interface RepositoryInfo {

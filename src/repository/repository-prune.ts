@@ -1,7 +1,8 @@
 import { throwIfAborted } from '../errors.js'
-import { applyRetention, validateRetentionPolicy, type PruneKept, type PruneReport, type PrunedSnapshot } from '../policy/retention.js'
+import { applyRetention, validateRetentionPolicy, type PruneKept, type PruneReport, type PrunedSnapshot, type RetentionPolicy } from '../policy/retention.js'
 import type { RepositoryDeps } from './repository-deps.js'
 import { entryKey, entryObjects, REPOSITORY_FILES_PREFIX, type RepositoryEntry } from './repository-format.js'
+import { RepositoryLock } from './repository-lock.js'
 import type { RepositoryStore } from './repository-store.js'
 import type { PruneRepositoryOptions } from './repository-types.js'
 
@@ -23,9 +24,9 @@ const DELETE_BATCH = 1000
  *   entry references: the next prune deletes them.
  * - `reclaimableBytes` of a dropped entry: the bytes of the files only it references;
  *   `reclaimedBytes`: the files the dropped entries free together (orphans not counted).
- * - Do not prune a repository while an export into it is under way: the export may have
- *   found a file in place that this prune then deletes (its entry would name a missing
- *   file; `verifyRepository` reports it, and exporting that snapshot again repairs it).
+ * - A prune that deletes holds the repository's exclusive lock (`repository-lock.ts`): it
+ *   fails with `IN_USE` while an export runs, and exports fail meanwhile, because an
+ *   export may count on a file this prune would delete. A dry run takes no lock.
  * @internal
  */
 export async function pruneRepository(deps: RepositoryDeps, repo: RepositoryStore, options: PruneRepositoryOptions): Promise<PruneReport> {
@@ -35,11 +36,20 @@ export async function pruneRepository(deps: RepositoryDeps, repo: RepositoryStor
   const { signal } = options
   throwIfAborted(signal)
   await repo.requireInfo({ signal })
+  const lock = dryRun ? undefined : await RepositoryLock.acquire(repo, 'prune', () => deps.ctx.now(), { signal })
+  try {
+    return await prune(deps, repo, options.policy, dryRun, signal)
+  } finally {
+    await lock?.release()
+  }
+}
+
+async function prune(deps: RepositoryDeps, repo: RepositoryStore, policy: RetentionPolicy, dryRun: boolean, signal: AbortSignal | undefined): Promise<PruneReport> {
   const entries = await repo.entries({ signal })
   const byId = new Map(entries.map((e) => [e.id, e]))
   const decision = applyRetention(
     entries.map((e) => ({ name: e.id, createdAt: e.snapshot.createdAt, group: e.snapshot.collectionName })),
-    options.policy,
+    policy,
   )
   const kept = new Set(decision.kept.map((k) => k.name))
   /** File key → entries referencing it, and its size. */
