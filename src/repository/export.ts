@@ -13,7 +13,9 @@ import {
   ENTRY_FORMAT_VERSION,
   entryKey,
   fileKey,
+  encodeSourcePointer,
   REPOSITORY_FILES_PREFIX,
+  sourcePointerKey,
   type EntryFile,
   type EntryManifest,
   type EntryObject,
@@ -73,30 +75,23 @@ function validateOptions(options: ExportSnapshotOptions): string {
   return normalizePrefix(options.prefix)
 }
 
-/** What an export learns from the entries already in the repository. */
-interface Known {
-  /** This source's files by source key, as earlier entries recorded them. */
-  files: Map<string, EntryFile>
-  /** Distinct repository keys every entry names: about how many objects a listing of `files/` returns. */
-  repositoryKeys: number
-}
-
-async function knownFiles(repo: RepositoryStore, storeId: string, signal: AbortSignal | undefined): Promise<Known> {
+/**
+ * This source collection's files as the latest entry exported from it recorded them (by
+ * source key), through its pointer `sources/{storeId}/{collectionId}.json`: one pointer and
+ * one entry read, however many entries the repository holds. A pointer or entry that does
+ * not read back, or names another source, is ignored (it is only a shortcut).
+ */
+async function knownFiles(repo: RepositoryStore, storeId: string, collectionId: number, signal: AbortSignal | undefined): Promise<Map<string, EntryFile>> {
   const files = new Map<string, EntryFile>()
-  const keys = new Set<string>()
-  for (const id of await repo.entryIds({ signal })) {
-    // Only a shortcut: an entry that does not read back (damaged, another format) is ignored here.
-    const e = await repo.readEntry(id, { signal }).catch((err: unknown) => {
-      if (SnapshotError.is(err, 'CORRUPT') || SnapshotError.is(err, 'UNSUPPORTED_VERSION')) return undefined
-      throw err
-    })
-    if (e === undefined) continue
-    keys.add(e.metadata.key)
-    keys.add(e.manifestPack.key)
-    for (const f of e.files) keys.add(f.key)
-    if (e.source.storeId === storeId) for (const f of e.files) files.set(f.path, f)
-  }
-  return { files, repositoryKeys: keys.size }
+  const key = sourcePointerKey(storeId, collectionId)
+  if (key === undefined) return files
+  const entry = await repo.readLatestEntry(key, { signal }).catch((err: unknown) => {
+    if (SnapshotError.is(err, 'CORRUPT') || SnapshotError.is(err, 'UNSUPPORTED_VERSION')) return undefined
+    throw err
+  })
+  if (entry === undefined || entry.source.storeId !== storeId || entry.source.collectionId !== collectionId) return files
+  for (const f of entry.files) files.set(f.path, f)
+  return files
 }
 
 /** Manifests read from the source at once (small objects). */
@@ -105,30 +100,50 @@ const READ_CONCURRENCY = 16
 /** Objects one listing request returns (S3's page). */
 const LIST_PAGE = 1_000
 
+/** Listed keys kept whatever they are; beyond this, only the keys an export looks for (about 12 MB of keys). */
+const KEEP_ALL_LISTED = 100_000
+
 /**
  * Whether the repository holds a key at a size: from one listing of `files/` when that
- * costs fewer requests than asking per key (a first export, or a small repository), else a
- * HEAD per key. A listing is as fresh as a HEAD for what an export needs: a file appearing
- * after it is copied again (same content, same key).
+ * costs fewer requests than a HEAD per key, else a HEAD per key. The listing stops, and
+ * HEADs answer instead, once it has cost as many requests as the HEADs would (so at most
+ * twice the cheaper way). It keeps every key up to {@link KEEP_ALL_LISTED}, beyond that only
+ * the `wanted` ones (whose content address is known before reading the file); a key it did
+ * not keep is asked by HEAD. A listing is as fresh as a HEAD for what an export needs: a
+ * file appearing after it is copied again (same content, same key).
  */
 export class RepositoryFiles {
   readonly #repo: RepositoryStore
   #listed: Map<string, number> | undefined
+  /** Whether `#listed` holds every key under `files/`. */
+  #complete = false
+  #wanted: ReadonlySet<string> = new Set()
+  readonly #keepAll: number
 
-  constructor(repo: RepositoryStore) {
+  /** `keepAllListed`: {@link KEEP_ALL_LISTED} but in tests. */
+  constructor(repo: RepositoryStore, keepAllListed = KEEP_ALL_LISTED) {
     this.#repo = repo
+    this.#keepAll = keepAllListed
   }
 
-  /** Lists `files/` once when `candidates` keys are to be checked and the repository holds about `repositoryKeys`. */
-  async prepare(candidates: number, repositoryKeys: number, signal: AbortSignal | undefined): Promise<void> {
-    if (Math.ceil(repositoryKeys / LIST_PAGE) + 1 >= candidates) return
+  /** Lists `files/` when `candidates` keys are to be checked, `wanted` among them known already. */
+  async prepare(candidates: number, wanted: ReadonlySet<string>, signal: AbortSignal | undefined): Promise<void> {
+    const budget = (candidates - 1) * LIST_PAGE
     const listed = new Map<string, number>()
-    for await (const info of this.#repo.list(REPOSITORY_FILES_PREFIX, { signal })) listed.set(info.key, info.size)
+    let n = 0
+    for await (const info of this.#repo.list(REPOSITORY_FILES_PREFIX, { signal })) {
+      if (++n > budget) return
+      if (n <= this.#keepAll || wanted.has(info.key)) listed.set(info.key, info.size)
+    }
     this.#listed = listed
+    this.#complete = n <= this.#keepAll
+    this.#wanted = wanted
   }
 
   async has(key: string, size: number, signal: AbortSignal | undefined): Promise<boolean> {
-    if (this.#listed !== undefined) return this.#listed.get(key) === size
+    const listed = this.#listed?.get(key)
+    if (listed !== undefined) return listed === size
+    if (this.#listed !== undefined && (this.#complete || this.#wanted.has(key))) return false
     return (await this.#repo.head(key, { signal }))?.size === size
   }
 }
@@ -258,10 +273,14 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     const { info, list } = loaded
     const id = repositorySnapshotIdOf(storeId, info)
     const run = new ExportRun(deps, repo, sameStore, options)
-    const known = await knownFiles(repo, storeId, signal)
-    run.known = known.files
+    run.known = await knownFiles(repo, storeId, info.collectionId, signal)
     const files = await snapshotFiles(loaded, signal)
-    await run.present.prepare(files.length + list.count + 1, known.repositoryKeys, signal)
+    const wanted = new Set<string>()
+    for (const f of files) {
+      const sha256 = run.known.get(f.key)?.sha256 ?? hostSha256(f)
+      if (sha256 !== undefined) wanted.add(fileKey(sha256))
+    }
+    await run.present.prepare(files.length + 2, wanted, signal)
     run.counts.totalFiles = files.length
     run.counts.totalBytes = files.reduce((n, f) => n + f.size, 0)
     let metadata: EntryObject | undefined
@@ -312,6 +331,9 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     // no prune can have deleted a file it found in place).
     lock.assertFresh()
     await repo.put(entryKey(id), encodeEntry(entry), { signal })
+    // Then the pointer the next export of this collection starts from (last writer wins: a hint).
+    const pointer = sourcePointerKey(storeId, info.collectionId)
+    if (pointer !== undefined) await repo.put(pointer, encodeSourcePointer(id), { signal })
     const { copiedFiles, skippedFiles, copiedBytes, skippedBytes } = run.counts
     return { snapshotName: name, repositorySnapshotId: id, copiedFiles, skippedFiles, copiedBytes, skippedBytes, timeCostMs: Date.now() - started }
   } finally {

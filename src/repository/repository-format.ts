@@ -10,6 +10,7 @@ import { validateObjectKey } from '../storage/keys-validate.js'
  * | `repository.json` | `{ "vecsnapRepository": 1, "id": "<uuid>", "createdAt": ms }` |
  * | `files/{sha256[0:2]}/{sha256}` | every file, named by the SHA-256 of its bytes (hex): segment and index files, metadata JSON, manifests. A file several entries share is stored once. |
  * | `snapshots/{repositorySnapshotId}.json` | one entry per exported snapshot, written after all its files are in place |
+ * | `sources/{storeId}/{collectionId}.json` | `{ "vecsnapPointer": 1, "entry": id }`: the entry last exported from a source collection, where the next export of it learns which files it can skip without reading them (a hint: ignored when it does not read back) |
  * | `locks/{uuid}.json` | a lock of an export (shared) or a prune (exclusive) under way: `repository-lock.ts` |
  *
  * An entry (`vecsnapEntry: 1`) holds what the snapshot was (names, counts, times), where it
@@ -38,6 +39,31 @@ export const REPOSITORY_FILES_PREFIX = 'files/'
 
 /** Prefix of the entries. */
 export const REPOSITORY_ENTRIES_PREFIX = 'snapshots/'
+
+/** Prefix of the pointers to the latest entry of each source collection. */
+export const REPOSITORY_SOURCES_PREFIX = 'sources/'
+
+/** Store IDs that can name a key (the UUIDs vecsnap writes). */
+const STORE_ID_RE = /^[A-Za-z0-9-]{1,64}$/
+
+/** The pointer to the latest entry exported from a source collection, or undefined for a store ID that cannot name a key. */
+export function sourcePointerKey(storeId: string, collectionId: number): string | undefined {
+  return STORE_ID_RE.test(storeId) && Number.isSafeInteger(collectionId) && collectionId >= 0 ? `${REPOSITORY_SOURCES_PREFIX}${storeId}/${collectionId}.json` : undefined
+}
+
+/** Encodes a source pointer. */
+export function encodeSourcePointer(entryId: string): Uint8Array {
+  return Buffer.from(JSON.stringify({ vecsnapPointer: 1, entry: entryId }))
+}
+
+/** The entry ID a source pointer names: `CORRUPT` unless it is one, `UNSUPPORTED_VERSION` for another pointer format. */
+export function decodeSourcePointer(bytes: Uint8Array, key: string): string {
+  const v = parseJson(bytes, key)
+  versionOf(v, 'vecsnapPointer', 1, key)
+  const id = text(v.entry, key, 'entry')
+  if (!isEntryId(id)) throw corrupt(key, '`entry` is not a repository snapshot ID')
+  return id
+}
 
 /** Prefix of the locks. */
 export const REPOSITORY_LOCKS_PREFIX = 'locks/'

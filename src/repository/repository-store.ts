@@ -7,6 +7,7 @@ import { readObjectStream, writeObjectStream } from '../storage/streaming.js'
 import type { AbortOptions } from '../types.js'
 import {
   decodeEntry,
+  decodeSourcePointer,
   decodeRepositoryInfo,
   encodeRepositoryInfo,
   entryIdOf,
@@ -117,6 +118,12 @@ export class RepositoryStore {
   async readEntry(id: string, options: AbortOptions = {}): Promise<RepositoryEntry | undefined> {
     const bytes = await this.get(entryKey(id), options)
     return bytes === undefined ? undefined : decodeEntry(bytes, id)
+  }
+
+  /** The entry a source pointer (`sources/…`) names, validated; undefined when either is absent. */
+  async readLatestEntry(pointerKey: string, options: AbortOptions = {}): Promise<RepositoryEntry | undefined> {
+    const bytes = await this.get(pointerKey, options)
+    return bytes === undefined ? undefined : this.readEntry(decodeSourcePointer(bytes, pointerKey), options)
   }
 
   /** The IDs of every entry, in key order. */

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { fileKey } from '../../src/repository/repository-format.js'
+import { describe, expect, it } from 'vitest'
 import { hashStream, verifiedBody } from '../../src/repository/sha256.js'
-import type { SnapshotManager } from '../../src/snapshot-manager.js'
-import { readObjectStream } from '../../src/storage/streaming.js'
-import { overrideObjects } from '../helpers/override-objects.js'
-import { code, flushedSegment, openManager, seedCollection } from '../snapshot/env.js'
-import { fileCount, tempStores, type TempStores } from './helpers.js'
+import { code } from '../snapshot/env.js'
 
 const sha = (...chunks: Uint8Array[]): string => {
   const h = createHash('sha256')
@@ -103,47 +98,5 @@ describe('verifiedBody', () => {
       break
     }
     expect(src.closedEarly).toBe(true)
-  })
-})
-
-describe('exportSnapshot reads what it hashes once', () => {
-  let stores: TempStores
-  let repo: TempStores
-  let manager: SnapshotManager | undefined
-  beforeEach(async () => {
-    stores = await tempStores()
-    repo = await tempStores()
-  })
-  afterEach(async () => {
-    await manager?.close()
-    await stores.dispose()
-    await repo.dispose()
-  })
-
-  it('a file without a host SHA-256 that streams in one chunk is read once, and the repository gets exactly its bytes', async () => {
-    const reads = new Map<string, number>()
-    const source = overrideObjects(stores.objects, {
-      getStream: (key: string, options?: object) => {
-        reads.set(key, (reads.get(key) ?? 0) + 1)
-        return stores.objects.getStream(key, options)
-      },
-    })
-    manager = await openManager(stores.meta, source)
-    const coll = await seedCollection(manager, 'docs')
-    await flushedSegment(manager, source, coll)
-    await flushedSegment(manager, source, coll)
-    await manager.createSnapshot({ collectionName: 'docs', snapshotName: 's' })
-    const report = await manager.exportSnapshot('s', { to: repo.objects })
-    expect(report.copiedFiles).toBe(await fileCount(manager, 'docs'))
-    // Files without a sha256: host checksum were read to hash them, once each; the others were streamed once to copy them.
-    expect([...reads.values()].every((n) => n === 1)).toBe(true)
-    expect(reads.size).toBe(report.copiedFiles)
-    const verified = await manager.verifyRepository({ store: repo.objects, readData: 'all' })
-    expect(verified).toMatchObject({ ok: true, corrupt: [], missing: [] })
-    // Each key holds the source file's bytes.
-    for (const key of reads.keys()) {
-      const digest = sha(...(await drain((await readObjectStream(stores.objects, key))!)))
-      expect(sha(...(await drain((await readObjectStream(repo.objects, fileKey(digest)))!)))).toBe(digest)
-    }
   })
 })
