@@ -13,7 +13,7 @@ export interface SnapshotManagerOptions {
   restoreConcurrency?: number
   /** Segments per copy task, as Milvus's MaxSegmentsPerCopyTask; at most 30 (a task registers its segments in one bounded batch). @default 10 */
   maxSegmentsPerCopyTask?: number
-  /** Restore checker/inspector tick, as Milvus's CopySegmentCheckInterval. @default 2000 */
+  /** Restore checker/inspector tick, as Milvus's CopySegmentCheckInterval; at most 2^31 − 1 (as every interval option). @default 2000 */
   checkIntervalMs?: number
   /** A restore job still running after this fails. @default 86_400_000 (24 h) */
   restoreTimeoutMs?: number
@@ -89,7 +89,7 @@ function integer(options: Record<string, unknown>, name: string, min: number, ma
 }
 
 /** Longest timer Node runs as asked (a longer one fires at once). */
-const MAX_TIMER_MS = 2_147_483_647
+export const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Most segments per copy task: a task registers its target segments in one batch (two
@@ -115,13 +115,14 @@ export function resolveOptions(options: SnapshotManagerOptions): ResolvedOptions
   const o = options as unknown as Record<string, unknown>
   integer(o, 'restoreConcurrency', 1)
   integer(o, 'maxSegmentsPerCopyTask', 1, MAX_SEGMENTS_PER_COPY_TASK)
-  integer(o, 'checkIntervalMs', 1)
+  // Options that become timer delays stay within what a timer runs (a longer one would fire at once, in a loop).
+  integer(o, 'checkIntervalMs', 1, MAX_TIMER_MS)
   integer(o, 'restoreTimeoutMs', 1)
   integer(o, 'restoreJobRetentionMs', 0)
-  integer(o, 'gcIntervalMs', 0)
+  integer(o, 'gcIntervalMs', 0, MAX_TIMER_MS)
   integer(o, 'dropGraceMs', 0)
   integer(o, 'orphanGraceMs', 0)
-  integer(o, 'progressThrottleMs', 0)
+  integer(o, 'progressThrottleMs', 0, MAX_TIMER_MS)
   integer(o, 'scheduleIntervalMs', 0, MAX_TIMER_MS)
   if (options.copyMode !== undefined && typeof options.copyMode !== 'string') throw new TypeError(`Expected \`copyMode\` to be a string, got \`${typeName(options.copyMode)}\``)
   if (options.copyMode !== undefined && !COPY_MODES.includes(options.copyMode)) {

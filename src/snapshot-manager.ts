@@ -4,7 +4,7 @@ import { LocalLeadership } from './cluster/local-leadership.js'
 import { LoopRunner, SWEEP_TICKS } from './cluster/loop-runner.js'
 import { SnapshotError, throwIfAborted } from './errors.js'
 import { TypedEmitter, type SnapshotManagerEvents } from './events.js'
-import { resolveOptions, type ResolvedOptions, type SnapshotManagerOptions } from './options.js'
+import { MAX_TIMER_MS, resolveOptions, type ResolvedOptions, type SnapshotManagerOptions } from './options.js'
 import type { ManagerContext } from './context.js'
 import { Catalog } from './meta/catalog.js'
 import { guardMetaStore } from './meta/guarded-meta-store.js'
@@ -157,7 +157,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       restore: this.#restore,
       gc: this.#gc,
       schedules: scheduleLoop,
-      sweepIntervalMs: this.options.checkIntervalMs * SWEEP_TICKS,
+      sweepIntervalMs: Math.min(this.options.checkIntervalMs * SWEEP_TICKS, MAX_TIMER_MS),
     })
   }
 

@@ -17,6 +17,11 @@ describe('SnapshotManager options', () => {
     ['maxSegmentsPerCopyTask', 0],
     ['maxSegmentsPerCopyTask', 31],
     ['checkIntervalMs', -1],
+    // Longer than a timer runs: Node would fire it at once, and the loop would spin.
+    ['checkIntervalMs', 2 ** 31],
+    ['gcIntervalMs', 2 ** 31],
+    ['progressThrottleMs', 2 ** 31],
+    ['scheduleIntervalMs', 2 ** 31],
     ['dropGraceMs', Number.NaN],
     ['copyMode', 'fast'],
   ])('%s: %j is INVALID_ARGUMENT', (name, value) => {
