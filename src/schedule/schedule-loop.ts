@@ -5,7 +5,7 @@ import type { PruneSnapshotsOptions } from '../snapshot/snapshot-prune.js'
 import type { CreateSnapshotRequest, SnapshotInfo } from '../snapshot/snapshot-types.js'
 import type { AbortOptions } from '../types.js'
 import { sharedAbortController } from '../util/abort.js'
-import { dueSlot, scheduledSnapshotName, type ScheduleRecord, type ScheduleStore } from './schedule-store.js'
+import { abandonedSlot, dueSlot, scheduledSnapshotName, type ScheduleRecord, type ScheduleStore } from './schedule-store.js'
 import type { ScheduleError, ScheduleRunResult } from './schedule-types.js'
 
 /** What the schedule loop drives. @internal */
@@ -37,8 +37,10 @@ function describe(err: unknown, at: number): ScheduleError {
  * runs each one that is due: it claims the slot (`ScheduleStore.claim`), creates
  * `{prefix}-{slot time}`, applies the schedule's retention to the snapshots the schedule
  * created, and records the outcome. A failed run is recorded (`lastError`, a
- * `scheduleError` event) and the next slot runs as usual; a run a crash interrupted after
- * its claim is not repeated either. Runs go one at a time, in name order.
+ * `scheduleError` event) and the next slot runs as usual (a failed run is not repeated);
+ * a run whose process died after its claim is run again once the claim is stale
+ * (`CLAIM_STALE_MS`), unless a later slot is due by then. Runs go one at a time, in name
+ * order.
  * @internal
  */
 export class ScheduleLoop {
@@ -91,7 +93,8 @@ export class ScheduleLoop {
     const now = this.#deps.now()
     const results: ScheduleRunResult[] = []
     for (const r of await this.#deps.schedules.list(options)) {
-      const slot = dueSlot(r, now)
+      // A due slot, else the slot of a run whose process died after claiming it.
+      const slot = dueSlot(r, now) ?? abandonedSlot(r, now)
       if (slot === undefined) continue
       const snapshotName = scheduledSnapshotName(r.snapshotPrefix, slot)
       try {

@@ -25,6 +25,8 @@ export interface ScheduleRecord extends ScheduleDefinition {
   createdAt: number
   /** The last slot claimed by a run, epoch milliseconds. */
   lastSlot?: number
+  /** When the run of `lastSlot` was claimed, while it has not finished (`finish` clears it). */
+  runningSince?: number
   lastRunAt?: number
   lastSnapshot?: string
   lastError?: ScheduleError
@@ -126,6 +128,22 @@ export function slotAfter(r: ScheduleRecord, t: number): number | undefined {
 }
 
 
+/**
+ * A run claimed and not finished after this long died with its process (a create takes
+ * milliseconds, a retention prune seconds): its slot is run again.
+ */
+export const CLAIM_STALE_MS = 10 * 60_000
+
+/**
+ * The slot of a run that was claimed and never finished (its process crashed between the
+ * claim and the record of its outcome), once {@link CLAIM_STALE_MS} has passed; else
+ * undefined. Running it again is safe: a snapshot the crashed run committed is found
+ * (`ALREADY_EXISTS`, this schedule's) and the run goes on to its retention.
+ */
+export function abandonedSlot(r: ScheduleRecord, now: number): number | undefined {
+  return r.lastSlot !== undefined && r.runningSince !== undefined && now - r.runningSince >= CLAIM_STALE_MS ? r.lastSlot : undefined
+}
+
 /** The next slot to run: the first after the last claimed one (or after `createdAt`). */
 export function nextSlot(r: ScheduleRecord): number | undefined {
   return slotAfter(r, Math.max(r.lastSlot ?? Number.NEGATIVE_INFINITY, r.createdAt))
@@ -169,7 +187,8 @@ export function scheduledSnapshotName(prefix: string, slot: number): string {
 export function toScheduleInfo(r: ScheduleRecord, now: number): ScheduleInfo {
   const info: ScheduleInfo = { ...r }
   delete (info as Partial<ScheduleRecord>).lastSlot
-  const next = dueSlot(r, now) ?? nextSlot(r)
+  delete (info as Partial<ScheduleRecord>).runningSince
+  const next = dueSlot(r, now) ?? abandonedSlot(r, now) ?? nextSlot(r)
   if (next !== undefined) info.nextRunAt = next
   return info
 }
@@ -202,7 +221,7 @@ export class ScheduleStore {
       const sameTiming = old !== undefined && old.everyMs === definition.everyMs && old.cron === definition.cron && old.timeZone === definition.timeZone
       const record: ScheduleRecord = { ...definition, createdAt: sameTiming ? old.createdAt : now }
       if (old !== undefined) {
-        for (const field of ['lastSlot', 'lastRunAt', 'lastSnapshot', 'lastError'] as const) if (old[field] !== undefined) Object.assign(record, { [field]: old[field] })
+        for (const field of ['lastSlot', 'runningSince', 'lastRunAt', 'lastSnapshot', 'lastError'] as const) if (old[field] !== undefined) Object.assign(record, { [field]: old[field] })
       }
       tx.putJson(keys.schedule(definition.name), record)
       return toScheduleInfo(record, now)
@@ -227,15 +246,20 @@ export class ScheduleStore {
 
   /**
    * Claims `slot` of schedule `name` for a run: in one conditional batch, if the schedule
-   * still exists, has the same timing and has not claimed this slot or a later one, records
-   * it as the last slot. Resolves the record as claimed, or undefined when someone else
-   * ran it (or the schedule changed or went).
+   * still exists, has the same timing and has not claimed this slot or a later one (or
+   * claimed this slot in a run that was abandoned, as `seen` shows it), records it as the
+   * last slot, running since now. Resolves the record as claimed, or undefined when someone
+   * else ran it (or the schedule changed or went).
    */
   claim(seen: ScheduleRecord, slot: number, options: AbortOptions): Promise<ScheduleRecord | undefined> {
     return this.#transactor.run(async (tx) => {
+      const now = this.#now()
       const r = await tx.getJson<ScheduleRecord>(keys.schedule(seen.name))
-      if (r === undefined || r.createdAt !== seen.createdAt || (r.lastSlot ?? Number.NEGATIVE_INFINITY) >= slot) return undefined
-      const claimed: ScheduleRecord = { ...r, lastSlot: slot, lastRunAt: this.#now() }
+      if (r === undefined || r.createdAt !== seen.createdAt) return undefined
+      // Two runners retrying one abandoned run: the first one's claim changes `runningSince`.
+      const retry = r.lastSlot === slot && abandonedSlot(r, now) === slot && r.runningSince === seen.runningSince
+      if ((r.lastSlot ?? Number.NEGATIVE_INFINITY) >= slot && !retry) return undefined
+      const claimed: ScheduleRecord = { ...r, lastSlot: slot, lastRunAt: now, runningSince: now }
       tx.putJson(keys.schedule(r.name), claimed)
       return claimed
     }, options)
@@ -254,6 +278,8 @@ export class ScheduleStore {
       else back.lastSlot = before.lastSlot
       if (before.lastRunAt === undefined) delete back.lastRunAt
       else back.lastRunAt = before.lastRunAt
+      if (before.runningSince === undefined) delete back.runningSince
+      else back.runningSince = before.runningSince
       tx.putJson(keys.schedule(before.name), back)
     })
   }
@@ -264,6 +290,7 @@ export class ScheduleStore {
       const r = await tx.getJson<ScheduleRecord>(keys.schedule(name))
       if (r === undefined || r.lastSlot !== slot) return
       const next: ScheduleRecord = { ...r }
+      delete next.runningSince
       if (outcome.snapshotName !== undefined) next.lastSnapshot = outcome.snapshotName
       if (outcome.error !== undefined) next.lastError = outcome.error
       else delete next.lastError

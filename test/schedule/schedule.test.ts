@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import type { SnapshotManagerOptions } from '../../src/options.js'
 import type { ScheduleRunEvent } from '../../src/schedule/schedule-types.js'
+import { CLAIM_STALE_MS } from '../../src/schedule/schedule-store.js'
+import { keys } from '../../src/meta/keys.js'
 import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { MemoryObjects } from '../helpers/memory-objects.js'
 import { ManualLeadership } from '../helpers/manual-leadership.js'
@@ -240,6 +242,59 @@ describe('schedules', () => {
     const again = await open(clock, { meta, objects: inner, scheduleIntervalMs: 0 })
     expect((await again.listSchedules())[0].lastRunAt).toBeUndefined()
     expect(await again.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', created: true, pruned: [] }])
+  })
+
+  it('runs again the slot of a run whose process died after claiming it, once the claim is stale, and only once', async () => {
+    const clock = frozen()
+    const meta = new MapMetaStore()
+    const objects = new MemoryObjects()
+    const a = await open(clock, { meta, objects, scheduleIntervalMs: 0 })
+    const b = await open(clock, { meta, objects, scheduleIntervalMs: 0 })
+    const coll = await seedCollection(a, 'docs')
+    await flushedSegment(a, objects, coll, { numRows: 10 })
+    await a.putSchedule({ name: 'daily', collectionName: 'docs', everyMs: 24 * HOUR })
+    // What a process that claimed the 00:00 slot and died before creating anything leaves.
+    clock.t = T0 + 24 * HOUR
+    const record = JSON.parse((await meta.get(keys.schedule('daily')))!) as Record<string, unknown>
+    await meta.batch([{ type: 'put', key: keys.schedule('daily'), value: JSON.stringify({ ...record, lastSlot: T0 + 24 * HOUR, lastRunAt: clock.t, runningSince: clock.t }) }])
+
+    clock.t += CLAIM_STALE_MS - 1
+    expect(await a.runDueSchedules()).toEqual([])
+    expect((await a.listSchedules())[0].nextRunAt).toBe(T0 + 48 * HOUR)
+    clock.t += 1
+    expect((await a.listSchedules())[0].nextRunAt).toBe(T0 + 24 * HOUR)
+    // Two runners retry it at once: one run.
+    const runs = await Promise.all([a.runDueSchedules(), b.runDueSchedules()])
+    expect(runs.flat()).toEqual([{ schedule: 'daily', snapshotName: 'daily-20261205-000000', created: true, pruned: [] }])
+    expect((await a.listSnapshots()).map((s) => s.name)).toEqual(['daily-20261205-000000'])
+    const [after] = await a.listSchedules()
+    expect(after).toMatchObject({ lastSnapshot: 'daily-20261205-000000', nextRunAt: T0 + 48 * HOUR })
+    expect(after).not.toHaveProperty('runningSince')
+    clock.t += 2 * CLAIM_STALE_MS
+    expect(await a.runDueSchedules()).toEqual([])
+  })
+
+  it('a retried run whose slot name another snapshot took reports ALREADY_EXISTS and ends the claim', async () => {
+    const clock = frozen()
+    const meta = new MapMetaStore()
+    const objects = new MemoryObjects()
+    const m = await open(clock, { meta, objects, scheduleIntervalMs: 0 })
+    const coll = await seedCollection(m, 'docs')
+    await flushedSegment(m, objects, coll, { numRows: 10 })
+    await m.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR, retention: { keepLast: 1 } })
+    clock.t = T0 + HOUR
+    expect(await m.runDueSchedules()).toHaveLength(1)
+    clock.t = T0 + 2 * HOUR
+    expect(await m.runDueSchedules()).toHaveLength(1)
+    // The 03:00 run committed its snapshot and died before its retention and its record.
+    clock.t = T0 + 3 * HOUR
+    const record = JSON.parse((await meta.get(keys.schedule('hourly')))!) as Record<string, unknown>
+    await meta.batch([{ type: 'put', key: keys.schedule('hourly'), value: JSON.stringify({ ...record, lastSlot: T0 + 3 * HOUR, lastRunAt: clock.t, runningSince: clock.t }) }])
+    await m.createSnapshot({ collectionName: 'docs', snapshotName: 'hourly-20261204-030000' })
+    clock.t += CLAIM_STALE_MS
+    // Not tagged with the schedule (made by hand here): the retry reports the clash instead of adopting it.
+    expect(await m.runDueSchedules()).toEqual([expect.objectContaining({ schedule: 'hourly', created: false, error: expect.objectContaining({ code: 'ALREADY_EXISTS' }) })])
+    expect((await m.listSchedules())[0]).not.toHaveProperty('runningSince')
   })
 
   it('reports a schedule whose record cannot be written and runs the others', async () => {
