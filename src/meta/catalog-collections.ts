@@ -148,6 +148,14 @@ export async function readLiveIndexes(tx: MetaTxn, collectionId: number): Promis
   return (await readIndexRecords(tx, collectionId)).filter((r) => r.droppedAt === undefined)
 }
 
+/**
+ * Most index definitions a collection holds: live ones and dropped ones GC has not
+ * forgotten yet. Dropping the collection marks each live one in its batch, a restore writes
+ * them in its accept batch, and a rollback deletes them in one: so each batch stays within
+ * 64 operations and expectations (SPEC section 11).
+ */
+export const MAX_INDEX_DEFINITIONS = 40
+
 /** What `createIndexTx` needs. */
 export interface NewIndex {
   fieldName: string
@@ -164,11 +172,19 @@ export async function createIndexTx(tx: MetaTxn, collection: string, ix: NewInde
   const c = await requireWritableCollection(tx, collection, 'create an index')
   const field = c.schema.fields.find((f) => f.name === ix.fieldName)
   if (field === undefined) throw invalid(`collection ${collection} has no field ${JSON.stringify(ix.fieldName)}`)
-  const live = await readLiveIndexes(tx, c.id)
+  await readCollectionVersion(tx, c.id)
+  const all = await readIndexRecords(tx, c.id)
+  const live = all.filter((r) => r.droppedAt === undefined)
   if (live.some((r) => r.name === ix.indexName)) throw new SnapshotError('ALREADY_EXISTS', `index already exists: ${collection}/${ix.indexName}`)
   const onField = live.find((r) => r.fieldId === field.fieldId)
   if (onField !== undefined) {
     throw new SnapshotError('ALREADY_EXISTS', `field ${ix.fieldName} of ${collection} already has index ${onField.name}; drop it first`)
+  }
+  if (all.length >= MAX_INDEX_DEFINITIONS) {
+    throw new SnapshotError(
+      'FAILED_PRECONDITION',
+      `collection ${collection} holds ${all.length} index definitions (${live.length} live, the others dropped and not yet collected by GC); at most ${MAX_INDEX_DEFINITIONS}: drop one, or run GC once the drop grace has passed`,
+    )
   }
   const record: IndexRecord = { id: await tx.allocIds(1), fieldId: field.fieldId, name: ix.indexName, params: { ...ix.params }, createdAt: now }
   writeIndexRecord(tx, c.id, record)

@@ -1,7 +1,7 @@
 import { addSnapshotUse } from './snapshot-use.js'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import { collectionExists, createCollectionTx } from '../meta/catalog-collections.js'
+import { collectionExists, createCollectionTx, MAX_INDEX_DEFINITIONS } from '../meta/catalog-collections.js'
 import { expectObject, expectOptions, expectString, validateName } from '../meta/catalog-validate.js'
 import { keys } from '../meta/keys.js'
 import type { MetaTxn } from '../meta/transaction.js'
@@ -40,6 +40,10 @@ function validateRequest(request: RestoreSnapshotRequest): void {
 async function writeAccepted(ctx: ManagerContext, tx: MetaTxn, metadata: SnapshotView, info: SnapshotInfo, targetName: string): Promise<JobRecord> {
   const now = ctx.now()
   const { collection: source, indexes, segmentCount } = metadata
+  if (indexes.length > MAX_INDEX_DEFINITIONS) {
+    // Only a snapshot from elsewhere (an imported one) can hold more than a collection may.
+    throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${info.name} has ${indexes.length} index definitions; a collection holds at most ${MAX_INDEX_DEFINITIONS}`)
+  }
   await requireNotRestoreTarget(tx, targetName)
   const collection = await createCollectionTx(tx, {
     name: targetName,
