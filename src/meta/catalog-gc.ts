@@ -6,7 +6,6 @@ import { prefixRange, type MetaStore } from './meta-store.js'
 import {
   deleteSegmentRecord,
   readIndexRecords,
-  readSegment,
   readSegmentAsSeen,
   readSegments,
   segmentAsSeen,

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import { constants, createReadStream, type Dir, type Dirent, type Stats } from 'node:fs'
-import { close, copyFile, fstat, fsync, fsyncDir, fsyncFile, link, lstat, mkdir, mkdirp, open, opendir, readdir, readFile, rename, rmdir, stat, unlink, writeChunk, writeNew } from './fs-calls.js'
-import { GroupSync } from './group-sync.js'
+import { constants, createReadStream, type Stats } from 'node:fs'
+import { close, copyFile, fstat, fsync, fsyncFile, link, lstat, open, readFile, rename, stat, unlink, writeChunk, writeNew } from './fs-calls.js'
+import { Directories } from './fs-directories.js'
+import { ABSENT, BATCH, errno, info, removeEmptyDirs, removeStaleTemps, TMP_PREFIX, walkObjects } from './fs-tree.js'
 import { dirname, join, resolve, sep } from 'node:path'
 import { SnapshotError, throwIfAborted, toIoError } from '../errors.js'
 import type { AbortOptions } from '../types.js'
-import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, compareKeys, validateObjectKey, validatePrefix } from './keys-validate.js'
+import { assertBody, assertCopyMode, assertCopySizeHint, assertKeyList, validateObjectKey, validatePrefix } from './keys-validate.js'
 import type { CopyOptions, ObjectInfo, ObjectStore, ObjectStoreCapabilities, PutOptions, PutStreamOptions } from './object-store.js'
 import { assertStreamBody, assertStreamSize, checkedBody, mappedChunks, releaseBody, streamFailure } from './stream-body.js'
 
@@ -33,11 +34,6 @@ export interface RemoveStaleTempFilesOptions extends AbortOptions {
   olderThanMs?: number
 }
 
-/**
- * Name prefix of files being written. They live next to their target (so the final rename
- * stays within one directory), are never listed, and no key segment may start with it.
- */
-const TMP_PREFIX = '.vecsnap-tmp'
 /** Temporary files unchanged for this long are left over from a crash (`removeStaleTempFiles`). */
 const STALE_TMP_MS = 3_600_000
 /**
@@ -52,38 +48,12 @@ const STREAM_CHUNK_BYTES = 256 * 1024
  * it without joining chunks (which cost exports of many small files about 1 ms per file).
  */
 const WHOLE_CHUNK_MAX_BYTES = 4 * 1024 * 1024
-/** Files stat'ed, or unlinked, concurrently. */
-const BATCH = 64
-
-/** Directory entries `removeStaleTempFiles` reads at a time. */
-const DIR_READ_ENTRIES = 128
-/** Attempts of a write into a directory (a concurrent delete may remove it while it is empty). */
-const DIR_ATTEMPTS = 5
-/** Directories remembered as existing; the set starts over when it grows past this (kept small: a long-lived set that churns allocates its tables in old space). */
-const KNOWN_DIRS = 1024
 /** Thrown inside `#linkTo` when links turn out impossible. */
 const NO_LINKS = Symbol('no links')
-/** Errors where a path does not name a file. */
-const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR'])
 /** `link` errors after which a byte copy is tried instead. */
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'])
 
-const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code
-/**
- * A file's `lastModified`: the later of its mtime and its ctime. A hard link (a `copy`)
- * changes the ctime of the file, not its mtime, so a link made now never looks old (GC's
- * orphan grace counts from here); so do a rename, a `chmod` and the removal of another link.
- */
-const modifiedMs = (st: Stats): number => Math.floor(Math.max(st.mtimeMs, st.ctimeMs))
-const info = (key: string, st: Stats): ObjectInfo => ({ key, size: st.size, lastModified: modifiedMs(st) })
 const notFound = (key: string) => new SnapshotError('NOT_FOUND', `object not found: ${JSON.stringify(key)}`, { details: { key } })
-
-interface WalkItem {
-  name: string
-  /** `name`, plus '/' for a directory: sorting these orders the keys below them too. */
-  sortKey: string
-  dir: boolean
-}
 
 /**
  * An ObjectStore over a local directory: key `K` is the file `${root}/${K}`.
@@ -122,15 +92,7 @@ export class FsObjectStore implements ObjectStore {
   readonly #fsync: boolean
   readonly #tmpTag = randomUUID()
   #tmpSeq = 0
-  /**
-   * Directories this store created or saw exist. Only a hint: a concurrent delete may
-   * remove one once it is empty, and every write retries in a fresh directory on ENOENT.
-   */
-  readonly #knownDirs = new Set<string>()
-  /** `mkdir` calls under way, by directory. */
-  readonly #makingDirs = new Map<string, Promise<void>>()
-  /** Directory syncs, grouped per directory. */
-  readonly #dirSyncs = new GroupSync((dir) => fsyncDir(dir))
+  readonly #dirs: Directories
 
   /** Validates the options; nothing touches the disk before the first call. Throws a `TypeError` on bad options. */
   constructor(options: FsObjectStoreOptions) {
@@ -144,6 +106,7 @@ export class FsObjectStore implements ObjectStore {
       throw new TypeError(`Expected \`fsync\` to be a boolean, got \`${String(options.fsync)}\``)
     }
     this.#fsync = options.fsync ?? true
+    this.#dirs = new Directories(this.#rootSlash, this.#fsync)
   }
 
   /**
@@ -160,7 +123,7 @@ export class FsObjectStore implements ObjectStore {
     }
     throwIfAborted(signal)
     try {
-      return await this.#removeStale(this.root, Date.now() - olderThanMs, signal)
+      return await removeStaleTemps(this.root, Date.now() - olderThanMs, signal)
     } catch (err) {
       throw toIoError(err, 'removing stale temporary files', signal)
     }
@@ -175,9 +138,9 @@ export class FsObjectStore implements ObjectStore {
     try {
       if (options.fresh === true) {
         const dir = dirname(target)
-        const written = await this.#inDir(dir, () => this.#writeNew(target, body))
+        const written = await this.#dirs.inDir(dir, () => this.#writeNew(target, body))
         if (written !== undefined) {
-          await this.#syncDir(dir)
+          await this.#dirs.sync(dir)
           return { key, size: body.byteLength, lastModified: written }
         }
         // The key exists after all: replace it atomically.
@@ -254,7 +217,7 @@ export class FsObjectStore implements ObjectStore {
     let renamed = false
     try {
       // Only the open retries when a concurrent delete removed the directory: the body can be read once.
-      fd = await this.#inDir(dir, () => open(tmp, 'wx'))
+      fd = await this.#dirs.inDir(dir, () => open(tmp, 'wx'))
       created = true
       for await (const chunk of checked) await writeChunk(fd, chunk)
       if (this.#fsync) await fsync(fd)
@@ -265,7 +228,7 @@ export class FsObjectStore implements ObjectStore {
       throwIfAborted(signal)
       await rename(tmp, target)
       renamed = true
-      await this.#syncDir(dir)
+      await this.#dirs.sync(dir)
       return info(key, st)
     } catch (err) {
       releaseBody(body, checked)
@@ -298,7 +261,7 @@ export class FsObjectStore implements ObjectStore {
     const dirKey = prefix.slice(0, cut + 1)
     if (prefix.startsWith(TMP_PREFIX) || prefix.includes(`/${TMP_PREFIX}`)) return
     try {
-      yield* this.#walk(dirKey, prefix.slice(cut + 1), signal)
+      yield* walkObjects(this.root, dirKey, prefix.slice(cut + 1), signal)
     } catch (err) {
       throw toIoError(err, `list ${JSON.stringify(prefix)}`, signal)
     }
@@ -351,7 +314,7 @@ export class FsObjectStore implements ObjectStore {
     } catch (err) {
       throw toIoError(err, `delete of ${keys.length} objects`, signal)
     } finally {
-      await this.#prune(emptied)
+      await removeEmptyDirs(emptied, this.#rootSlash)
     }
   }
 
@@ -367,80 +330,6 @@ export class FsObjectStore implements ObjectStore {
     return this.#rootSlash + key
   }
 
-  /** Creates `dir` (and its parents) unless this store knows it exists; one `mkdir` per directory at a time. */
-  #ensureDir(dir: string): Promise<void> | undefined {
-    if (this.#knownDirs.has(dir)) return undefined
-    let making = this.#makingDirs.get(dir)
-    if (making === undefined) {
-      making = this.#makeDir(dir).then(
-        () => {
-          this.#makingDirs.delete(dir)
-          if (this.#knownDirs.size >= KNOWN_DIRS) this.#knownDirs.clear()
-          this.#knownDirs.add(dir)
-        },
-        (err: unknown) => {
-          this.#makingDirs.delete(dir)
-          throw err
-        },
-      )
-      this.#makingDirs.set(dir, making)
-    }
-    return making
-  }
-
-  /**
-   * Creates `dir` below the root: its parent first (through `#ensureDir`, so the sibling
-   * directories of a new segment share one `mkdir` of it), then `dir` alone. A recursive
-   * `mkdir` would instead fail on the missing parent first, then create it, then retry, for
-   * every new directory.
-   */
-  async #makeDir(dir: string): Promise<void> {
-    const parent = dirname(dir)
-    if (parent === dir || !parent.startsWith(this.#rootSlash)) {
-      // The root: each directory made has its name in its parent, up to the root's parent.
-      const first = await mkdirp(dir)
-      if (first !== undefined && this.#fsync) {
-        for (let d = dir; d !== dirname(first); d = dirname(d)) await this.#syncDir(dirname(d))
-      }
-      return
-    }
-    await this.#ensureDir(parent)
-    try {
-      await mkdir(dir)
-    } catch (err) {
-      if (errno(err) !== 'EEXIST') throw err
-      // Made by someone else; a file there is an error. Synced below all the same: its
-      // maker may not have synced it yet, and what this store writes into it relies on it.
-      if (!(await stat(dir)).isDirectory()) throw err
-    }
-    await this.#syncDir(parent)
-  }
-
-  /** `fsync`s `dir` (grouped with concurrent syncs of it) unless the store is not durable. */
-  async #syncDir(dir: string): Promise<void> {
-    if (this.#fsync) await this.#dirSyncs.sync(dir)
-  }
-
-  /**
-   * Runs `write` (which creates a file in `dir`) in an existing `dir`: creates it first,
-   * and again (forgetting it and its parents) when creating it or `write` fails with
-   * ENOENT because a concurrent delete removed it.
-   * `write` must tell a missing source apart itself (by throwing `NOT_FOUND`).
-   */
-  async #inDir<T>(dir: string, write: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const making = this.#ensureDir(dir)
-        if (making !== undefined) await making
-        return await write()
-      } catch (err) {
-        // A delete pruned `dir` or a parent the store believed in (before or during the mkdir).
-        if (errno(err) !== 'ENOENT' || attempt >= DIR_ATTEMPTS) throw err
-        for (let d = dir; d.startsWith(this.#rootSlash); d = dirname(d)) this.#knownDirs.delete(d)
-      }
-    }
-  }
-
   /**
    * Creates `target` atomically: `make` writes a temporary file next to it (synced, when
    * durable), which is then renamed over it (while the temporary file is in it, no delete
@@ -452,11 +341,11 @@ export class FsObjectStore implements ObjectStore {
     const tmp = join(dir, `${TMP_PREFIX}-${this.#tmpTag}-${++this.#tmpSeq}`)
     let renamed = false
     try {
-      const st = await this.#inDir(dir, () => make(tmp))
+      const st = await this.#dirs.inDir(dir, () => make(tmp))
       throwIfAborted(signal)
       await rename(tmp, target)
       renamed = st.nlink === 1
-      await this.#syncDir(dir)
+      await this.#dirs.sync(dir)
       return st
     } finally {
       // Also after renaming a link over another link to the same file, which does nothing.
@@ -515,16 +404,16 @@ export class FsObjectStore implements ObjectStore {
       return statNew ? stat(path) : 'linked'
     }
     const dir = dirname(dst)
-    const direct = await this.#inDir(dir, () => linkAt(dst, !sized))
+    const direct = await this.#dirs.inDir(dir, () => linkAt(dst, !sized))
     if (direct !== 'exists') {
       // A link needs no data sync: it is the source's file, as durable as the source.
-      if (direct !== undefined) await this.#syncDir(dir)
+      if (direct !== undefined) await this.#dirs.sync(dir)
       return direct
     }
     const [have, want] = await Promise.all([stat(dst).catch(() => undefined), this.#assertSource(src, key)])
     if (have !== undefined && have.ino === want.ino && have.dev === want.dev) {
       // Maybe linked by a call that has not synced it yet.
-      await this.#syncDir(dir)
+      await this.#dirs.sync(dir)
       return have
     }
     // Linux may report EEXIST before EXDEV: links can still turn out impossible here.
@@ -567,112 +456,5 @@ export class FsObjectStore implements ObjectStore {
       if (code === 'EPERM' && (await lstat(path).catch(() => undefined))?.isDirectory()) return false
       throw err
     }
-  }
-
-  /** Best effort: removes the given directories and their ancestors while they are empty. */
-  async #prune(dirs: Set<string>): Promise<void> {
-    const deepestFirst = [...dirs].sort((a, b) => b.length - a.length)
-    for (let dir of deepestFirst) {
-      while (dir.startsWith(this.#rootSlash)) {
-        try {
-          await rmdir(dir)
-        } catch {
-          break
-        }
-        dir = dirname(dir)
-      }
-    }
-  }
-
-  /** Yields the objects under `dirKey` ('' or ending in '/') whose next segment starts with `namePrefix`, in key order. */
-  async *#walk(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
-    const dir = dirKey === '' ? this.root : join(this.root, dirKey)
-    let entries: Dirent[]
-    try {
-      entries = await readdir(dir)
-    } catch (err) {
-      if (ABSENT.has(errno(err)!)) return
-      throw err
-    }
-    const items: WalkItem[] = []
-    for (const entry of entries) {
-      const name = entry.name
-      if (name.startsWith(TMP_PREFIX) || !name.startsWith(namePrefix) || name.includes('\\')) continue
-      if (entry.isDirectory()) items.push({ name, sortKey: `${name}/`, dir: true })
-      else if (entry.isFile()) items.push({ name, sortKey: name, dir: false })
-    }
-    items.sort((a, b) => compareKeys(a.sortKey, b.sortKey))
-    let i = 0
-    while (i < items.length) {
-      throwIfAborted(signal)
-      if (items[i].dir) {
-        yield* this.#walk(`${dirKey}${items[i].name}/`, '', signal)
-        i++
-        continue
-      }
-      let end = i
-      while (end < items.length && !items[end].dir && end - i < BATCH) end++
-      const run = items.slice(i, end)
-      const stats = await Promise.all(
-        run.map((item) =>
-          lstat(join(dir, item.name)).catch((err: unknown) => {
-            if (ABSENT.has(errno(err)!)) return undefined
-            throw err
-          }),
-        ),
-      )
-      for (let k = 0; k < run.length; k++) {
-        const st = stats[k]
-        if (!st?.isFile()) continue
-        throwIfAborted(signal)
-        yield info(`${dirKey}${run[k].name}`, st)
-      }
-      i = end
-    }
-  }
-
-  /**
-   * Best effort: removes the temporary files under `dir` unchanged since `before` (by
-   * `modifiedMs`: a temporary link to an old file has an old mtime but a new ctime).
-   * Reads each directory a few entries at a time (a collection's log directory holds a
-   * subdirectory per segment: read whole, 100k segments were ~8 MB of entries held for the
-   * whole walk below it). Resolves how many it removed.
-   */
-  async #removeStale(dir: string, before: number, signal: AbortSignal | undefined): Promise<number> {
-    throwIfAborted(signal)
-    let handle: Dir
-    try {
-      handle = await opendir(dir, DIR_READ_ENTRIES)
-    } catch (err) {
-      if (ABSENT.has(errno(err)!)) return 0
-      throw err
-    }
-    let removed = 0
-    const temps: string[] = []
-    const removeTemps = async (): Promise<void> => {
-      const done = await Promise.all(
-        temps.splice(0).map(async (path) => {
-          const st = await lstat(path).catch(() => undefined)
-          if (st === undefined || !st.isFile() || modifiedMs(st) >= before) return false
-          return unlink(path).then(
-            () => true,
-            () => false,
-          )
-        }),
-      )
-      removed += done.filter(Boolean).length
-    }
-    // Closes the directory however the loop ends.
-    for await (const e of handle) {
-      throwIfAborted(signal)
-      if (e.isFile() && e.name.startsWith(TMP_PREFIX)) {
-        temps.push(join(dir, e.name))
-        if (temps.length >= BATCH) await removeTemps()
-      } else if (e.isDirectory()) {
-        removed += await this.#removeStale(join(dir, e.name), before, signal)
-      }
-    }
-    await removeTemps()
-    return removed
   }
 }
