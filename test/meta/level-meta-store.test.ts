@@ -97,3 +97,42 @@ describe('LevelMetaStore durability', () => {
     expect(() => new LevelMetaStore({ db: new MemoryLevel(), sync: 1 as never })).toThrow(TypeError)
   })
 })
+
+describe('LevelMetaStore reads of keys it wrote', () => {
+  it('answers a key it read and then wrote from memory, and reads a key written blind from the database', async () => {
+    const db = new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const store = new LevelMetaStore({ db, sync: false })
+    await store.open()
+    let reads = 0
+    const get = db.get.bind(db) as (...args: unknown[]) => Promise<unknown>
+    ;(db as { get: unknown }).get = (...args: unknown[]) => {
+      reads++
+      return get(...args)
+    }
+    try {
+      await store.batch([{ type: 'put', key: 'job', value: 'j1' }, { type: 'put', key: 'segment', value: 's1' }])
+      // Written before anything read it: read from the database.
+      expect(await store.get('job')).toBe('j1')
+      expect(reads).toBe(1)
+      // Read, then written (a read-modify-write): answered from memory from then on.
+      await store.batch([{ type: 'put', key: 'job', value: 'j2' }, { type: 'put', key: 'segment', value: 's2' }])
+      expect(await store.get('job')).toBe('j2')
+      await store.batch([{ type: 'put', key: 'job', value: 'j3' }])
+      expect(await store.get('job')).toBe('j3')
+      expect(reads).toBe(1)
+      await store.batch([{ type: 'del', key: 'job' }])
+      expect(await store.get('job')).toBeUndefined()
+      expect(reads).toBe(1)
+      // Written twice, never read before: nothing kept.
+      expect(await store.get('segment')).toBe('s2')
+      expect(reads).toBe(2)
+      // open() forgets everything.
+      await store.close()
+      await store.open()
+      expect(await store.get('job')).toBeUndefined()
+      expect(reads).toBe(3)
+    } finally {
+      await store.close()
+    }
+  })
+})
