@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryLevel } from 'memory-level'
@@ -95,6 +95,46 @@ describe('LevelMetaStore durability', () => {
   it('rejects a sync option that is not a boolean', () => {
     expect(() => new LevelMetaStore({ location: join(dir, 'meta'), sync: 'yes' as never })).toThrow(TypeError)
     expect(() => new LevelMetaStore({ db: new MemoryLevel(), sync: 1 as never })).toThrow(TypeError)
+  })
+})
+
+describe('LevelMetaStore memory options', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vecsnap-level-memory-'))
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('opens LevelDB with the write buffer and block cache asked for', async () => {
+    /** Writes 500 KB, reads the last value back; resolves the table files LevelDB wrote (counted once it closed). */
+    const fill = async (store: LevelMetaStore, location: string): Promise<string[]> => {
+      const value = 'x'.repeat(1000)
+      await store.open()
+      try {
+        for (let i = 0; i < 10; i++) await store.batch(Array.from({ length: 50 }, (_, j) => ({ type: 'put' as const, key: `k${i}/${j}`, value })))
+        expect(await store.get('k9/49')).toBe(value)
+      } finally {
+        await store.close()
+      }
+      return (await readdir(location)).filter((f) => f.endsWith('.ldb'))
+    }
+    // A 64 KiB buffer fills many times: LevelDB writes tables as it goes.
+    const small = join(dir, 'small')
+    expect((await fill(new LevelMetaStore({ location: small, sync: false, blockCacheBytes: 0, writeBufferBytes: 64 * 1024 }), small)).length).toBeGreaterThan(1)
+    // The default one (1 MiB) holds it all.
+    const defaults = join(dir, 'defaults')
+    expect(await fill(new LevelMetaStore({ location: defaults, sync: false }), defaults)).toEqual([])
+  })
+
+  it('rejects sizes out of range, and sizes with a db (configured by whoever created it)', () => {
+    const location = join(dir, 'meta')
+    for (const bad of [-1, 1.5, 2 ** 32, '1' as never]) expect(() => new LevelMetaStore({ location, blockCacheBytes: bad })).toThrow(TypeError)
+    for (const bad of [0, 64 * 1024 - 1, 2 ** 30 + 1, NaN]) expect(() => new LevelMetaStore({ location, writeBufferBytes: bad })).toThrow(TypeError)
+    expect(() => new LevelMetaStore({ db: new MemoryLevel(), blockCacheBytes: 1024 })).toThrow(TypeError)
+    expect(() => new LevelMetaStore({ db: new MemoryLevel(), writeBufferBytes: 1024 * 1024 })).toThrow(TypeError)
+    expect(() => new LevelMetaStore({ location, blockCacheBytes: 0, writeBufferBytes: 64 * 1024 })).not.toThrow()
   })
 })
 
