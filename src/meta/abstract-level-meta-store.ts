@@ -15,10 +15,14 @@ const PAGE_SIZE = 256
 /**
  * Keys whose last written value the store keeps for `get` (see `AbstractLevelMetaStore.get`):
  * room for the keys a restore reads back (its job, its running tasks, counters) with 8 tasks
- * in flight. Every value kept outlives a scavenge and is promoted, so a larger cache (2048)
- * turned each written segment record into old-space garbage (~20 MB more peak RSS at 100k).
+ * in flight. Only keys read before they are written are kept (see `#wanted`): every value
+ * kept outlives a scavenge and is promoted, so keeping each written key (a segment record,
+ * a progress marker) turned the records a restore writes into old-space garbage.
  */
 const RECENT_KEYS = 512
+
+/** Keys read lately (at most this many) whose next write the store keeps (see `#wanted`). */
+const WANTED_KEYS = 512
 
 /** Longer values are not kept (a write of one forgets the key); with `RECENT_KEYS`, at most 2 MB are kept. */
 const RECENT_VALUE_CHARS = 4096
@@ -94,6 +98,14 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
    * every `open()`, as another process may write the database while it is closed.
    */
   readonly #recent = new Map<string, string | undefined>()
+  /**
+   * Keys that `get` read from the database lately, oldest first: a batch keeps the value
+   * it writes (in `#recent`) only for these and for keys `#recent` already holds. Records
+   * that are read back are read before they are written (a transaction reads what it
+   * updates); records written blind (a segment, a progress marker) are not read back
+   * soon, and keeping them only made garbage.
+   */
+  readonly #wanted = new Set<string>()
   #db: AnyAbstractLevel | undefined
   #status: StoreStatus = 'closed'
   #opening: Promise<void> | undefined
@@ -147,6 +159,7 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
   async #doOpen(): Promise<void> {
     this.#status = 'opening'
     this.#recent.clear()
+    this.#wanted.clear()
     try {
       this.#db ??= this.createDb()
       await this.#db.open()
@@ -197,14 +210,15 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
   }
 
   /**
-   * Reads one key; `undefined` when absent. A key this store wrote lately (job and task
-   * records, ID counters, collection versions) is answered from memory, without a read
-   * that would queue behind file copies on libuv's thread pool.
+   * Reads one key; `undefined` when absent. A key this store read and then wrote lately
+   * (job and task records, ID counters, collection versions) is answered from memory,
+   * without a read that would queue behind file copies on libuv's thread pool.
    */
   async get(key: string, options: AbortOptions = {}): Promise<string | undefined> {
     throwIfAborted(options.signal)
     const db = this.#ensureOpen()
     if (this.#recent.has(key)) return this.#recent.get(key)
+    this.#want(key)
     try {
       const value: unknown = await db.get(key, UTF8)
       return value === undefined || value === null ? undefined : String(value)
@@ -257,13 +271,26 @@ export abstract class AbstractLevelMetaStore implements MetaStore {
     for (const op of operations) this.#recent.delete(op.key)
   }
 
-  /** Records what a batch that landed wrote (see `#recent`). */
+  /** Marks `key` as read: the next batch that writes it keeps its value (see `#wanted`). */
+  #want(key: string): void {
+    const wanted = this.#wanted
+    wanted.delete(key)
+    wanted.add(key)
+    if (wanted.size <= WANTED_KEYS) return
+    for (const k of wanted) {
+      wanted.delete(k)
+      if (wanted.size <= WANTED_KEYS) return
+    }
+  }
+
+  /** Records what a batch that landed wrote to kept or wanted keys (see `#recent`, `#wanted`). */
   #remember(operations: readonly MetaOperation[]): void {
     // A bulk write (a snapshot's reference index) is forgotten rather than churned through.
     if (operations.length > RECENT_KEYS / 2 || operations.some((op) => SURROGATE.test(op.key))) return this.#forget(operations)
     const recent = this.#recent
+    const wanted = this.#wanted
     for (const op of operations) {
-      recent.delete(op.key)
+      if (!recent.delete(op.key) && !wanted.delete(op.key)) continue
       if (op.type === 'del') recent.set(op.key, undefined)
       // A value with a lone surrogate reads back changed: not kept.
       else if (op.value.length <= RECENT_VALUE_CHARS && !SURROGATE.test(op.value)) recent.set(op.key, op.value)

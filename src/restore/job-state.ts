@@ -69,8 +69,14 @@ export interface TaskRecord {
   count: number
   /** Source segment IDs of the task's segments, in order. */
   segmentIds: number[]
-  /** Manifest keys of the task's segments, in order (so a running job needs no per-segment state in memory). */
-  manifests: string[]
+  /**
+   * Manifest owners of the task's segments, in order: with the segment IDs, they name the
+   * manifests (so a running job needs no per-segment state in memory). Absent from tasks
+   * written before owners replaced `manifests`.
+   */
+  owners?: number[]
+  /** Manifest keys of the task's segments, in order: what tasks written before `owners` carry instead. */
+  manifests?: string[]
   state: TaskState
   /** Why the task failed; '' otherwise. */
   reason: string

@@ -219,7 +219,7 @@ export class RestoreChecker {
             first,
             count,
             segmentIds: batch.segmentIds.slice(first - base, first - base + count),
-            manifests: batch.manifests.slice(first - base, first - base + count),
+            owners: batch.owners.slice(first - base, first - base + count),
             state: 'pending',
             reason: '',
             attempts: 0,

@@ -4,9 +4,9 @@ import { keys } from '../meta/keys.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { MetaTxn } from '../meta/transaction.js'
 import type { ObjectStore } from '../storage/object-store.js'
-import { readListBytes } from '../snapshot/list-reader.js'
+import { readListManifests } from '../snapshot/list-reader.js'
 import { readMetadataVersion, type SnapshotCollectionMetadata } from '../snapshot/metadata-json.js'
-import { ListManifests } from '../snapshot/snapshot-list.js'
+import type { ListManifests } from '../snapshot/snapshot-list.js'
 import { snapshotNotFound, validateSnapshotName, type SnapshotRecord } from '../snapshot/snapshot-record.js'
 import type { AbortOptions } from '../types.js'
 
@@ -51,10 +51,10 @@ export async function requireCommittedTx(tx: MetaTxn, name: string): Promise<Sna
   return r
 }
 
-/** Source segments `[first, first + segmentIds.length)` of a snapshot, in order. */
+/** Source segments `[first, first + segmentIds.length)` of a snapshot, in order: their IDs and manifest owners. */
 export interface SegmentBatch {
   segmentIds: number[]
-  manifests: string[]
+  owners: number[]
 }
 
 /** A committed snapshot as restore reads it: what its list's header says, and its segments a batch at a time. */
@@ -83,11 +83,9 @@ export class SnapshotView {
     let at = 0
     return {
       next(count: number): SegmentBatch {
-        const out: SegmentBatch = { segmentIds: [], manifests: [] }
-        for (const end = Math.min(list.count, at + count); at < end; at++) {
-          out.segmentIds.push(list.segmentIds[at])
-          out.manifests.push(list.manifestKey(at))
-        }
+        const end = Math.min(list.count, at + count)
+        const out: SegmentBatch = { segmentIds: Array.from(list.segmentIds.subarray(at, end)), owners: Array.from(list.owners.subarray(at, end)) }
+        at = end
         return out
       },
     }
@@ -102,5 +100,5 @@ export class SnapshotView {
 export async function readSnapshotView(objects: ObjectStore, r: SnapshotRecord, options: AbortOptions = {}): Promise<SnapshotView> {
   await readMetadataVersion(objects, r, options)
   if (r.list === undefined) throw new SnapshotError('CORRUPT', `snapshot ${r.name} is committed but has no segment list`)
-  return new SnapshotView(new ListManifests(await readListBytes(objects, r.list, options), r.list.key))
+  return new SnapshotView(await readListManifests(objects, r.list, options))
 }

@@ -1,6 +1,7 @@
 import { SnapshotError } from '../errors.js'
 import type { MetaStore } from '../meta/meta-store.js'
 import type { ObjectStore } from '../storage/object-store.js'
+import { layout } from '../storage/layout.js'
 import { decodeManifest } from '../format/manifest-codec.js'
 import { toSnapshotSegment } from '../snapshot/manifest-reader.js'
 import type { SnapshotSegment } from '../snapshot/snapshot-types.js'
@@ -13,12 +14,12 @@ import { readCommitted, readSnapshotView, type SnapshotView } from './snapshot-r
 const MANIFEST_READS = 8
 
 /** The part of a task that says which manifests it reads. */
-export type TaskSegments = Pick<TaskRecord, 'first' | 'count' | 'manifests' | 'segmentIds'>
+export type TaskSegments = Pick<TaskRecord, 'first' | 'count' | 'segmentIds' | 'owners' | 'manifests'>
 
 /**
  * What a running job needs of its snapshot: the source channels, and its segments by
- * task. Each task record carries the manifest keys of its own segments, so a job keeps
- * no per-segment state in memory however large the snapshot.
+ * task. Each task record carries the IDs and manifest owners of its own segments, so a
+ * job keeps no per-segment state in memory however large the snapshot.
  * @internal
  */
 export class JobSource {
@@ -27,16 +28,20 @@ export class JobSource {
   /** Channels of the source collection as the snapshot captured them, by shard. */
   readonly sourceChannels: readonly string[]
   readonly #objects: ObjectStore
+  /** ID of the source collection (its manifests live under it). */
+  readonly #collectionId: number
 
   constructor(objects: ObjectStore, metadata: Pick<SnapshotView, 'snapshot' | 'collection'>) {
     this.#objects = objects
     this.snapshotName = metadata.snapshot.name
     this.sourceChannels = [...(metadata.collection.channels ?? [])]
+    this.#collectionId = metadata.collection.id
   }
 
   /** The task's segments, in order. `CORRUPT` when a manifest is missing, does not decode or is not the expected segment. */
   async segments(task: TaskSegments, options: AbortOptions = {}): Promise<SnapshotSegment[]> {
-    const { manifests, segmentIds, count } = task
+    const { segmentIds, owners, count } = task
+    const manifests = task.manifests ?? owners?.map((owner, i) => layout.snapshotManifest(this.#collectionId, owner, segmentIds[i])) ?? []
     if (manifests.length !== count || segmentIds.length !== count) {
       throw new SnapshotError('CORRUPT', `a task of ${count} segments lists ${manifests.length} manifests and ${segmentIds.length} segment IDs`)
     }

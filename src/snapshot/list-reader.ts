@@ -1,7 +1,17 @@
+import crypto from 'node:crypto'
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { ObjectStore } from '../storage/object-store.js'
+import { readObjectStream } from '../storage/streaming.js'
 import type { AbortOptions } from '../types.js'
-import { contentHash, SnapshotList, type ListRef } from './snapshot-list.js'
+import { contentHash, ListManifestsParser, SnapshotList, type ListManifests, type ListRef } from './snapshot-list.js'
+
+function listMissing(ref: ListRef): SnapshotError {
+  return new SnapshotError('CORRUPT', `snapshot list ${ref.key} is missing`, { details: { missing: [ref.key] } })
+}
+
+function notTheRecordedList(ref: ListRef): SnapshotError {
+  return new SnapshotError('CORRUPT', `snapshot list ${ref.key} is not the one its snapshot recorded (size or hash differs)`, { details: { corrupt: [ref.key] } })
+}
 
 /**
  * Reads the bytes of the list `ref` names, uncached, and checks them against `ref`.
@@ -11,11 +21,39 @@ import { contentHash, SnapshotList, type ListRef } from './snapshot-list.js'
 export async function readListBytes(objects: ObjectStore, ref: ListRef, options: AbortOptions = {}): Promise<Uint8Array> {
   throwIfAborted(options.signal)
   const bytes = await objects.get(ref.key, options)
-  if (bytes === undefined) throw new SnapshotError('CORRUPT', `snapshot list ${ref.key} is missing`, { details: { missing: [ref.key] } })
-  if (bytes.byteLength !== ref.size || contentHash(bytes) !== ref.hash) {
-    throw new SnapshotError('CORRUPT', `snapshot list ${ref.key} is not the one its snapshot recorded (size or hash differs)`, { details: { corrupt: [ref.key] } })
-  }
+  if (bytes === undefined) throw listMissing(ref)
+  if (bytes.byteLength !== ref.size || contentHash(bytes) !== ref.hash) throw notTheRecordedList(ref)
   return bytes
+}
+
+/**
+ * Reads what restore keeps of the list `ref` names (see `ListManifests`), uncached, a
+ * chunk at a time: its bytes are parsed and hashed as they stream in, never held whole.
+ * `CORRUPT` (`UNSUPPORTED_VERSION`) as {@link readList}; a list that is not the content the
+ * record names is reported as such, as `readList` does, even when it does not parse.
+ */
+export async function readListManifests(objects: ObjectStore, ref: ListRef, options: AbortOptions = {}): Promise<ListManifests> {
+  throwIfAborted(options.signal)
+  const chunks = await readObjectStream(objects, ref.key, options)
+  if (chunks === undefined) throw listMissing(ref)
+  const hash = crypto.createHash('sha256')
+  const parser = new ListManifestsParser(ref.key)
+  let size = 0
+  let failure: unknown
+  for await (const chunk of chunks) {
+    hash.update(chunk)
+    size += chunk.byteLength
+    if (failure !== undefined) continue
+    try {
+      parser.push(chunk)
+    } catch (err) {
+      // Reported once the hash tells whether this is the recorded list at all.
+      failure = err
+    }
+  }
+  if (size !== ref.size || hash.digest('base64url') !== ref.hash) throw notTheRecordedList(ref)
+  if (failure !== undefined) throw failure
+  return parser.end()
 }
 
 /**

@@ -1,5 +1,6 @@
 import { SnapshotError } from '../errors.js'
 import type { ObjectStore } from '../storage/object-store.js'
+import { readObjectStream } from '../storage/streaming.js'
 import type { AbortOptions } from '../types.js'
 import type { CollectionSchema, IndexInfo, PartitionInfo } from '../catalog-types.js'
 
@@ -99,24 +100,49 @@ export function decodeMetadata(bytes: Uint8Array, key = 'metadata'): SnapshotMet
 /** How this build writes the start of every metadata JSON (`formatVersion` first). */
 const VERSION_PREFIX = /^\{"formatVersion":(\d+)[,}]/
 
+/** Chunks as one Buffer (the chunk itself when there is one). */
+function joined(parts: Buffer[]): Buffer {
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts)
+}
+
+/** Bytes of the start of a metadata JSON that tell its version (see `VERSION_PREFIX`). */
+const VERSION_HEAD_BYTES = 64
+
 /**
- * Checks the format version of the metadata JSON `r` names without parsing its segment
- * lists when it starts the way this build writes it (`{"formatVersion":1,`); any other
- * shape is decoded whole. `UNSUPPORTED_VERSION` for an unknown version, `CORRUPT` when the
- * object is missing or does not decode.
+ * Checks the format version of the metadata JSON `r` names without reading its segment
+ * lists when it starts the way this build writes it (`{"formatVersion":1,`): only its
+ * first chunk is read (a large object is streamed in chunks). Any other shape is read and
+ * decoded whole. `UNSUPPORTED_VERSION` for an unknown version, `CORRUPT` when the object
+ * is missing or does not decode.
  */
 export async function readMetadataVersion(objects: ObjectStore, r: { name: string; metadataKey: string }, options: AbortOptions = {}): Promise<void> {
-  const bytes = await objects.get(r.metadataKey, options)
-  if (bytes === undefined) {
+  const chunks = await readObjectStream(objects, r.metadataKey, options)
+  if (chunks === undefined) {
     throw new SnapshotError('CORRUPT', `snapshot ${r.name}: metadata ${r.metadataKey} is missing`, { details: { missing: [r.metadataKey] } })
   }
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)).toString('latin1')
-  const m = VERSION_PREFIX.exec(head)
-  if (m === null) {
-    decodeMetadata(bytes, r.metadataKey)
-    return
+  const parts: Buffer[] = []
+  let size = 0
+  let version: number | undefined
+  let looked = false
+  for await (const chunk of chunks) {
+    parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    size += chunk.byteLength
+    if (looked || size < VERSION_HEAD_BYTES) continue
+    looked = true
+    const m = VERSION_PREFIX.exec(joined(parts).toString('latin1', 0, VERSION_HEAD_BYTES))
+    if (m === null) continue
+    version = Number(m[1])
+    break
   }
-  const version = Number(m[1])
+  if (version === undefined) {
+    const bytes = joined(parts)
+    const m = looked ? null : VERSION_PREFIX.exec(bytes.toString('latin1', 0, VERSION_HEAD_BYTES))
+    if (m === null) {
+      decodeMetadata(bytes, r.metadataKey)
+      return
+    }
+    version = Number(m[1])
+  }
   if (version !== METADATA_FORMAT_VERSION) {
     throw new SnapshotError('UNSUPPORTED_VERSION', `snapshot metadata ${r.metadataKey} has formatVersion ${version}; this vecsnap reads ${METADATA_FORMAT_VERSION}`, {
       details: { key: r.metadataKey, formatVersion: version },

@@ -113,9 +113,14 @@ function numberAt(bytes: Buffer, start: number, end: number): number {
 function parseHeader(bytes: Buffer, key: string): { header: SnapshotListHeader; entriesAt: number } {
   const firstEnd = bytes.indexOf(NEWLINE)
   if (firstEnd < 0) throw corrupt(key, 'no header')
+  return { header: headerOf(bytes, key, 0, firstEnd), entriesAt: firstEnd + 1 }
+}
+
+/** The header line `[start, end)` of a list (see `parseHeader`). */
+function headerOf(bytes: Buffer, key: string, start: number, end: number): SnapshotListHeader {
   let header: SnapshotListHeader
   try {
-    header = JSON.parse(bytes.toString('utf8', 0, firstEnd)) as SnapshotListHeader
+    header = JSON.parse(bytes.toString('utf8', start, end)) as SnapshotListHeader
   } catch (err) {
     throw corrupt(key, 'the header is not JSON', err)
   }
@@ -127,7 +132,7 @@ function parseHeader(bytes: Buffer, key: string): { header: SnapshotListHeader; 
   }
   const n = header.segmentCount
   if (!Number.isSafeInteger(n) || n < 0) throw corrupt(key, 'bad segment count')
-  return { header, entriesAt: firstEnd + 1 }
+  return header
 }
 
 /**
@@ -140,23 +145,32 @@ function parseEntries(bytes: Buffer, key: string, count: number, entriesAt: numb
   let pos = entriesAt
   for (let i = 0; i < count; i++) {
     const end = bytes.indexOf(NEWLINE, pos)
-    if (end < 0) throw corrupt(key, `${count} segments announced, ${i} found`)
-    let k = 0
-    f[0] = pos
-    for (let p = pos; p < end && k < 7; p++) {
-      if (bytes[p] !== SPACE) continue
-      f[2 * k + 1] = p
-      k++
-      f[2 * k] = p + 1
-    }
-    f[13] = end
-    if (k !== 6 || !isNumber(bytes, f[0], f[1]) || !isNumber(bytes, f[2], f[3]) || !isNumber(bytes, f[6], f[7]) || !isNumber(bytes, f[8], f[9]) || !isNumber(bytes, f[10], f[11])) {
-      throw corrupt(key, `line ${i + 2} is not a segment entry`)
-    }
+    if (end < 0) throw missingEntries(key, count, i)
+    entryFields(bytes, key, pos, end, i, f)
     onEntry(i, f)
     pos = end + 1
   }
   if (pos !== bytes.byteLength) throw corrupt(key, 'trailing data')
+}
+
+function missingEntries(key: string, count: number, found: number): SnapshotError {
+  return corrupt(key, `${count} segments announced, ${found} found`)
+}
+
+/** Fills `f` with the field bounds of segment line `i`, bytes `[start, end)`; `CORRUPT` unless it is a segment entry. */
+function entryFields(bytes: Buffer, key: string, start: number, end: number, i: number, f: LineFields): void {
+  let k = 0
+  f[0] = start
+  for (let p = start; p < end && k < 7; p++) {
+    if (bytes[p] !== SPACE) continue
+    f[2 * k + 1] = p
+    k++
+    f[2 * k] = p + 1
+  }
+  f[13] = end
+  if (k !== 6 || !isNumber(bytes, f[0], f[1]) || !isNumber(bytes, f[2], f[3]) || !isNumber(bytes, f[6], f[7]) || !isNumber(bytes, f[8], f[9]) || !isNumber(bytes, f[10], f[11])) {
+    throw corrupt(key, `line ${i + 2} is not a segment entry`)
+  }
 }
 
 /** A list's bytes as a Buffer (no copy). */
@@ -240,7 +254,8 @@ export class SnapshotList {
 /**
  * What restore reads of a list: its header and each segment's ID and manifest owner (two
  * typed arrays, nothing per segment on the V8 heap), after checking the whole list as
- * `SnapshotList` does (`CORRUPT`, `UNSUPPORTED_VERSION`).
+ * `SnapshotList` does (`CORRUPT`, `UNSUPPORTED_VERSION`). Made by a
+ * {@link ListManifestsParser}, which reads a list a chunk at a time.
  */
 export class ListManifests {
   readonly key: string
@@ -249,24 +264,96 @@ export class ListManifests {
   readonly segmentIds: Float64Array
   readonly owners: Float64Array
 
-  /** `CORRUPT` when the bytes are not a list of this format; `UNSUPPORTED_VERSION` for a newer one. */
-  constructor(bytes: Uint8Array, key: string) {
+  constructor(key: string, header: SnapshotListHeader, segmentIds: Float64Array, owners: Float64Array) {
     this.key = key
-    const b = asBuffer(bytes)
-    const { header, entriesAt } = parseHeader(b, key)
     this.header = header
     this.count = header.segmentCount
-    this.segmentIds = new Float64Array(this.count)
-    this.owners = new Float64Array(this.count)
-    parseEntries(b, key, this.count, entriesAt, (i, f) => {
-      this.segmentIds[i] = numberAt(b, f[0], f[1])
-      this.owners[i] = numberAt(b, f[2], f[3])
-    })
+    this.segmentIds = segmentIds
+    this.owners = owners
+  }
+
+  /** A list's whole bytes, parsed. `CORRUPT` when they are not a list of this format; `UNSUPPORTED_VERSION` for a newer one. */
+  static decode(bytes: Uint8Array, key: string): ListManifests {
+    const parser = new ListManifestsParser(key)
+    parser.push(bytes)
+    return parser.end()
   }
 
   /** The manifest key of entry `i`. */
   manifestKey(i: number): string {
     return layout.snapshotManifest(this.header.collection.id, this.owners[i], this.segmentIds[i])
+  }
+}
+
+/**
+ * Parses a list's bytes pushed a chunk at a time (as a stream yields them) into a
+ * {@link ListManifests}, checking them as `SnapshotList` does: the same damaged lists
+ * throw the same errors, from `push` or `end`. Only the end of a chunk that does not end a
+ * line is kept (copied) until the next chunk: the list is never held whole.
+ */
+export class ListManifestsParser {
+  readonly #key: string
+  readonly #f: LineFields = new Uint32Array(14)
+  #header: SnapshotListHeader | undefined
+  #segmentIds = new Float64Array(0)
+  #owners = new Float64Array(0)
+  /** Segment lines read. */
+  #found = 0
+  /** The start of a line that the chunks so far did not end. */
+  #partial: Buffer[] = []
+
+  constructor(key: string) {
+    this.#key = key
+  }
+
+  /** Reads the next chunk of the list. */
+  push(chunk: Uint8Array): void {
+    const b = asBuffer(chunk)
+    let pos = 0
+    if (this.#partial.length > 0) {
+      const nl = b.indexOf(NEWLINE)
+      if (nl < 0) {
+        this.#partial.push(Buffer.from(b))
+        return
+      }
+      const line = Buffer.concat([...this.#partial, b.subarray(0, nl)])
+      this.#partial = []
+      this.#line(line, 0, line.byteLength)
+      pos = nl + 1
+    }
+    for (let nl = b.indexOf(NEWLINE, pos); nl >= 0; nl = b.indexOf(NEWLINE, pos)) {
+      this.#line(b, pos, nl)
+      pos = nl + 1
+    }
+    if (pos < b.byteLength) this.#partial.push(Buffer.from(b.subarray(pos)))
+  }
+
+  /** The list, once every chunk was pushed. `CORRUPT` when it ends early (or with a line that has no newline). */
+  end(): ListManifests {
+    const header = this.#header
+    if (header === undefined) throw corrupt(this.#key, 'no header')
+    if (this.#found < header.segmentCount) throw missingEntries(this.#key, header.segmentCount, this.#found)
+    if (this.#partial.length > 0) throw corrupt(this.#key, 'trailing data')
+    return new ListManifests(this.#key, header, this.#segmentIds, this.#owners)
+  }
+
+  /** Line `[start, end)` of `b` (its newline excluded). */
+  #line(b: Buffer, start: number, end: number): void {
+    const key = this.#key
+    if (this.#header === undefined) {
+      const header = headerOf(b, key, start, end)
+      this.#segmentIds = new Float64Array(header.segmentCount)
+      this.#owners = new Float64Array(header.segmentCount)
+      this.#header = header
+      return
+    }
+    const i = this.#found
+    if (i >= this.#header.segmentCount) throw corrupt(key, 'trailing data')
+    const f = this.#f
+    entryFields(b, key, start, end, i, f)
+    this.#segmentIds[i] = numberAt(b, f[0], f[1])
+    this.#owners[i] = numberAt(b, f[2], f[3])
+    this.#found = i + 1
   }
 }
 

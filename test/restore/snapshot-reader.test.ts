@@ -6,9 +6,11 @@ import { SnapshotError } from '../../src/errors.js'
 import { keys } from '../../src/meta/keys.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import type { MetaStoreCapabilities } from '../../src/meta/meta-store.js'
+import type { TaskRecord } from '../../src/restore/job-state.js'
 import { readCommitted, readSnapshotView, SnapshotView } from '../../src/restore/snapshot-reader.js'
+import { JobSource } from '../../src/restore/snapshot-source.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
-import { contentHash, encodeList, ListManifests, SnapshotList, type ListEntry, type SnapshotListHeader } from '../../src/snapshot/snapshot-list.js'
+import { contentHash, encodeList, ListManifests, ListManifestsParser, SnapshotList, type ListEntry, type SnapshotListHeader } from '../../src/snapshot/snapshot-list.js'
 import type { SnapshotRecord } from '../../src/snapshot/snapshot-record.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import { expectSameFiles, flushedSegment, metaEntries, openManager, seedCollection } from './helpers.js'
@@ -53,6 +55,22 @@ function entries(n: number): ListEntry[] {
   }))
 }
 
+function messageOf(fn: () => unknown): string | undefined {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    return err instanceof SnapshotError ? `${err.code}: ${err.message}` : `not a SnapshotError: ${String(err)}`
+  }
+}
+
+/** A list's bytes pushed `size` bytes at a time. */
+function decodeInChunks(bytes: Buffer, size: number): ListManifests {
+  const parser = new ListManifestsParser('l')
+  for (let at = 0; at < bytes.byteLength; at += size) parser.push(bytes.subarray(at, at + size))
+  return parser.end()
+}
+
 async function codeOf(fn: () => unknown): Promise<string | undefined> {
   try {
     await fn()
@@ -70,7 +88,7 @@ describe('SnapshotList', () => {
     expect(list.header).toEqual(header(25))
     for (let i = 0; i < 25; i++) expect(list.entry(i)).toEqual(entries(25)[i])
     expect(list.manifestKey(1)).toBe('snapshots/3/manifests/5/1001.avro')
-    const manifests = new ListManifests(bytes, 'l')
+    const manifests = ListManifests.decode(bytes, 'l')
     expect(manifests).toMatchObject({ key: 'l', header: header(25), count: 25, segmentIds: list.segmentIds, owners: list.owners })
     expect(manifests.manifestKey(1)).toBe('snapshots/3/manifests/5/1001.avro')
     const view = new SnapshotView(manifests)
@@ -79,7 +97,7 @@ describe('SnapshotList', () => {
     const batches = [it.next(10), it.next(10), it.next(10), it.next(10)]
     expect(batches.map((b) => b.segmentIds.length)).toEqual([10, 10, 5, 0])
     expect(batches.flatMap((b) => b.segmentIds)).toEqual(entries(25).map((e) => e.segmentId))
-    expect(batches[0].manifests[0]).toBe('snapshots/3/manifests/7/1000.avro')
+    expect(batches[0].owners).toEqual(entries(25).slice(0, 10).map((e) => e.manifestOwner))
   })
 
   it('refuses damaged lists with CORRUPT and a newer format with UNSUPPORTED_VERSION', async () => {
@@ -98,11 +116,15 @@ describe('SnapshotList', () => {
     ]
     for (const [why, text] of cases) {
       expect(await codeOf(() => new SnapshotList(Buffer.from(text), 'l')), why).toBe('CORRUPT')
-      expect(await codeOf(() => new ListManifests(Buffer.from(text), 'l')), why).toBe('CORRUPT')
+      const message = messageOf(() => new SnapshotList(Buffer.from(text), 'l'))
+      expect(messageOf(() => ListManifests.decode(Buffer.from(text), 'l')), why).toBe(message)
+      // Read a chunk at a time, lines cut anywhere: the same error.
+      for (const size of [1, 3, 64]) expect(messageOf(() => decodeInChunks(Buffer.from(text), size)), `${why}, chunks of ${size}`).toBe(message)
     }
+    for (const size of [1, 7, 100]) expect(decodeInChunks(Buffer.from(good), size)).toEqual(ListManifests.decode(Buffer.from(good), 'l'))
     const newer = Buffer.from(good.replace('"vecsnapList":1', '"vecsnapList":2'))
     expect(await codeOf(() => new SnapshotList(newer, 'l'))).toBe('UNSUPPORTED_VERSION')
-    expect(await codeOf(() => new ListManifests(newer, 'l'))).toBe('UNSUPPORTED_VERSION')
+    expect(await codeOf(() => ListManifests.decode(newer, 'l'))).toBe('UNSUPPORTED_VERSION')
   })
 
   it('reads fields as split and Number read them: long numbers, odd build fields, non-ASCII hashes', () => {
@@ -184,9 +206,21 @@ describe('restore of a snapshot whose tasks take several transactions', () => {
     await manager.createSnapshot({ collectionName: 'docs', snapshotName: 'snap' })
     const jobId = await manager.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: 'copy' })
     expect(await manager.waitForRestore(jobId)).toMatchObject({ state: 'completed', copiedSegments: 123, totalSegments: 123 })
-    const tasks = (await metaEntries(meta, keys.restoreTaskPrefix(jobId))).map(([, v]) => JSON.parse(v) as { taskId: number; first: number; segmentIds: number[] })
+    const tasks = (await metaEntries(meta, keys.restoreTaskPrefix(jobId))).map(([, v]) => JSON.parse(v) as TaskRecord)
     expect(tasks.map((t) => t.taskId)).toEqual(Array.from({ length: 62 }, (_, i) => i))
     expect(tasks.flatMap((t) => t.segmentIds)).toEqual(segs.map((s) => s.id))
     await expectSameFiles(objects, segs, await manager.catalog.listSegments('copy'))
+
+    // A task names its manifests by segment ID and owner; one written with the manifest
+    // keys instead (as tasks were before owners) reads the same manifests.
+    const view = await readSnapshotView(objects, await readCommitted(meta, 'snap'))
+    const source = new JobSource(objects, view)
+    const list = ListManifests.decode((await objects.get(view.key)) as Uint8Array, view.key)
+    const task = tasks[1]
+    const fromOwners = await source.segments(task)
+    expect(fromOwners.map((s) => s.id)).toEqual(task.segmentIds)
+    const legacy = { ...task, owners: undefined, manifests: [list.manifestKey(task.first), list.manifestKey(task.first + 1)] }
+    expect(await source.segments(legacy)).toEqual(fromOwners)
+    expect(await codeOf(() => source.segments({ ...task, owners: task.owners?.slice(1) }))).toBe('CORRUPT')
   }, 60_000)
 })

@@ -13,7 +13,9 @@ import {
   MANIFEST_VERSION_KEY,
   type ManifestRecord,
 } from '../../src/format/manifest-codec.js'
-import { decodeMetadata, encodeMetadata } from '../../src/snapshot/metadata-json.js'
+import { decodeMetadata, encodeMetadata, readMetadataVersion } from '../../src/snapshot/metadata-json.js'
+import type { ObjectStore } from '../../src/storage/object-store.js'
+import { MemoryObjects } from '../helpers/memory-objects.js'
 import { manifestRecord } from '../helpers/seed.js'
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url))
@@ -216,5 +218,50 @@ describe('metadata JSON', () => {
     ['no collection', Buffer.from(JSON.stringify({ ...JSON.parse(fixture('metadata-v1.json').toString()), collection: 1 }))],
   ])('rejects %s with CORRUPT', (_, bytes) => {
     expect(() => decodeMetadata(bytes)).toThrow(expect.objectContaining({ code: 'CORRUPT' }))
+  })
+})
+
+describe('readMetadataVersion', () => {
+  /** A store holding one object, streamed in chunks of `size` bytes; counts the chunks read. */
+  function chunkedStore(bytes: Buffer, size: number): { objects: ObjectStore; chunksRead: () => number } {
+    let read = 0
+    const objects = new MemoryObjects()
+    void objects.put('m.json', bytes)
+    const store = Object.assign(objects, {
+      async getStream(key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+        if (key !== 'm.json') return undefined
+        return (async function* () {
+          for (let at = 0; at < bytes.byteLength; at += size) {
+            read++
+            yield bytes.subarray(at, at + size)
+          }
+        })()
+      },
+    })
+    return { objects: store, chunksRead: () => read }
+  }
+  const r = { name: 's', metadataKey: 'm.json' }
+  const golden = JSON.parse(fixture('metadata-v1.json').toString()) as Record<string, unknown>
+
+  it('reads only the first chunks of metadata that starts with its version', async () => {
+    const { formatVersion, ...rest } = golden
+    const bytes = Buffer.from(JSON.stringify({ formatVersion, ...rest, manifests: Array.from({ length: 500 }, (_, i) => `m${i}`) }))
+    const ok = chunkedStore(bytes, 10)
+    await readMetadataVersion(ok.objects, r)
+    expect(ok.chunksRead()).toBe(7)
+    const newer = chunkedStore(Buffer.from(bytes.toString().replace('"formatVersion":1', '"formatVersion":2')), 10)
+    await expect(readMetadataVersion(newer.objects, r)).rejects.toMatchObject({ code: 'UNSUPPORTED_VERSION' })
+    expect(newer.chunksRead()).toBe(7)
+  })
+
+  it('decodes metadata in any other order whole, and refuses a missing or damaged one', async () => {
+    const { formatVersion, ...rest } = golden
+    const other = Buffer.from(JSON.stringify({ ...rest, formatVersion }))
+    const whole = chunkedStore(other, 10)
+    await readMetadataVersion(whole.objects, r)
+    expect(whole.chunksRead()).toBe(Math.ceil(other.byteLength / 10))
+    await expect(readMetadataVersion(chunkedStore(Buffer.from(JSON.stringify({ ...rest, formatVersion: 2 })), 10).objects, r)).rejects.toMatchObject({ code: 'UNSUPPORTED_VERSION' })
+    await expect(readMetadataVersion(chunkedStore(Buffer.from('{"formatVersion":1'), 10).objects, r)).rejects.toMatchObject({ code: 'CORRUPT' })
+    await expect(readMetadataVersion(chunkedStore(other, 10).objects, { name: 's', metadataKey: 'gone.json' })).rejects.toMatchObject({ code: 'CORRUPT' })
   })
 })
