@@ -333,7 +333,8 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     await repo.put(entryKey(id), encodeEntry(entry), { signal })
     // Then the pointer the next export of this collection starts from (last writer wins: a hint).
     const pointer = sourcePointerKey(storeId, info.collectionId)
-    if (pointer !== undefined) await repo.put(pointer, encodeSourcePointer(id), { signal })
+    // A hint only: failing to write it does not fail an export whose entry is in place.
+    if (pointer !== undefined) await repo.put(pointer, encodeSourcePointer(id), { signal }).catch(() => undefined)
     const { copiedFiles, skippedFiles, copiedBytes, skippedBytes } = run.counts
     return { snapshotName: name, repositorySnapshotId: id, copiedFiles, skippedFiles, copiedBytes, skippedBytes, timeCostMs: Date.now() - started }
   } finally {

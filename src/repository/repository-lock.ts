@@ -50,6 +50,8 @@ export class RepositoryLock {
   readonly #renew: NodeJS.Timeout
   /** When the lock was last written. */
   #renewedAt: number
+  /** Set once the lock went stale before a renewal: it is never fresh again. */
+  #lost = false
   /** The renewal under way, awaited by `release` (so that none lands after the delete). */
   #renewing: Promise<void> | undefined
 
@@ -62,6 +64,13 @@ export class RepositoryLock {
     this.#renew = setInterval(() => {
       if (this.#renewing !== undefined) return
       const renewedAt = this.#now()
+      // Stale already: another locker may have ignored or deleted it meanwhile. Renewing now
+      // would make it look fresh to assertFresh; it stays lost instead.
+      if (renewedAt - this.#renewedAt >= LOCK_STALE_MS) {
+        this.#lost = true
+        clearInterval(this.#renew)
+        return
+      }
       this.#renewing = this.#repo
         .put(this.key, encodeLock({ ...this.#record, renewedAt }))
         .then(
@@ -129,7 +138,7 @@ export class RepositoryLock {
    */
   assertFresh(): void {
     const age = this.#now() - this.#renewedAt
-    if (age >= LOCK_STALE_MS) {
+    if (this.#lost || age >= LOCK_STALE_MS) {
       throw new SnapshotError('FAILED_PRECONDITION', `the ${this.#record.kind}'s lock ${this.key} was not renewed for ${Math.round(age / 60_000)} minutes (the process was suspended or the repository unreachable), so a prune may have run meanwhile: run it again`, {
         details: { lock: this.key },
       })

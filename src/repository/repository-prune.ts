@@ -38,13 +38,14 @@ export async function pruneRepository(deps: RepositoryDeps, repo: RepositoryStor
   await repo.requireInfo({ signal })
   const lock = dryRun ? undefined : await RepositoryLock.acquire(repo, 'prune', () => deps.ctx.now(), { signal })
   try {
-    return await prune(deps, repo, options.policy, dryRun, signal)
+    return await prune(deps, repo, options.policy, dryRun, signal, () => lock?.assertFresh())
   } finally {
     await lock?.release()
   }
 }
 
-async function prune(deps: RepositoryDeps, repo: RepositoryStore, policy: RetentionPolicy, dryRun: boolean, signal: AbortSignal | undefined): Promise<PruneReport> {
+/** `assertFresh`: throws once the prune's lock went stale (an export may have started since): checked before every delete. */
+async function prune(deps: RepositoryDeps, repo: RepositoryStore, policy: RetentionPolicy, dryRun: boolean, signal: AbortSignal | undefined, assertFresh: () => void): Promise<PruneReport> {
   const entries = await repo.entries({ signal })
   const byId = new Map(entries.map((e) => [e.id, e]))
   const decision = applyRetention(
@@ -85,20 +86,22 @@ async function prune(deps: RepositoryDeps, repo: RepositoryStore, policy: Retent
   }
   if (dryRun) return report
   // Entries first: from here on the files they alone named are unreferenced.
-  await deleteAll(repo, decision.dropped.map(entryKey), signal)
+  assertFresh()
+  await deleteAll(repo, decision.dropped.map(entryKey), signal, assertFresh)
   const orphans: string[] = []
   const now = deps.ctx.now()
   for await (const info of repo.list(REPOSITORY_FILES_PREFIX, { signal })) {
     if (refs.has(info.key)) continue
     if (now - info.lastModified >= deps.ctx.options.orphanGraceMs) orphans.push(info.key)
   }
-  await deleteAll(repo, [...freed.keys(), ...orphans], signal)
+  await deleteAll(repo, [...freed.keys(), ...orphans], signal, assertFresh)
   return report
 }
 
-async function deleteAll(repo: RepositoryStore, keys: readonly string[], signal: AbortSignal | undefined): Promise<void> {
+async function deleteAll(repo: RepositoryStore, keys: readonly string[], signal: AbortSignal | undefined, assertFresh: () => void): Promise<void> {
   for (let i = 0; i < keys.length; i += DELETE_BATCH) {
     throwIfAborted(signal)
+    assertFresh()
     await repo.delete(keys.slice(i, i + DELETE_BATCH), { signal })
   }
 }

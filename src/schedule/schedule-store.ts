@@ -221,7 +221,9 @@ export class ScheduleStore {
       const sameTiming = old !== undefined && old.everyMs === definition.everyMs && old.cron === definition.cron && old.timeZone === definition.timeZone
       const record: ScheduleRecord = { ...definition, createdAt: sameTiming ? old.createdAt : now }
       if (old !== undefined) {
-        for (const field of ['lastSlot', 'runningSince', 'lastRunAt', 'lastSnapshot', 'lastError'] as const) if (old[field] !== undefined) Object.assign(record, { [field]: old[field] })
+        for (const field of ['lastSlot', 'lastRunAt', 'lastSnapshot', 'lastError'] as const) if (old[field] !== undefined) Object.assign(record, { [field]: old[field] })
+        // A run under way keeps its claim; one abandoned under another timing is not run again.
+        if (sameTiming && old.runningSince !== undefined) record.runningSince = old.runningSince
       }
       tx.putJson(keys.schedule(definition.name), record)
       return toScheduleInfo(record, now)

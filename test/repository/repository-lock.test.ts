@@ -164,6 +164,18 @@ describe('RepositoryLock', () => {
     expect(await keysUnder(stores.objects, REPOSITORY_LOCKS_PREFIX)).toEqual([])
   })
 
+  it('a lock that went stale stays lost: a renewal after the stale window does not make it fresh again', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const lock = await RepositoryLock.acquire(new RepositoryStore(stores.objects, ''), 'export', now)
+    // Suspended (or unable to renew) for longer than the stale window: a prune may have run.
+    t += LOCK_STALE_MS + 1
+    await vi.advanceTimersByTimeAsync(LOCK_RENEW_MS)
+    t += 1
+    await vi.advanceTimersByTimeAsync(LOCK_RENEW_MS)
+    expect(() => lock.assertFresh()).toThrow(expect.objectContaining({ code: 'FAILED_PRECONDITION' }))
+    await lock.release()
+  })
+
   it('release waits for a renewal under way, so no lock is left behind', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
     let open: () => void = () => undefined
