@@ -1,22 +1,10 @@
-import { createHash } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fileKey } from '../../src/repository/repository-format.js'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
 import { readObjectStream } from '../../src/storage/streaming.js'
 import { overrideObjects } from '../helpers/override-objects.js'
 import { flushedSegment, openManager, seedCollection } from '../snapshot/env.js'
-import { fileCount, tempStores, type TempStores } from './helpers.js'
-
-const sha = (...chunks: Uint8Array[]): string => {
-  const h = createHash('sha256')
-  for (const c of chunks) h.update(c)
-  return h.digest('hex')
-}
-
-async function drain(chunks: AsyncIterable<Uint8Array>, into: Uint8Array[] = []): Promise<Uint8Array[]> {
-  for await (const c of chunks) into.push(c)
-  return into
-}
+import { drain, fileCount, sha256Of as sha, tempStores, type TempStores } from './helpers.js'
 
 describe('what exportSnapshot reads', () => {
   let stores: TempStores

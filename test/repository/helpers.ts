@@ -131,3 +131,16 @@ export async function fileCount(manager: SnapshotManager, collection: string): P
   for (const s of await manager.catalog.listSegments(collection, { states: ['flushed'] })) for (const { file } of segmentFiles(s)) keys.add(file.key)
   return keys.size
 }
+
+/** SHA-256 (hex) of chunks in order. */
+export function sha256Of(...chunks: Uint8Array[]): string {
+  const hash = createHash('sha256')
+  for (const c of chunks) hash.update(c)
+  return hash.digest('hex')
+}
+
+/** Every chunk of a stream, appended to `into`. */
+export async function drain(chunks: AsyncIterable<Uint8Array>, into: Uint8Array[] = []): Promise<Uint8Array[]> {
+  for await (const c of chunks) into.push(c)
+  return into
+}

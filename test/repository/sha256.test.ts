@@ -1,13 +1,7 @@
-import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { hashStream, verifiedBody } from '../../src/repository/sha256.js'
 import { code } from '../snapshot/env.js'
-
-const sha = (...chunks: Uint8Array[]): string => {
-  const h = createHash('sha256')
-  for (const c of chunks) h.update(c)
-  return h.digest('hex')
-}
+import { drain, sha256Of as sha } from './helpers.js'
 
 /** A body of `chunks` that records whether it was closed before its end. */
 function body(chunks: Uint8Array[]): AsyncIterable<Uint8Array> & { closedEarly: boolean; pulled: number } {
@@ -28,11 +22,6 @@ function body(chunks: Uint8Array[]): AsyncIterable<Uint8Array> & { closedEarly: 
     },
   }
   return b
-}
-
-async function drain(chunks: AsyncIterable<Uint8Array>, into: Uint8Array[] = []): Promise<Uint8Array[]> {
-  for await (const c of chunks) into.push(c)
-  return into
 }
 
 const a = new Uint8Array([1, 2, 3])
