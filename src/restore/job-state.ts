@@ -71,12 +71,9 @@ export interface TaskRecord {
   segmentIds: number[]
   /**
    * Manifest owners of the task's segments, in order: with the segment IDs, they name the
-   * manifests (so a running job needs no per-segment state in memory). Absent from tasks
-   * written before owners replaced `manifests`.
+   * manifests (so a running job needs no per-segment state in memory).
    */
-  owners?: number[]
-  /** Manifest keys of the task's segments, in order: what tasks written before `owners` carry instead. */
-  manifests?: string[]
+  owners: number[]
   state: TaskState
   /** Why the task failed; '' otherwise. */
   reason: string

@@ -14,7 +14,7 @@ import { readCommitted, readSnapshotView, type SnapshotView } from './snapshot-r
 const MANIFEST_READS = 8
 
 /** The part of a task that says which manifests it reads. */
-export type TaskSegments = Pick<TaskRecord, 'first' | 'count' | 'segmentIds' | 'owners' | 'manifests'>
+export type TaskSegments = Pick<TaskRecord, 'first' | 'count' | 'segmentIds' | 'owners'>
 
 /**
  * What a running job needs of its snapshot: the source channels, and its segments by
@@ -41,10 +41,11 @@ export class JobSource {
   /** The task's segments, in order. `CORRUPT` when a manifest is missing, does not decode or is not the expected segment. */
   async segments(task: TaskSegments, options: AbortOptions = {}): Promise<SnapshotSegment[]> {
     const { segmentIds, owners, count } = task
-    const manifests = task.manifests ?? owners?.map((owner, i) => layout.snapshotManifest(this.#collectionId, owner, segmentIds[i])) ?? []
-    if (manifests.length !== count || segmentIds.length !== count) {
-      throw new SnapshotError('CORRUPT', `a task of ${count} segments lists ${manifests.length} manifests and ${segmentIds.length} segment IDs`)
+    // A task record is ours, but it is read back from the store: check its shape before use.
+    if (!Array.isArray(owners) || owners.length !== count || segmentIds.length !== count) {
+      throw new SnapshotError('CORRUPT', `a task of ${count} segments lists ${Array.isArray(owners) ? owners.length : 'no'} manifest owners and ${segmentIds.length} segment IDs`)
     }
+    const manifests = owners.map((owner, i) => layout.snapshotManifest(this.#collectionId, owner, segmentIds[i]))
     const out = new Array<SnapshotSegment>(count)
     await forEachLimit(manifests, MANIFEST_READS, async (key, i) => {
       const bytes = await this.#objects.get(key, options)

@@ -211,16 +211,17 @@ describe('restore of a snapshot whose tasks take several transactions', () => {
     expect(tasks.flatMap((t) => t.segmentIds)).toEqual(segs.map((s) => s.id))
     await expectSameFiles(objects, segs, await manager.catalog.listSegments('copy'))
 
-    // A task names its manifests by segment ID and owner; one written with the manifest
-    // keys instead (as tasks were before owners) reads the same manifests.
+    // A task names its manifests by segment ID and owner; a task without owners (the
+    // shape before owners, never released) or with too few is CORRUPT.
     const view = await readSnapshotView(objects, await readCommitted(meta, 'snap'))
     const source = new JobSource(objects, view)
     const list = ListManifests.decode((await objects.get(view.key)) as Uint8Array, view.key)
     const task = tasks[1]
     const fromOwners = await source.segments(task)
     expect(fromOwners.map((s) => s.id)).toEqual(task.segmentIds)
-    const legacy = { ...task, owners: undefined, manifests: [list.manifestKey(task.first), list.manifestKey(task.first + 1)] }
-    expect(await source.segments(legacy)).toEqual(fromOwners)
-    expect(await codeOf(() => source.segments({ ...task, owners: task.owners?.slice(1) }))).toBe('CORRUPT')
+    expect(fromOwners.map((s) => s.id)).toEqual([list.segmentIds[task.first], list.segmentIds[task.first + 1]])
+    const legacy = { ...task, owners: undefined, manifests: [list.manifestKey(task.first), list.manifestKey(task.first + 1)] } as unknown as TaskRecord
+    expect(await codeOf(() => source.segments(legacy))).toBe('CORRUPT')
+    expect(await codeOf(() => source.segments({ ...task, owners: task.owners.slice(1) }))).toBe('CORRUPT')
   }, 60_000)
 })
