@@ -3,6 +3,7 @@
  *
  *   node --expose-gc --import tsx restore-rss-child.ts seed <dir> <segments>
  *   node --expose-gc --import tsx restore-rss-child.ts restore <dir> [targetCollectionName]
+ *   node --expose-gc --import tsx restore-rss-child.ts floor <dir> <width>
  *
  * `seed` writes a collection of small one-file segments (records written directly, a
  * thousand per transaction, to keep seeding fast) and snapshots it. `restore` opens the
@@ -11,25 +12,41 @@
  * overall and per phase: `accept` (the `restoreSnapshot` call), `tasks` (until the job is
  * `in_progress`: the checker writes its copy tasks), `copying` (until it completed).
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { link, mkdir, readFile, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { SnapshotManager } from '../../src/snapshot-manager.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
+import { layout } from '../../src/storage/layout.js'
 import { seedSegmentsDirect } from '../seed.js'
 
 const [mode, dir, arg] = process.argv.slice(2)
 const root = join(dir, 'objects')
-const meta = new LevelMetaStore({ location: join(dir, 'meta'), sync: false })
-const manager = new SnapshotManager({ meta, objects: new FsObjectStore({ root, fsync: false }), gcIntervalMs: 0 })
+/** What `floor` needs to know of the seeded segments (written by `seed`). */
+const seededFile = join(dir, 'seeded.json')
+interface Seeded {
+  collectionId: number
+  partitionId: number
+  fieldId: number
+  /** ID of the snapshot that wrote the manifests. */
+  owner: number
+  /** Segment IDs `first … first + count - 1`. */
+  first: number
+  count: number
+}
+// `floor` opens no stores (the modules are loaded all the same, as for `restore`).
+const meta = mode === 'floor' ? undefined : new LevelMetaStore({ location: join(dir, 'meta'), sync: false })
+const manager = meta === undefined ? undefined : new SnapshotManager({ meta, objects: new FsObjectStore({ root, fsync: false }), gcIntervalMs: 0 })
 
 async function seed(segments: number): Promise<void> {
+  if (manager === undefined || meta === undefined) throw new Error('no manager')
   await manager.open()
   const collection = await manager.catalog.createCollection({
     name: 'small',
     schema: { fields: [{ name: 'pk', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', dataType: 'FloatVector', dim: 4 }] },
   })
-  await seedSegmentsDirect(meta, manager.catalog, {
+  const seeded = await seedSegmentsDirect(meta, manager.catalog, {
     collection,
     count: segments,
     perTransaction: 1000,
@@ -39,6 +56,18 @@ async function seed(segments: number): Promise<void> {
     },
   })
   await manager.createSnapshot({ collectionName: 'small', snapshotName: 'snap' })
+  // The first snapshot of the collection writes every manifest.
+  const owner = (await manager.describeSnapshot('snap')).id
+  const info: Seeded = {
+    collectionId: collection.id,
+    partitionId: collection.partitions[0].id,
+    fieldId: collection.schema.fields[0].fieldId,
+    owner,
+    first: seeded[0].id,
+    count: seeded.length,
+  }
+  if (seeded.some((s, i) => s.id !== info.first + i)) throw new Error('seeded segment IDs are not consecutive')
+  writeFileSync(seededFile, JSON.stringify(info))
   await manager.close()
 }
 
@@ -61,6 +90,7 @@ interface PhasePeak {
 }
 
 async function restore(): Promise<void> {
+  if (manager === undefined) throw new Error('no manager')
   await manager.open()
   globalThis.gc?.()
   const baseRss = process.memoryUsage.rss()
@@ -109,6 +139,51 @@ async function restore(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: job.totalSegments, state: job.state, phases })}\n`)
 }
 
+/** The bare file-system loop (see the header); prints the same figures as `restore`. */
+async function floor(width: number): Promise<void> {
+  const s = JSON.parse(readFileSync(seededFile, 'utf8')) as Seeded
+  const key = (collectionId: number, segmentId: number): string =>
+    layout.insertLog({ collectionId, partitionId: s.partitionId, segmentId, fieldId: s.fieldId, logId: 1 })
+  // A collection ID no restore uses, so the floor's links never meet a restore's.
+  const target = s.collectionId + 1_000_000
+  globalThis.gc?.()
+  const baseRss = process.memoryUsage.rss()
+  const baseHeapUsed = process.memoryUsage().heapUsed
+  const baseAnon = rssAnon()
+  let peakRss = baseRss
+  let peakAnon = baseAnon
+  let peakHeap = process.memoryUsage().heapTotal
+  const sample = (): void => {
+    const m = process.memoryUsage()
+    peakRss = Math.max(peakRss, m.rss)
+    const anon = rssAnon()
+    if (anon !== undefined && peakAnon !== undefined) peakAnon = Math.max(peakAnon, anon)
+    peakHeap = Math.max(peakHeap, m.heapTotal)
+  }
+  const timer = setInterval(sample, 20)
+  const started = performance.now()
+  let next = 0
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < s.count) {
+        const segmentId = s.first + next++
+        await readFile(join(root, layout.snapshotManifest(s.collectionId, s.owner, segmentId)))
+        const to = join(root, key(target, segmentId))
+        await mkdir(dirname(to), { recursive: true })
+        await link(join(root, key(s.collectionId, segmentId)), to)
+        await stat(to)
+      }
+    }),
+  )
+  const ms = performance.now() - started
+  clearInterval(timer)
+  sample()
+  globalThis.gc?.()
+  const liveHeapAfter = process.memoryUsage().heapUsed
+  process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: s.count, state: 'completed' })}\n`)
+}
+
 if (mode === 'seed') await seed(Number(arg))
 else if (mode === 'restore') await restore()
+else if (mode === 'floor') await floor(Number(arg))
 else throw new TypeError(`Unknown mode \`${mode}\``)

@@ -1,11 +1,15 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { DEFAULTS } from '../../src/options.js'
+import { FILE_CONCURRENCY } from '../../src/restore/copy-worker.js'
 import { result, type Bench, type BenchContext, type BenchResult } from '../types.js'
 
 const run = promisify(execFile)
 const child = fileURLToPath(new URL('./restore-rss-child.ts', import.meta.url))
 const MB = 1024 * 1024
+/** Copies a restore runs in flight with default options; the floor loop runs as many. */
+const COPY_WIDTH = DEFAULTS.restoreConcurrency * FILE_CONCURRENCY
 
 /** What the restore child reports (bytes, milliseconds). */
 interface RestoreFigures {
@@ -52,6 +56,12 @@ async function restoreRun(ctx: BenchContext, dir: string, target: string, flags:
  * only what the restore adds. A second restore of the same snapshot runs with a capped
  * V8 old space and two malloc arenas, to show how much of the growth is GC headroom and
  * allocator slack rather than data the restore keeps (informational).
+ *
+ * The baseline is the `floor` child: no vecsnap, only the file-system calls a restore of
+ * these segments cannot avoid (read the manifest, make the directory, link, stat), as many
+ * in flight as a restore runs. Its growth is what Node itself takes for that much async
+ * work (mostly its young generation growing from 1 to 16 MB semi-spaces), so the ratio
+ * shows what vecsnap adds on top.
  */
 async function runRss(ctx: BenchContext): Promise<BenchResult[]> {
   const segments = ctx.quick ? 10_000 : 100_000
@@ -59,13 +69,17 @@ async function runRss(ctx: BenchContext): Promise<BenchResult[]> {
   const t = performance.now()
   await runChild(ctx, ['seed', dir, String(segments)])
   ctx.log(`  seeded and snapshotted ${segments} segments in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+  const floorOut = JSON.parse((await runChild(ctx, ['floor', dir, String(COPY_WIDTH)])).trim().split('\n').at(-1) as string) as RestoreFigures
+  const floor = (floorOut.peakRss - floorOut.baseRss) / MB
+  ctx.log(`  [floor: bare file-system loop, ${COPY_WIDTH} in flight] ${segments} segments in ${(floorOut.ms / 1000).toFixed(1)} s; RSS ${(floorOut.baseRss / MB).toFixed(0)} → peak ${(floorOut.peakRss / MB).toFixed(0)} MB`)
   const plain = await restoreRun(ctx, dir, 'restored')
   const tuned = await restoreRun(ctx, dir, 'restored_tuned', ['--max-old-space-size=64'], { MALLOC_ARENA_MAX: '2' })
   for (const out of [plain, tuned]) {
     if (out.state !== 'completed' || out.segments !== segments) throw new Error(`restore ended ${out.state} with ${out.segments} segments`)
   }
   const results = [
-    result({ name: `restore-rss/growth-${segments}-segments`, value: (plain.peakRss - plain.baseRss) / MB, unit: 'MB', baseline: null, maxValue: 40 }),
+    result({ name: `restore-rss/growth-${segments}-segments`, value: (plain.peakRss - plain.baseRss) / MB, unit: 'MB', baseline: floor, maxValue: 40 }),
+    result({ name: `restore-rss/floor-bare-fs-loop-${segments}-segments`, value: floor, unit: 'MB', baseline: null }),
   ]
   if (plain.baseAnon !== undefined && plain.peakAnon !== undefined) {
     // Without file-backed pages (LevelDB maps its table files; those pages are page cache).
