@@ -11,6 +11,7 @@ import { SnapshotManager } from '../../src/snapshot-manager.js'
 import type { SnapshotManagerOptions } from '../../src/options.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
 import type { ObjectStore } from '../../src/storage/object-store.js'
+import { overrideObjects } from '../helpers/override-objects.js'
 
 /**
  * Several managers over one store in one process, with leaderships the test controls:
@@ -18,10 +19,20 @@ import type { ObjectStore } from '../../src/storage/object-store.js'
  * run the loops still serves.
  */
 
+/** Knobs of a {@link controlled} store. */
+interface Controls {
+  /** Each copy waits this long first. */
+  delayMs: number
+  /** Puts of snapshot objects wait for `release()`. */
+  holdSnapshots: boolean
+  /** Lets the held puts go on. */
+  release(): void
+}
+
 /** An ObjectStore whose copies wait `delayMs` and whose snapshot-object puts wait for `release()`. */
-function controlled(objects: ObjectStore): ObjectStore & { delayMs: number; holdSnapshots: boolean; release(): void } {
+function controlled(objects: ObjectStore): { objects: ObjectStore; controls: Controls } {
   let waiting: (() => void)[] = []
-  const extra = {
+  const controls: Controls = {
     delayMs: 0,
     holdSnapshots: false,
     release() {
@@ -29,32 +40,17 @@ function controlled(objects: ObjectStore): ObjectStore & { delayMs: number; hold
       waiting = []
     },
   }
-  return new Proxy(objects, {
-    get(target, prop, receiver) {
-      if (prop in extra) return extra[prop as keyof typeof extra]
-      if (prop === 'copy') {
-        return async (...args: Parameters<ObjectStore['copy']>) => {
-          if (extra.delayMs > 0) await new Promise((r) => setTimeout(r, extra.delayMs))
-          return target.copy(...args)
-        }
-      }
-      if (prop === 'put') {
-        return async (...args: Parameters<ObjectStore['put']>) => {
-          if (extra.holdSnapshots && args[0].startsWith('snapshots/')) await new Promise<void>((r) => waiting.push(r))
-          return target.put(...args)
-        }
-      }
-      const value = Reflect.get(target, prop, receiver) as unknown
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+  const wrapped = overrideObjects(objects, {
+    async copy(...args: Parameters<ObjectStore['copy']>) {
+      if (controls.delayMs > 0) await new Promise((r) => setTimeout(r, controls.delayMs))
+      return objects.copy(...args)
     },
-    set(_target, prop, value) {
-      if (prop in extra) {
-        ;(extra as Record<string, unknown>)[prop as string] = value
-        return true
-      }
-      return false
+    async put(...args: Parameters<ObjectStore['put']>) {
+      if (controls.holdSnapshots && args[0].startsWith('snapshots/')) await new Promise<void>((r) => waiting.push(r))
+      return objects.put(...args)
     },
-  }) as ObjectStore & typeof extra
+  })
+  return { objects: wrapped, controls }
 }
 
 const cleanups: (() => Promise<void>)[] = []
@@ -127,7 +123,7 @@ describe('loop runner', () => {
 
   it('a manager that does not run the loops serves restores (run by the runner), cancels and GC', async () => {
     const { meta, objects: raw } = await stores()
-    const objects = controlled(raw)
+    const { objects, controls } = controlled(raw)
     const runner = await manager({ meta, objects })
     const follower = await manager({ meta, objects: raw, leadership: new ManualLeadership() })
     expect(log(runner)).toEqual(['leader'])
@@ -144,7 +140,7 @@ describe('loop runner', () => {
     expect(log(runner)).toEqual(['leader', 'restoreFinished:completed'])
 
     // A slow job: the follower cancels it; the runner aborts and rolls it back.
-    objects.delayMs = 100
+    controls.delayMs = 100
     const slow = await follower.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: 'cancelled' })
     await until(async () => ((await follower.getRestoreState(slow)).state === 'in_progress' ? true : undefined))
     await follower.cancelRestore(slow)
@@ -163,10 +159,10 @@ describe('loop runner', () => {
     const runner = await manager({ meta, objects: raw, leadership })
     await leadership.elect()
     expect(log(runner)).toEqual(['leader'])
-    const held = controlled(raw)
+    const { objects: held, controls } = controlled(raw)
     const creator = await manager({ meta, objects: held, leadership: new ManualLeadership() })
     await seed(creator, raw, 'docs', 2)
-    held.holdSnapshots = true
+    controls.holdSnapshots = true
     const creating = creator.createSnapshot({ collectionName: 'docs', snapshotName: 'slow' }).then(
       () => 'created',
       (err: { code: string }) => err.code,
@@ -184,8 +180,8 @@ describe('loop runner', () => {
     // The creator's lease is gone: the next sweep removes the record; the create fails cleanly.
     leadership.alive.delete(pending.owner!)
     await until(async () => ((await snapshotRecords(meta)).length === 0 ? true : undefined))
-    held.holdSnapshots = false
-    held.release()
+    controls.holdSnapshots = false
+    controls.release()
     expect(await creating).toBe('FAILED_PRECONDITION')
     expect(await runner.listSnapshots()).toEqual([])
     expect(log(runner)).toEqual(['leader', 'follower:lease-lost', 'leader'])
@@ -193,12 +189,12 @@ describe('loop runner', () => {
 
   it('demotion stops the loops mid-restore; re-election resumes the job', async () => {
     const { meta, objects: raw } = await stores()
-    const objects = controlled(raw)
+    const { objects, controls } = controlled(raw)
     const leadership = new ManualLeadership()
     const runner = await manager({ meta, objects, leadership, restoreConcurrency: 1, maxSegmentsPerCopyTask: 1 })
     await seed(runner, raw, 'docs', 8)
     await runner.createSnapshot({ collectionName: 'docs', snapshotName: 'snap' })
-    objects.delayMs = 30
+    controls.delayMs = 30
     const jobId = await runner.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: 'copy' })
     // Not elected yet: nothing runs the job.
     await new Promise((r) => setTimeout(r, 100))
