@@ -185,26 +185,34 @@ export async function purgeSnapshot(ctx: ManagerContext, deps: DropDeps, snapsho
  * snapshot all resolve. `IN_USE` while an unfinished restore reads it or a hold is in
  * force (the error names the tags);
  * `FAILED_PRECONDITION` while it is still being created.
+ *
+ * Resolves `true` for the one call that took the snapshot from committed to deleting
+ * (in a conditional transaction, so of concurrent drops exactly one), `false` for a
+ * snapshot that was absent or already being deleted by someone else: a prune reports
+ * only the drops it made.
  */
-export async function dropSnapshot(ctx: ManagerContext, deps: DropDeps & { isInUse: IsInUse }, name: string, options: AbortOptions = {}): Promise<void> {
+export async function dropSnapshot(ctx: ManagerContext, deps: DropDeps & { isInUse: IsInUse }, name: string, options: AbortOptions = {}): Promise<boolean> {
   validateSnapshotName(name)
   const { signal } = options
-  const marked = await ctx.transactor.run(async (tx) => {
+  const found = await ctx.transactor.run(async (tx) => {
     const r = await readRecordByNameTx(tx, name)
     if (r === undefined) return undefined
-    if (r.state === 'deleting') return r
+    if (r.state === 'deleting') return { record: r, markedHere: false }
     if (r.state === 'pending') throw new SnapshotError('FAILED_PRECONDITION', `snapshot ${name} is still being created`)
     if (await deps.isInUse(tx, r.id)) throw new SnapshotError('IN_USE', `snapshot ${name} is used by an unfinished restore job`)
     const holds = await readHoldsTx(tx, r.id, ctx.now())
     if (holds.length > 0) {
       throw new SnapshotError('IN_USE', `snapshot ${name} is held: ${holds.map((h) => h.tag).join(', ')} (release the holds first)`, { details: { holds } })
     }
-    return markDeleting(tx, r, ctx.now())
+    return { record: await markDeleting(tx, r, ctx.now()), markedHere: true }
   }, { signal })
-  if (marked === undefined) return
-  if (await finishDeleting(ctx, deps, marked, { signal })) {
-    ctx.events.emit('snapshotDropped', { id: marked.id, name: marked.name, collectionId: marked.collectionId })
+  if (found === undefined) return false
+  const { record, markedHere } = found
+  // A drop that finds the record deleting finishes it too (its maker may have crashed).
+  if (await finishDeleting(ctx, deps, record, { signal })) {
+    ctx.events.emit('snapshotDropped', { id: record.id, name: record.name, collectionId: record.collectionId })
   }
+  return markedHere
 }
 
 /** Options of {@link recoverSnapshots}. */

@@ -23,7 +23,8 @@ export interface PruneDeps {
   list(options: AbortOptions & { collectionName?: string }): Promise<SnapshotInfo[]>
   /** One accounting of the store: what each snapshot frees alone, and what a subset frees together. */
   dropFigures(names: readonly string[], options: AbortOptions): Promise<{ each: Map<string, number>; freed(subset: readonly string[]): number }>
-  drop(name: string, options: AbortOptions): Promise<void>
+  /** Drops a snapshot; resolves `true` only for the call that took it from committed to deleting. */
+  drop(name: string, options: AbortOptions): Promise<boolean>
 }
 
 const OPTION_FIELDS = new Set(['collectionName', 'policy', 'dryRun', 'signal'])
@@ -48,7 +49,9 @@ async function restoreReaders(meta: MetaStore, options: AbortOptions): Promise<M
  * `only` narrows the snapshots considered (a schedule prunes its own).
  *
  * The figures come from one space accounting taken before any drop, so a dry run reports
- * exactly what the real run frees when nothing else changes in between.
+ * exactly what the real run frees when nothing else changes in between. Of concurrent
+ * prunes, each reports only the drops it made (see `dropSnapshot`), with figures from its
+ * own accounting: together they may report less than was freed, never a drop twice.
  * @internal
  */
 export async function pruneSnapshots(deps: PruneDeps, options: PruneSnapshotsOptions, only?: (s: SnapshotInfo) => boolean): Promise<PruneReport> {
@@ -86,7 +89,8 @@ export async function pruneSnapshots(deps: PruneDeps, options: PruneSnapshotsOpt
     if (!dryRun) {
       throwIfAborted(signal)
       try {
-        await deps.drop(name, { signal })
+        // Dropped meanwhile by someone else (another prune, a drop): theirs to report.
+        if (!(await deps.drop(name, { signal }))) continue
       } catch (err) {
         if (SnapshotError.is(err) && err.code === 'ABORTED') throw err
         report.failed.push({ name, code: SnapshotError.is(err) ? err.code : 'IO_ERROR', message: err instanceof Error ? err.message : String(err) })

@@ -114,7 +114,7 @@ export class SnapshotStore {
         meta: this.#ctx.meta,
         list: (o) => this.list(o),
         dropFigures: (names, o) => this.#space.dropFigures(names, o),
-        drop: (name, o) => this.drop(name, o),
+        drop: (name, o) => this.#drop(name, o),
       },
       options,
       only,
@@ -155,7 +155,12 @@ export class SnapshotStore {
 
   /** Drops a snapshot; idempotent. */
   async drop(name: string, options: AbortOptions = {}): Promise<void> {
-    await dropSnapshot(this.#ctx, { lists: this.#lists, isInUse: this.#deps.isInUse }, name, options)
+    await this.#drop(name, options)
+  }
+
+  /** Drops a snapshot; resolves whether this call dropped it (see `dropSnapshot`). */
+  #drop(name: string, options: AbortOptions): Promise<boolean> {
+    return dropSnapshot(this.#ctx, { lists: this.#lists, isInUse: this.#deps.isInUse }, name, options)
   }
 
   /**

@@ -102,6 +102,17 @@ describe.each(backends)('pruneSnapshots on $name', (backend) => {
     expect((await w.manager.listSnapshots()).map((s) => s.name)).toEqual(['d2', 'o2'])
   })
 
+  it('two prunes at once report each drop once, and their figures add up to what was freed', async () => {
+    const gone = await hourlyHistory(w, ['s1', 's2', 's3', 's4'])
+    const policy = { keepLast: 2 }
+    const reports = await Promise.all([w.manager.pruneSnapshots({ policy }), w.manager.pruneSnapshots({ policy })])
+    expect(reports.flatMap((r) => r.failed)).toEqual([])
+    expect(reports.flatMap((r) => r.dropped.map((d) => d.name)).sort()).toEqual(['s1', 's2'])
+    expect(reports[0].reclaimedBytes + reports[1].reclaimedBytes).toBeLessThanOrEqual(bytes(gone[0], gone[1]))
+    expect((await w.manager.listSnapshots()).map((s) => s.name)).toEqual(['s3', 's4'])
+    expect(await snapshotProblems(w.stores.meta, w.stores.objects)).toEqual([])
+  })
+
   it('rejects a bad policy or options before dropping anything', async () => {
     await hourlyHistory(w, ['s1', 's2'])
     for (const policy of [{}, { keepLast: 0 }, { keepDayly: 3 }, { keepLast: 1, minCount: 4, maxCount: 2 }, { keepDaily: 1, timeZone: 'Nowhere/Land' }]) {
