@@ -1,13 +1,17 @@
-import { throwIfAborted } from '../errors.js'
+import { SnapshotError, throwIfAborted } from '../errors.js'
 import { applyRetention, validateRetentionPolicy, type PruneKept, type PruneReport, type PrunedSnapshot, type RetentionPolicy } from '../policy/retention.js'
+import { forEachLimit } from '../util/for-each-limit.js'
 import type { RepositoryDeps } from './repository-deps.js'
-import { entryKey, entryObjects, REPOSITORY_FILES_PREFIX, type RepositoryEntry } from './repository-format.js'
+import { decodeSourcePointer, entryKey, entryObjects, REPOSITORY_FILES_PREFIX, sourcePointerKey, type RepositoryEntry } from './repository-format.js'
 import { RepositoryLock } from './repository-lock.js'
 import type { RepositoryStore } from './repository-store.js'
 import type { PruneRepositoryOptions } from './repository-types.js'
 
 /** Keys per delete call. */
 const DELETE_BATCH = 1000
+
+/** Source pointers read at once (small objects). */
+const POINTER_READS = 16
 
 /**
  * `pruneRepository` (SPEC sections 12 and 14): the retention policy applied to the
@@ -17,11 +21,13 @@ const DELETE_BATCH = 1000
  * - Every entry must read back: one that does not (`CORRUPT`, `UNSUPPORTED_VERSION`) fails
  *   the prune before anything is deleted (what it references is unknown, so no file could
  *   safely be deleted).
- * - The dropped entries' objects are deleted first, then the files that only dropped
- *   entries referenced, then files under `files/` that no entry references and that are
- *   older than the manager's `orphanGraceMs` (what an export that never finished left; a
- *   younger one may belong to an export under way). A crash in between leaves files no
- *   entry references: the next prune deletes them.
+ * - The source pointers (`sources/{storeId}/{collectionId}.json`) that name a dropped
+ *   entry are deleted first (each read back: one that names another entry stays), then the
+ *   dropped entries' objects, then the files that only dropped entries referenced, then
+ *   files under `files/` that no entry references and that are older than the manager's
+ *   `orphanGraceMs` (what an export that never finished left; a younger one may belong to
+ *   an export under way). A crash in between leaves files no entry references: the next
+ *   prune deletes them.
  * - `reclaimableBytes` of a dropped entry: the bytes of the files only it references;
  *   `reclaimedBytes`: the files the dropped entries free together (orphans not counted).
  * - A prune that deletes holds the repository's exclusive lock (`repository-lock.ts`): it
@@ -85,7 +91,10 @@ async function prune(deps: RepositoryDeps, repo: RepositoryStore, policy: Retent
     reclaimedBytes: [...freed.values()].reduce((a, b) => a + b, 0),
   }
   if (dryRun) return report
-  // Entries first: from here on the files they alone named are unreferenced.
+  // Pointers before the entries they name, so that a crash leaves none naming a deleted entry.
+  const dropped = decision.dropped.map((id) => byId.get(id) as RepositoryEntry)
+  await deleteAll(repo, await pointersTo(repo, dropped, signal), signal, assertFresh)
+  // Entries next: from here on the files they alone named are unreferenced.
   assertFresh()
   await deleteAll(repo, decision.dropped.map(entryKey), signal, assertFresh)
   const orphans: string[] = []
@@ -96,6 +105,40 @@ async function prune(deps: RepositoryDeps, repo: RepositoryStore, policy: Retent
   }
   await deleteAll(repo, [...freed.keys(), ...orphans], signal, assertFresh)
   return report
+}
+
+/**
+ * The source pointers of the dropped entries' sources that name one of them, read back
+ * now (an export moves a pointer to its own entry; none runs while the prune holds its
+ * exclusive lock). A pointer that is absent or does not read back is left alone: export
+ * ignores it.
+ */
+async function pointersTo(repo: RepositoryStore, dropped: readonly RepositoryEntry[], signal: AbortSignal | undefined): Promise<string[]> {
+  const ids = new Set(dropped.map((e) => e.id))
+  const keys = new Set<string>()
+  for (const e of dropped) {
+    const key = sourcePointerKey(e.source.storeId, e.source.collectionId)
+    if (key !== undefined) keys.add(key)
+  }
+  const out: string[] = []
+  await forEachLimit(
+    [...keys],
+    POINTER_READS,
+    async (key) => {
+      const bytes = await repo.get(key, { signal })
+      if (bytes === undefined) return
+      let id: string
+      try {
+        id = decodeSourcePointer(bytes, key)
+      } catch (err) {
+        if (SnapshotError.is(err, 'CORRUPT') || SnapshotError.is(err, 'UNSUPPORTED_VERSION')) return
+        throw err
+      }
+      if (ids.has(id)) out.push(key)
+    },
+    signal,
+  )
+  return out.sort()
 }
 
 async function deleteAll(repo: RepositoryStore, keys: readonly string[], signal: AbortSignal | undefined, assertFresh: () => void): Promise<void> {

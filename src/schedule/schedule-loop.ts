@@ -5,7 +5,7 @@ import type { PruneSnapshotsOptions } from '../snapshot/snapshot-prune.js'
 import type { CreateSnapshotRequest, SnapshotInfo } from '../snapshot/snapshot-types.js'
 import type { AbortOptions } from '../types.js'
 import { sharedAbortController } from '../util/abort.js'
-import { abandonedSlot, dueSlot, scheduledSnapshotName, type ScheduleRecord, type ScheduleStore } from './schedule-store.js'
+import { abandonedSlot, CLAIM_RENEW_MS, dueSlot, scheduledSnapshotName, type ScheduleRecord, type ScheduleStore } from './schedule-store.js'
 import type { ScheduleError, ScheduleRunResult } from './schedule-types.js'
 
 /** What the schedule loop drives. @internal */
@@ -21,6 +21,8 @@ export interface ScheduleLoopDeps {
   prune(options: PruneSnapshotsOptions, only: (s: SnapshotInfo) => boolean): Promise<PruneReport>
   /** Gap between two looks at the schedules; 0: the loop does not run (`runDue` still works). */
   intervalMs: number
+  /** Gap between two renewals of the claim of a run under way. @default CLAIM_RENEW_MS */
+  renewClaimMs?: number
 }
 
 function asError(err: unknown): Error {
@@ -39,8 +41,8 @@ function describe(err: unknown, at: number): ScheduleError {
  * created, and records the outcome. A failed run is recorded (`lastError`, a
  * `scheduleError` event) and the next slot runs as usual (a failed run is not repeated);
  * a run whose process died after its claim is run again once the claim is stale
- * (`CLAIM_STALE_MS`), unless a later slot is due by then. Runs go one at a time, in name
- * order.
+ * (`CLAIM_STALE_MS`), unless a later slot is due by then; a run under way renews its claim
+ * (`CLAIM_RENEW_MS`) so that it does not go stale. Runs go one at a time, in name order.
  * @internal
  */
 export class ScheduleLoop {
@@ -111,9 +113,51 @@ export class ScheduleLoop {
   }
 
   async #run(seen: ScheduleRecord, slot: number, snapshotName: string, options: AbortOptions): Promise<ScheduleRunResult | undefined> {
-    const { schedules, events } = this.#deps
-    const r = await schedules.claim(seen, slot, options)
+    const r = await this.#deps.schedules.claim(seen, slot, options)
     if (r === undefined) return undefined
+    const heartbeat = this.#renewClaim(r, slot)
+    try {
+      return await this.#runClaimed(seen, r, slot, snapshotName, options)
+    } finally {
+      await heartbeat.stop()
+    }
+  }
+
+  /**
+   * Renews the claim `r` every `renewClaimMs` until `stop()` (which waits for a renewal in
+   * flight) or until the claim is no longer this run's. A failed renewal is a `loopError`;
+   * the run goes on (if its claim goes stale, a retry adopts what it made).
+   */
+  #renewClaim(r: ScheduleRecord, slot: number): { stop(): Promise<void> } {
+    const { schedules, events } = this.#deps
+    let since = r.runningSince as number
+    let inFlight: Promise<void> | undefined
+    const timer = setInterval(() => {
+      if (inFlight !== undefined) return
+      inFlight = schedules
+        .renew(r.name, slot, since)
+        .then((renewed) => {
+          if (renewed === undefined) clearInterval(timer)
+          else since = renewed
+        })
+        .catch((err: unknown) => {
+          events.emit('loopError', asError(err), { loop: 'schedule' })
+        })
+        .finally(() => {
+          inFlight = undefined
+        })
+    }, this.#deps.renewClaimMs ?? CLAIM_RENEW_MS)
+    timer.unref()
+    return {
+      async stop() {
+        clearInterval(timer)
+        await inFlight
+      },
+    }
+  }
+
+  async #runClaimed(seen: ScheduleRecord, r: ScheduleRecord, slot: number, snapshotName: string, options: AbortOptions): Promise<ScheduleRunResult> {
+    const { schedules, events } = this.#deps
     try {
       await this.#deps.create({ collectionName: r.collectionName, snapshotName, description: `schedule ${r.name}`, signal: options.signal }, r.name)
     } catch (err) {

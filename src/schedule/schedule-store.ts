@@ -25,7 +25,7 @@ export interface ScheduleRecord extends ScheduleDefinition {
   createdAt: number
   /** The last slot claimed by a run, epoch milliseconds. */
   lastSlot?: number
-  /** When the run of `lastSlot` was claimed, while it has not finished (`finish` clears it). */
+  /** When the run of `lastSlot` was claimed or last renewed its claim, while it has not finished (`finish` clears it). */
   runningSince?: number
   lastRunAt?: number
   lastSnapshot?: string
@@ -129,10 +129,13 @@ export function slotAfter(r: ScheduleRecord, t: number): number | undefined {
 
 
 /**
- * A run claimed and not finished after this long died with its process (a create takes
- * milliseconds, a retention prune seconds): its slot is run again.
+ * A run claimed and not renewed for this long died with its process (a run under way renews
+ * its claim every {@link CLAIM_RENEW_MS}): its slot is run again.
  */
 export const CLAIM_STALE_MS = 10 * 60_000
+
+/** How often a run under way renews its claim (`runningSince`), well within {@link CLAIM_STALE_MS}. */
+export const CLAIM_RENEW_MS = CLAIM_STALE_MS / 5
 
 /**
  * The slot of a run that was claimed and never finished (its process crashed between the
@@ -264,6 +267,23 @@ export class ScheduleStore {
       const claimed: ScheduleRecord = { ...r, lastSlot: slot, lastRunAt: now, runningSince: now }
       tx.putJson(keys.schedule(r.name), claimed)
       return claimed
+    }, options)
+  }
+
+  /**
+   * Renews the claim of a run under way: moves `runningSince` to now if the record is still
+   * that claim's (`slot`, running since `since`). Resolves the new `runningSince`, or
+   * undefined when the claim ended (finished, given back, or taken over by a retry after it
+   * went stale), or the schedule changed or went.
+   */
+  renew(name: string, slot: number, since: number, options: AbortOptions = {}): Promise<number | undefined> {
+    return this.#transactor.run(async (tx) => {
+      const r = await tx.getJson<ScheduleRecord>(keys.schedule(name))
+      if (r === undefined || r.lastSlot !== slot || r.runningSince !== since) return undefined
+      const now = this.#now()
+      if (now === since) return since
+      tx.putJson(keys.schedule(name), { ...r, runningSince: now })
+      return now
     }, options)
   }
 

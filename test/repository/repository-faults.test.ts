@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
 import { backends, code, objectKeys, openManager, snapshotProblems, worldPerTest } from '../snapshot/env.js'
-import { entryKey } from '../../src/repository/repository-format.js'
-import { CountingStore, tempStores, type TempStores } from './helpers.js'
+import type { IndexInfo } from '../../src/catalog-types.js'
+import { MAX_INDEX_DEFINITIONS } from '../../src/meta/catalog-collections.js'
+import { entryKey, fileKey } from '../../src/repository/repository-format.js'
+import { CountingStore, sha256Of, tempStores, type TempStores } from './helpers.js'
 
 /** SPEC section 14: a repository is untrusted input; damage is found, never imported. */
 describe.each(backends)('repository faults on $name', (backend) => {
@@ -32,6 +34,7 @@ describe.each(backends)('repository faults on $name', (backend) => {
       files: { key: string; path: string; size: number; sha256: string }[]
       manifestPack: { key: string; size: number; sha256: string }
       manifests: { segmentId: number; offset: number; size: number; sha256: string }[]
+      metadata: { key: string; size: number; sha256: string }
     }
   > =>
     JSON.parse(Buffer.from((await repoStores.objects.get(entryKey(id))) as Uint8Array).toString('utf8'))
@@ -126,6 +129,33 @@ describe.each(backends)('repository faults on $name', (backend) => {
     await expect(w.manager.listRepositorySnapshots({ store: repoStores.objects })).rejects.toEqual(code('CORRUPT'))
     expect(await w.manager.verifyRepository({ store: repoStores.objects })).toMatchObject({ ok: false, corrupt: [entryKey(id)] })
     expect(local.writes).toEqual([])
+  })
+
+  it('an entry whose collection holds more index definitions than a collection may imports, but its restore is FAILED_PRECONDITION and makes nothing', async () => {
+    // Only an imported (or hand-made) snapshot can hold more than MAX_INDEX_DEFINITIONS:
+    // createIndex refuses one more. The metadata JSON is rewritten, with its size and
+    // SHA-256 in the entry, so the entry is sound and the import takes it.
+    const entry = await entryOf()
+    const meta = JSON.parse(Buffer.from((await repoStores.objects.get(entry.metadata.key)) as Uint8Array).toString('utf8')) as { indexes: IndexInfo[] }
+    const [ix] = meta.indexes
+    const top = Math.max(...meta.indexes.map((i) => i.id))
+    meta.indexes = [...meta.indexes, ...Array.from({ length: MAX_INDEX_DEFINITIONS + 1 - meta.indexes.length }, (_, i) => ({ ...ix, id: top + 1 + i, name: `extra${i}` }))]
+    const bytes = Buffer.from(JSON.stringify(meta))
+    const sha256 = sha256Of(bytes)
+    await repoStores.objects.put(fileKey(sha256), bytes)
+    await writeEntry({ ...entry, metadata: { key: fileKey(sha256), size: bytes.byteLength, sha256 } })
+    await importIt()
+    expect((await second.describeSnapshot('imported', { includeCollectionInfo: true })).indexes).toHaveLength(MAX_INDEX_DEFINITIONS + 1)
+
+    const err = await second.restoreSnapshot({ snapshotName: 'imported', targetCollectionName: 'copy' }).catch((e: unknown) => e)
+    expect(err).toEqual(code('FAILED_PRECONDITION'))
+    expect((err as Error).message).toMatch(`has ${MAX_INDEX_DEFINITIONS + 1} index definitions`)
+    expect(await second.catalog.listCollections()).toEqual([])
+    expect(await second.listRestoreJobs()).toEqual([])
+    // No job holds the snapshot or the target name.
+    await second.catalog.createCollection({ name: 'copy', schema: { fields: [{ name: 'pk', dataType: 'Int64', isPrimaryKey: true }] } })
+    await second.dropSnapshot('imported')
+    expect(await snapshotProblems(other.meta, other.objects)).toEqual([])
   })
 
   it('an aborted import registers nothing; a second call copies only what is missing', async () => {

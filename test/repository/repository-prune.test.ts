@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { SnapshotManager } from '../../src/snapshot-manager.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
-import { backends, code, flushedSegment, objectKeys, openManager, worldPerTest } from '../snapshot/env.js'
+import { backends, code, flushedSegment, objectKeys, openManager, seedCollection, worldPerTest } from '../snapshot/env.js'
 import { entryKey } from '../../src/repository/repository-format.js'
 import { tempStores, type TempStores } from './helpers.js'
 
@@ -68,6 +68,46 @@ describe.each(backends)('pruneRepository on $name', (backend) => {
     expect(report.reclaimedBytes).toBeGreaterThan(victimFiles)
     expect(await objectKeys(repoStores.objects, 'r/files/00/')).not.toContain('r/files/00/leftover')
     expect(await pruner.verifyRepository({ store: repoStores.objects, prefix: 'r', readData: 'all' })).toMatchObject({ ok: true })
+  })
+
+  it('deletes the source pointer that names an entry it drops, not one that names a kept entry; dryRun keeps every pointer', async () => {
+    const pointers = () => objectKeys(repoStores.objects, 'r/sources/')
+    const named = async (key: string) => (JSON.parse(Buffer.from((await repoStores.objects.get(key)) as Uint8Array).toString('utf8')) as { entry: string }).entry
+    const [first] = await pointers()
+    expect(await pointers()).toEqual([first])
+    // s1 and s2 go; their source's pointer names s3, which stays.
+    await pruner.pruneRepository({ store: repoStores.objects, prefix: 'r', policy: { keepLast: 1 } })
+    expect(await pointers()).toEqual([first])
+    expect(await named(first)).toBe(ids[2])
+
+    // docs dropped and created again: another source collection under the same name, with its own pointer.
+    await w.manager.catalog.dropCollection('docs')
+    const coll = await seedCollection(w.manager, 'docs')
+    await flushedSegment(w.manager, w.stores.objects, coll, { numRows: 5, indexes: false })
+    await w.manager.createSnapshot({ collectionName: 'docs', snapshotName: 'again' })
+    const again = (await w.manager.exportSnapshot('again', { to: repoStores.objects, prefix: 'r' })).repositorySnapshotId
+    const both = await pointers()
+    const second = both.find((k) => k !== first) as string
+    expect(both).toHaveLength(2)
+    expect(await named(second)).toBe(again)
+
+    const dry = await pruner.pruneRepository({ store: repoStores.objects, prefix: 'r', policy: { keepLast: 1 }, dryRun: true })
+    expect(dry.dropped.map((d) => d.name)).toEqual([ids[2]])
+    expect(await pointers()).toEqual(both)
+    await pruner.pruneRepository({ store: repoStores.objects, prefix: 'r', policy: { keepLast: 1 } })
+    // s3's pointer went with it; the new source's pointer stays, and its next export still skips every file.
+    expect(await pointers()).toEqual([second])
+    expect(await named(second)).toBe(again)
+    expect(await w.manager.exportSnapshot('again', { to: repoStores.objects, prefix: 'r' })).toMatchObject({ repositorySnapshotId: again, copiedFiles: 0 })
+    expect(await pruner.verifyRepository({ store: repoStores.objects, prefix: 'r', readData: 'all' })).toMatchObject({ ok: true })
+  })
+
+  it('leaves alone a source pointer that does not read back (export ignores it) and prunes as usual', async () => {
+    const [pointer] = await objectKeys(repoStores.objects, 'r/sources/')
+    await repoStores.objects.put(pointer, Buffer.from('{'))
+    const report = await pruner.pruneRepository({ store: repoStores.objects, prefix: 'r', policy: { keepLast: 1 } })
+    expect(report.kept.map((k) => k.name)).toEqual([ids[2]])
+    expect(Buffer.from((await repoStores.objects.get(pointer)) as Uint8Array).toString('utf8')).toBe('{')
   })
 
   it('refuses a bad policy, and a repository with an entry it cannot read, before deleting anything', async () => {

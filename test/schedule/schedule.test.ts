@@ -5,6 +5,7 @@ import type { ScheduleRunEvent } from '../../src/schedule/schedule-types.js'
 import { CLAIM_STALE_MS } from '../../src/schedule/schedule-store.js'
 import { keys } from '../../src/meta/keys.js'
 import { MapMetaStore } from '../helpers/map-meta-store.js'
+import { CrashPlan, crashingMetaStore, crashingObjectStore } from '../helpers/crash-store.js'
 import { MemoryObjects } from '../helpers/memory-objects.js'
 import { ManualLeadership } from '../helpers/manual-leadership.js'
 import { Clock, code, flushedSegment, seedCollection } from '../snapshot/env.js'
@@ -272,6 +273,51 @@ describe('schedules', () => {
     expect(after).not.toHaveProperty('runningSince')
     clock.t += 2 * CLAIM_STALE_MS
     expect(await a.runDueSchedules()).toEqual([])
+  })
+
+  it('a retried run adopts the snapshot its crashed run committed (tagged for the schedule) and goes on to retention', async () => {
+    const clock = frozen()
+    const data = new Map<string, string>()
+    const objects = new MemoryObjects()
+    const plan = new CrashPlan()
+    // Process a: its writes start failing, as if it died, once its run has committed the snapshot.
+    const a = await open(clock, { meta: crashingMetaStore(new MapMetaStore({ data }), plan), objects: crashingObjectStore(objects, plan), scheduleIntervalMs: 0 })
+    const coll = await seedCollection(a, 'docs')
+    await flushedSegment(a, objects, coll, { numRows: 10 })
+    await a.putSchedule({ name: 'hourly', collectionName: 'docs', everyMs: HOUR, retention: { keepLast: 1 } })
+    clock.t = T0 + HOUR
+    expect(await a.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', created: true, pruned: [] }])
+    clock.t = T0 + 2 * HOUR
+    a.once('snapshotCreated', () => plan.armIn(1))
+    const [crashed] = await a.runDueSchedules()
+    expect(crashed).toMatchObject({ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', error: { message: expect.stringMatching(/injected crash/) } })
+    expect(plan.crashed).toBe(true)
+
+    // Process b finds the claim unfinished, the new snapshot committed and the old one not pruned.
+    const b = await open(clock, { meta: new MapMetaStore({ data }), objects, scheduleIntervalMs: 0 })
+    const committed = () => b.listSnapshots().then((all) => all.map((s) => [s.name, s.schedule]))
+    expect(await committed()).toEqual([
+      ['hourly-20261204-010000', 'hourly'],
+      ['hourly-20261204-020000', 'hourly'],
+    ])
+    clock.t += CLAIM_STALE_MS - 1
+    expect(await b.runDueSchedules()).toEqual([])
+    clock.t += 1
+    const runs: ScheduleRunEvent[] = []
+    const errors: Error[] = []
+    b.on('scheduleRun', (r) => runs.push(r))
+    b.on('scheduleError', (err) => errors.push(err))
+    expect(await b.runDueSchedules()).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', created: true, pruned: ['hourly-20261204-010000'] }])
+    expect(runs).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-020000', pruned: ['hourly-20261204-010000'] }])
+    expect(errors).toEqual([])
+    expect(await committed()).toEqual([['hourly-20261204-020000', 'hourly']])
+    const [after] = await b.listSchedules()
+    expect(after).toMatchObject({ lastSnapshot: 'hourly-20261204-020000', nextRunAt: T0 + 3 * HOUR })
+    expect(after.lastError).toBeUndefined()
+    expect(after).not.toHaveProperty('runningSince')
+    clock.t += 2 * CLAIM_STALE_MS
+    expect(await b.runDueSchedules()).toEqual([])
+    plan.disarm()
   })
 
   it('a retried run whose slot name another snapshot took reports ALREADY_EXISTS and ends the claim', async () => {
