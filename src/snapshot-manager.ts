@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { leadershipSourceOf } from './cluster/leadership.js'
 import { LocalLeadership } from './cluster/local-leadership.js'
 import { LoopRunner, SWEEP_TICKS } from './cluster/loop-runner.js'
-import { SnapshotError, throwIfAborted } from './errors.js'
+import { SnapshotError } from './errors.js'
 import { TypedEmitter, type SnapshotManagerEvents } from './events.js'
 import { MAX_TIMER_MS, resolveOptions, type ResolvedOptions, type SnapshotManagerOptions } from './options.js'
 import type { ManagerContext } from './context.js'
+import { ManagerLifecycle, type SnapshotManagerState } from './manager-lifecycle.js'
 import { Catalog } from './meta/catalog.js'
 import { guardMetaStore } from './meta/guarded-meta-store.js'
-import { checkLayoutVersion } from './meta/layout-version.js'
 import type { MetaStore } from './meta/meta-store.js'
 import { Transactor } from './meta/transaction.js'
 import { guardObjectStore } from './storage/guarded-object-store.js'
@@ -47,18 +47,7 @@ import { ScheduleLoop } from './schedule/schedule-loop.js'
 import { ScheduleStore, toScheduleInfo } from './schedule/schedule-store.js'
 import type { PutScheduleRequest, ScheduleInfo, ScheduleRunResult } from './schedule/schedule-types.js'
 
-/** Lifecycle of a {@link SnapshotManager}: `new` until `open()`, `open` once it resolved, `closed` after `close()` (it cannot be reopened). */
-export type SnapshotManagerState = 'new' | 'opening' | 'open' | 'closing' | 'closed'
-
-/**
- * The manager open on each MetaStore that has no election: a store whose batches are not
- * checked across processes (LevelDB, memory) given without a `leadership` option. Every
- * such manager runs recovery and the loops (`LocalLeadership` elects everyone), so a second
- * one on the same store object would purge the first one's creates in flight and work its
- * restore jobs twice. (With a `leadership`, one manager among them runs the loops, and
- * their transactions already serialize on the store object's lock.)
- */
-const localOwners = new WeakMap<MetaStore, SnapshotManager>()
+export type { SnapshotManagerState } from './manager-lifecycle.js'
 
 /**
  * The facade: point-in-time collection snapshots over an injected MetaStore and ObjectStore.
@@ -85,14 +74,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
   readonly #schedules: ScheduleStore
   readonly #scheduleLoop: ScheduleLoop
   readonly #explain: (key: string, options: AbortOptions) => Promise<ObjectExplanation>
-  readonly #loops: LoopRunner
-  #state: SnapshotManagerState = 'new'
-  #opening: Promise<void> | undefined
-  #closing: Promise<void> | undefined
-  /** True when a `leadership` option or the store elects one manager among several. */
-  readonly #electedAmongOthers: boolean
-  /** Public calls (and catalog transactions) under way. */
-  readonly #inflight = new Set<Promise<unknown>>()
+  readonly #lifecycle: ManagerLifecycle
 
   /** Validates the options (see {@link SnapshotManagerOptions}); nothing is opened before `open()`. */
   constructor(options: SnapshotManagerOptions) {
@@ -103,11 +85,11 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     const transactor = new Transactor(this.#meta)
     const now = this.options.now
     const instanceId = randomUUID()
-    this.catalog = new Catalog({ transactor, now, isOpen: () => this.#state === 'open' || this.#state === 'opening', track: (work) => this.#track(work) })
+    this.catalog = new Catalog({ transactor, now, isOpen: () => this.status === 'open' || this.status === 'opening', track: (work) => this.#lifecycle.track(work) })
     // The manager's own work (GC, restore, recovery) reads the catalog through a view gated
     // only on the stores being open: work that `close()` waits for (a call in flight, the
     // loops' current pass) finishes against open stores instead of failing NOT_OPEN.
-    const internalCatalog = new Catalog({ transactor, now, isOpen: () => this.#state !== 'new' && this.#state !== 'closed', track: (work) => this.#track(work) })
+    const internalCatalog = new Catalog({ transactor, now, isOpen: () => this.status !== 'new' && this.status !== 'closed', track: (work) => this.#lifecycle.track(work) })
     const ctx: ManagerContext = {
       meta: this.#meta,
       objects: this.#objects,
@@ -148,8 +130,8 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
     }))
     this.#explain = (key, o) => explainKey(ctx, gcSources, key, o)
     // One manager among all sharing the MetaStore runs recovery and the loops (src/cluster/).
-    this.#electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
-    this.#loops = new LoopRunner({
+    const electedAmongOthers = options.leadership !== undefined || leadershipSourceOf(options.meta) !== undefined
+    const loops = new LoopRunner({
       leadership: options.leadership ?? leadershipSourceOf(options.meta)?.createLeadership('loops') ?? new LocalLeadership(),
       candidateId: instanceId,
       events: this,
@@ -159,11 +141,12 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
       schedules: scheduleLoop,
       sweepIntervalMs: Math.min(this.options.checkIntervalMs * SWEEP_TICKS, MAX_TIMER_MS),
     })
+    this.#lifecycle = new ManagerLifecycle({ meta: this.#meta, objects: this.#objects, loops, electedAmongOthers })
   }
 
   /** `open` once `open()` resolved and until `close()` is called. */
   get status(): SnapshotManagerState {
-    return this.#state
+    return this.#lifecycle.state
   }
 
   /**
@@ -175,39 +158,7 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
    * after `close()` it rejects with `NOT_OPEN`.
    */
   open(options: AbortOptions = {}): Promise<void> {
-    if (this.#state === 'open') return Promise.resolve()
-    if (this.#opening) return this.#opening
-    if (this.#state !== 'new') return Promise.reject(new SnapshotError('NOT_OPEN', 'the manager is closed; create a new one'))
-    const local = !this.#meta.capabilities.sharedConditionalBatch && !this.#electedAmongOthers
-    const owner = local ? localOwners.get(this.#meta) : undefined
-    if (owner !== undefined && owner !== this) {
-      return Promise.reject(
-        new SnapshotError(
-          'FAILED_PRECONDITION',
-          'another SnapshotManager is open on this MetaStore: a LevelDB or memory store takes one manager at a time (close the other first, or share it)',
-        ),
-      )
-    }
-    if (local) localOwners.set(this.#meta, this)
-    this.#state = 'opening'
-    this.#opening = (async () => {
-      try {
-        throwIfAborted(options.signal)
-        await this.#meta.open(options)
-        await checkLayoutVersion(this.#meta, options)
-        await this.#loops.start(options)
-        this.#state = 'open'
-      } catch (err) {
-        this.#state = 'closed'
-        await this.#loops.stop().catch(() => undefined)
-        await this.#meta.close().catch(() => undefined)
-        this.#releaseStore()
-        throw err
-      } finally {
-        this.#opening = undefined
-      }
-    })()
-    return this.#opening
+    return this.#lifecycle.open(options)
   }
 
   /**
@@ -215,54 +166,12 @@ export class SnapshotManager extends TypedEmitter<SnapshotManagerEvents> {
    * (stopping the loops and waiting for their work), closes both stores. Idempotent.
    */
   close(): Promise<void> {
-    if (this.#closing) return this.#closing
-    this.#closing = (async () => {
-      if (this.#opening) await this.#opening.catch(() => undefined)
-      if (this.#state === 'closed') return
-      this.#state = 'closing'
-      try {
-        // Calls under way finish against open stores; new ones reject NOT_OPEN from here on.
-        while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
-        await this.#loops.stop()
-      } finally {
-        await this.#meta.close()
-        await this.#objects.close?.()
-        this.#releaseStore()
-        this.#state = 'closed'
-      }
-    })()
-    return this.#closing
+    return this.#lifecycle.close()
   }
 
-  /** Lets another manager open this manager's local MetaStore. */
-  #releaseStore(): void {
-    if (localOwners.get(this.#meta) === this) localOwners.delete(this.#meta)
-  }
-
-  #ensureOpen(): void {
-    if (this.#state !== 'open') throw new SnapshotError('NOT_OPEN', this.#state === 'new' ? 'call open() first' : 'the manager is closed')
-  }
-
-  /** Keeps `work` (an API call under way) until it settles: `close()` waits for it before it closes the stores. */
-  #track(work: Promise<unknown>): void {
-    this.#inflight.add(work)
-    void work.then(
-      () => this.#inflight.delete(work),
-      () => this.#inflight.delete(work),
-    )
-  }
-
-  /**
-   * Runs a public call: `NOT_OPEN` unless open, `ABORTED` if the signal fired. With `track`,
-   * `close()` waits for the call to settle before it closes the stores (a call racing
-   * `close()` either finishes first or rejects `NOT_OPEN`, never inside a closed store).
-   */
-  async #call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>, track = true): Promise<T> {
-    this.#ensureOpen()
-    throwIfAborted(signal)
-    const work = fn()
-    if (track) this.#track(work)
-    return work
+  /** Runs a public call through the lifecycle (see {@link ManagerLifecycle.call}). */
+  #call<T>(signal: AbortSignal | undefined, fn: () => Promise<T>, track = true): Promise<T> {
+    return this.#lifecycle.call(signal, fn, track)
   }
 
   // ── snapshots (SPEC section 5) ──────────────────────────────────────────────

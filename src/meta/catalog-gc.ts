@@ -1,6 +1,8 @@
 import { SnapshotError, throwIfAborted } from '../errors.js'
 import type { AbortOptions } from '../types.js'
 import type { SegmentInfo } from '../catalog-types.js'
+import type { CatalogGate } from './catalog-gate.js'
+import { requireSegment } from './catalog-segments.js'
 import { keys } from './keys.js'
 import { prefixRange, type MetaStore } from './meta-store.js'
 import {
@@ -69,6 +71,33 @@ export async function forgetSegmentsTx(tx: MetaTxn, ids: readonly number[]): Pro
     if (s.state !== 'dropped') throw new SnapshotError('FAILED_PRECONDITION', `cannot forget segment ${id}: it is ${s.state}, not dropped`)
     deleteSegmentRecord(tx, s)
     removed++
+  }
+  return removed
+}
+
+/** Segment records one transaction of `forgetSegments` checks or removes (three checked reads each: 48 expectations, as GC's forget batches). */
+const FORGET_CHUNK = 16
+
+/**
+ * Removes the records of `dropped` segments through the catalog's gate, in bounded
+ * batches; unknown IDs are skipped. `FAILED_PRECONDITION`, removing nothing, if one is
+ * not dropped. Resolves how many were removed.
+ */
+export async function forgetSegments(gate: CatalogGate, ids: readonly number[], signal: AbortSignal | undefined): Promise<number> {
+  // Check every ID first (one may not be dropped: then nothing is removed), then remove in bounded batches.
+  for (let i = 0; i < ids.length; i += FORGET_CHUNK) {
+    const chunk = ids.slice(i, i + FORGET_CHUNK)
+    await gate.read(signal, async (tx) => {
+      for (const id of chunk) {
+        const s = await requireSegment(tx, id).catch(() => undefined)
+        if (s !== undefined && s.state !== 'dropped') throw new SnapshotError('FAILED_PRECONDITION', `cannot forget segment ${id}: it is ${s.state}, not dropped`)
+      }
+    })
+  }
+  let removed = 0
+  for (let i = 0; i < ids.length; i += FORGET_CHUNK) {
+    const chunk = ids.slice(i, i + FORGET_CHUNK)
+    removed += await gate.run(signal, (tx) => forgetSegmentsTx(tx, chunk))
   }
   return removed
 }
@@ -159,6 +188,18 @@ export async function forgetIndexStep(tx: MetaTxn, collectionId: number, indexId
   }
   tx.del(keys.index(collectionId, indexId))
   return 'done'
+}
+
+/**
+ * Forgets a dropped index definition through the catalog's gate, one {@link forgetIndexStep}
+ * per transaction until it is done; false if the definition was not recorded.
+ */
+export async function forgetIndex(gate: CatalogGate, collectionId: number, indexId: number, signal: AbortSignal | undefined): Promise<boolean> {
+  for (let first = true; ; first = false) {
+    const step = await gate.run(signal, (tx) => forgetIndexStep(tx, collectionId, indexId))
+    if (step === 'unknown') return !first
+    if (step === 'done') return true
+  }
 }
 
 /** Every replaced build GC has not forgotten yet, by build ID. */

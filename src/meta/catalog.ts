@@ -1,4 +1,3 @@
-import { SnapshotError, throwIfAborted } from '../errors.js'
 import { layout, type Layout } from '../storage/layout.js'
 import type { AbortOptions } from '../types.js'
 import type {
@@ -18,80 +17,31 @@ import type {
   SegmentIndexInfo,
   SegmentInfo,
 } from '../catalog-types.js'
-import {
-  createCollectionTx,
-  createIndexTx,
-  createPartitionTx,
-  dropCollectionTx,
-  dropIndexTx,
-  dropPartitionTx,
-  readLiveIndexes,
-  type NewCollection,
-} from './catalog-collections.js'
+import { createCollectionTx, createIndexTx, createPartitionTx, dropCollectionTx, dropIndexTx, dropPartitionTx, readLiveIndexes, type NewCollection } from './catalog-collections.js'
 import {
   forgetDroppedBuildsTx,
   forgetDroppedCollectionTx,
-  forgetIndexStep,
-  listDroppedPartitions,
-  forgetSegmentsTx,
+  forgetIndex,
+  forgetSegments,
   iterateAllSegments,
   listDroppedBuilds,
   listDroppedCollections,
   listDroppedIndexes,
+  listDroppedPartitions,
   type DroppedIndexRecord,
   type ListDroppedIndexesOptions,
 } from './catalog-gc.js'
-import {
-  addDeltalogsTx,
-  addFieldIndexTx,
-  addSegmentIndexTx,
-  allocSegmentTx,
-  compactTx,
-  dropSegmentTx,
-  flushSegmentTx,
-  MAX_COMPACT_SOURCES,
-  requireSegment,
-} from './catalog-segments.js'
-import {
-  DEFAULT_PARTITION,
-  expectArray,
-  expectObject,
-  expectOptions,
-  expectString,
-  invalid,
-  validateBuildFiles,
-  validateCount,
-  validateFieldBinlogs,
-  validateId,
-  validateLevel,
-  validateName,
-  validatePartitionNames,
-  validateSegmentData,
-  validateSchema,
-  validateShardsNum,
-  validateStates,
-  validateStringRecord,
-} from './catalog-validate.js'
+import { CatalogGate, type CatalogOptions } from './catalog-gate.js'
+import { compaction, fieldIndexBuild, idCount, idList, newCollection, newIndex, newSegment, segmentIndexBuild } from './catalog-requests.js'
+import { addDeltalogsTx, addFieldIndexTx, addSegmentIndexTx, allocSegmentTx, compactTx, dropSegmentTx, flushSegmentTx, requireSegment } from './catalog-segments.js'
+import { expectArray, expectObject, validateFieldBinlogs, validateId, validateName, validateSegmentData, validateStates } from './catalog-validate.js'
 import { guardMetaStore } from './guarded-meta-store.js'
 import { keys } from './keys.js'
 import { prefixRange, type MetaStore } from './meta-store.js'
 import { readDroppedPartitions, readSegments, requireCollection, segmentAsSeen, toIndexInfo, type DroppedBuildRecord, type DroppedCollectionRecord, type DroppedPartitionRecord } from './records.js'
 import { Transactor, type MetaTxn } from './transaction.js'
 
-/** Segment records one transaction of `forgetSegments` checks or removes (three checked reads each: 48 expectations, as GC's forget batches). */
-const FORGET_CHUNK = 16
-
-/** Options of the {@link Catalog} constructor, which the manager calls (use `manager.catalog` or {@link Catalog.over}). @internal */
-export interface CatalogOptions {
-  /** Runs every mutation as one atomic MetaStore batch. */
-  transactor: Transactor
-  /** Clock for `createdAt` and `droppedAt`, epoch milliseconds. @default Date.now */
-  now?: () => number
-  /** When given and false, every method rejects with `NOT_OPEN` (the manager's lifecycle). @internal */
-  isOpen?: () => boolean
-  /** Called with every transaction the catalog starts, so that the manager's `close()` can wait for it. @internal */
-  track?: (work: Promise<unknown>) => void
-}
+export type { CatalogOptions } from './catalog-gate.js'
 
 /** Options of {@link Catalog.over}. */
 export interface CatalogOverOptions {
@@ -120,21 +70,11 @@ export interface CatalogOverOptions {
 export class Catalog {
   /** Key builders for segment files (Milvus's scheme): `insertLog`, `deltaLog`, `statsLog`, `bm25Log`, `indexFile`, `textIndex`, `jsonKeyIndex`. */
   readonly layout: Layout = layout
-  readonly #transactor: Transactor
-  readonly #now: () => number
-  readonly #isOpen: (() => boolean) | undefined
-  readonly #track: ((work: Promise<unknown>) => void) | undefined
+  readonly #gate: CatalogGate
 
   /** Throws a `TypeError` on bad options. Use `manager.catalog`, or {@link Catalog.over} over a bare MetaStore. @internal */
   constructor(options: CatalogOptions) {
-    expectObject(options, 'options')
-    if (!(options.transactor instanceof Transactor)) throw new TypeError('Expected `transactor` to be a Transactor')
-    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got \`${typeof options.now}\``)
-    if (options.isOpen !== undefined && typeof options.isOpen !== 'function') throw new TypeError(`Expected \`isOpen\` to be a function, got \`${typeof options.isOpen}\``)
-    this.#transactor = options.transactor
-    this.#now = options.now ?? Date.now
-    this.#isOpen = options.isOpen
-    this.#track = options.track
+    this.#gate = new CatalogGate(options)
   }
 
   /**
@@ -148,28 +88,6 @@ export class Catalog {
     return new Catalog({ transactor: new Transactor(guardMetaStore(meta)), now })
   }
 
-  /** Checks the lifecycle, the options and the signal; returns the signal. */
-  #enter(options: unknown, name = 'options'): AbortSignal | undefined {
-    if (this.#isOpen !== undefined && !this.#isOpen()) throw new SnapshotError('NOT_OPEN', 'the catalog is not open: open the manager first')
-    expectOptions(options, name)
-    const signal = options?.signal as AbortSignal | undefined
-    throwIfAborted(signal)
-    return signal
-  }
-
-  #run<T>(signal: AbortSignal | undefined, fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    const work = this.#transactor.run(fn, { signal })
-    this.#track?.(work)
-    return work
-  }
-
-  /** A read that writes nothing: it takes no lock, so it never waits behind a long write. */
-  #read<T>(signal: AbortSignal | undefined, fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    const work = this.#transactor.read(fn, { signal })
-    this.#track?.(work)
-    return work
-  }
-
   // ── IDs ───────────────────────────────────────────────────────────────────
 
   /**
@@ -179,12 +97,9 @@ export class Catalog {
    * catalog object will ever get these IDs. `INVALID_ARGUMENT` unless 1 ≤ count ≤ 1,000,000.
    */
   async allocIds(count = 1, options: AbortOptions = {}): Promise<number> {
-    const signal = this.#enter(options)
-    if (typeof count !== 'number') throw new TypeError(`Expected \`count\` to be a number, got \`${typeof count}\``)
-    if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) {
-      throw new SnapshotError('INVALID_ARGUMENT', `count must be an integer from 1 to 1000000, got ${count}`)
-    }
-    return this.#run(signal, (tx) => tx.allocIds(count))
+    const signal = this.#gate.enter(options)
+    const n = idCount(count)
+    return this.#gate.run(signal, (tx) => tx.allocIds(n))
   }
 
   // ── collections ───────────────────────────────────────────────────────────
@@ -196,17 +111,9 @@ export class Catalog {
    * collection being restored into).
    */
   async createCollection(request: CreateCollectionRequest): Promise<CollectionInfo> {
-    const signal = this.#enter(request, 'request')
-    const name = validateName(request.name, 'collection')
-    const spec: NewCollection = {
-      name,
-      schema: validateSchema(request.schema),
-      shardsNum: validateShardsNum(request.shardsNum),
-      partitionNames: validatePartitionNames(request.partitionNames),
-      properties: validateStringRecord(request.properties, 'properties'),
-      createdAt: 0,
-    }
-    return this.#run(signal, (tx) => createCollectionTx(tx, { ...spec, createdAt: this.#now() }))
+    const signal = this.#gate.enter(request, 'request')
+    const spec = newCollection(request)
+    return this.#gate.run(signal, (tx) => createCollectionTx(tx, { ...spec, createdAt: this.#gate.now() }))
   }
 
   /**
@@ -216,20 +123,20 @@ export class Catalog {
    * @internal
    */
   createCollectionTx(tx: MetaTxn, spec: Omit<NewCollection, 'createdAt'> & { createdAt?: number }): Promise<CollectionInfo> {
-    return createCollectionTx(tx, { ...spec, createdAt: spec.createdAt ?? this.#now() })
+    return createCollectionTx(tx, { ...spec, createdAt: spec.createdAt ?? this.#gate.now() })
   }
 
   /** The collection named `name`, in any state (`restoring` included); `NOT_FOUND` if absent. */
   async getCollection(name: string, options: AbortOptions = {}): Promise<CollectionInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(name, 'collection')
-    return this.#read(signal, (tx) => requireCollection(tx, name))
+    return this.#gate.read(signal, (tx) => requireCollection(tx, name))
   }
 
   /** Every collection except those being restored into, by ID. */
   async listCollections(options: AbortOptions = {}): Promise<CollectionInfo[]> {
-    const signal = this.#enter(options)
-    return this.#read(signal, async (tx) => {
+    const signal = this.#gate.enter(options)
+    return this.#gate.read(signal, async (tx) => {
       const out: CollectionInfo[] = []
       for await (const [, value] of tx.iterate(prefixRange(keys.collectionPrefix))) {
         const c = JSON.parse(value) as CollectionInfo
@@ -246,19 +153,19 @@ export class Catalog {
    * `FAILED_PRECONDITION` while a restore job owns it.
    */
   async dropCollection(name: string, options: AbortOptions = {}): Promise<void> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(name, 'collection')
-    await this.#run(signal, (tx) => dropCollectionTx(tx, name, this.#now()))
+    await this.#gate.run(signal, (tx) => dropCollectionTx(tx, name, this.#gate.now()))
   }
 
   // ── partitions ────────────────────────────────────────────────────────────
 
   /** Adds a partition (ID from the allocator). `ALREADY_EXISTS` when the collection has it. */
   async createPartition(collection: string, partitionName: string, options: AbortOptions = {}): Promise<PartitionInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(collection, 'collection', 'collection')
     validateName(partitionName, 'partition')
-    return this.#run(signal, (tx) => createPartitionTx(tx, collection, partitionName))
+    return this.#gate.run(signal, (tx) => createPartitionTx(tx, collection, partitionName))
   }
 
   /**
@@ -266,10 +173,10 @@ export class Catalog {
    * (`INVALID_ARGUMENT`); `NOT_FOUND` for an unknown partition.
    */
   async dropPartition(collection: string, partitionName: string, options: AbortOptions = {}): Promise<void> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(collection, 'collection', 'collection')
     validateName(partitionName, 'partition')
-    await this.#run(signal, (tx) => dropPartitionTx(tx, collection, partitionName, this.#now()))
+    await this.#gate.run(signal, (tx) => dropPartitionTx(tx, collection, partitionName, this.#gate.now()))
   }
 
   // ── index definitions ─────────────────────────────────────────────────────
@@ -280,27 +187,25 @@ export class Catalog {
    * an index.
    */
   async createIndex(collection: string, request: CreateIndexRequest, options: AbortOptions = {}): Promise<IndexInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(collection, 'collection', 'collection')
-    expectObject(request, 'request')
-    expectString(request.fieldName, 'fieldName')
-    const ix = { fieldName: request.fieldName, indexName: validateName(request.indexName, 'index'), params: validateStringRecord(request.params, 'params') }
-    return this.#run(signal, (tx) => createIndexTx(tx, collection, ix, this.#now()))
+    const ix = newIndex(request)
+    return this.#gate.run(signal, (tx) => createIndexTx(tx, collection, ix, this.#gate.now()))
   }
 
   /** Drops an index definition; GC collects its segments' index files later. `NOT_FOUND` if absent. */
   async dropIndex(collection: string, indexName: string, options: AbortOptions = {}): Promise<void> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(collection, 'collection', 'collection')
     validateName(indexName, 'index')
-    await this.#run(signal, (tx) => dropIndexTx(tx, collection, indexName, this.#now()))
+    await this.#gate.run(signal, (tx) => dropIndexTx(tx, collection, indexName, this.#gate.now()))
   }
 
   /** The collection's live index definitions, by ID. */
   async listIndexes(collection: string, options: AbortOptions = {}): Promise<IndexInfo[]> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(collection, 'collection', 'collection')
-    return this.#read(signal, async (tx) => (await readLiveIndexes(tx, (await requireCollection(tx, collection)).id)).map(toIndexInfo))
+    return this.#gate.read(signal, async (tx) => (await readLiveIndexes(tx, (await requireCollection(tx, collection)).id)).map(toIndexInfo))
   }
 
   // ── segments ──────────────────────────────────────────────────────────────
@@ -311,15 +216,9 @@ export class Catalog {
    * partition; `INVALID_ARGUMENT` for a channel the collection does not have.
    */
   async allocSegment(request: AllocSegmentRequest): Promise<SegmentInfo> {
-    const signal = this.#enter(request, 'request')
-    const o = {
-      collection: validateName(request.collection, 'collection', 'collection'),
-      partition: request.partition === undefined ? DEFAULT_PARTITION : validateName(request.partition, 'partition', 'partition'),
-      channel: request.channel,
-      level: validateLevel(request.level),
-    }
-    if (o.channel !== undefined) expectString(o.channel, 'channel')
-    return this.#run(signal, (tx) => allocSegmentTx(tx, o, this.#now()))
+    const signal = this.#gate.enter(request, 'request')
+    const o = newSegment(request)
+    return this.#gate.run(signal, (tx) => allocSegmentTx(tx, o, this.#gate.now()))
   }
 
   /**
@@ -328,19 +227,19 @@ export class Catalog {
    * schema fields, deltalogs any field. `FAILED_PRECONDITION` unless growing.
    */
   async flushSegment(segmentId: number, request: FlushSegmentRequest, options: AbortOptions = {}): Promise<SegmentInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(segmentId, 'segmentId')
     const data = validateSegmentData(request, 'request')
-    return this.#run(signal, (tx) => flushSegmentTx(tx, id, data))
+    return this.#gate.run(signal, (tx) => flushSegmentTx(tx, id, data))
   }
 
   /** Appends deltalogs (deletes) to a `flushed` segment; resolves the updated segment. */
   async addDeltalogs(segmentId: number, deltalogs: FieldBinlog[], options: AbortOptions = {}): Promise<SegmentInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(segmentId, 'segmentId')
     expectArray(deltalogs, 'deltalogs')
     const lists = validateFieldBinlogs(deltalogs, 'deltalogs')
-    return this.#run(signal, (tx) => addDeltalogsTx(tx, id, lists))
+    return this.#gate.run(signal, (tx) => addDeltalogsTx(tx, id, lists))
   }
 
   /**
@@ -349,12 +248,10 @@ export class Catalog {
    * files. `NOT_FOUND` when the collection has no such live index.
    */
   async addSegmentIndex(segmentId: number, request: AddSegmentIndexRequest, options: AbortOptions = {}): Promise<SegmentIndexInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(segmentId, 'segmentId')
-    expectObject(request, 'request')
-    const indexName = validateName(request.indexName, 'index')
-    const files = validateBuildFiles(request.files, 'files')
-    return this.#run(signal, (tx) => addSegmentIndexTx(tx, id, indexName, files, this.#now()))
+    const { indexName, files } = segmentIndexBuild(request)
+    return this.#gate.run(signal, (tx) => addSegmentIndexTx(tx, id, indexName, files, this.#gate.now()))
   }
 
   /** Records a text-match index build of a field on a `flushed` segment (replacing an earlier one). */
@@ -368,12 +265,10 @@ export class Catalog {
   }
 
   async #addFieldIndex(list: 'textIndexes' | 'jsonKeyIndexes', segmentId: number, request: AddFieldIndexRequest, options: AbortOptions): Promise<FieldIndexFiles> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(segmentId, 'segmentId')
-    expectObject(request, 'request')
-    const fieldId = validateCount(request.fieldId, 'fieldId')
-    const files = validateBuildFiles(request.files, 'files')
-    return this.#run(signal, (tx) => addFieldIndexTx(tx, list, id, fieldId, files, this.#now()))
+    const { fieldId, files } = fieldIndexBuild(request)
+    return this.#gate.run(signal, (tx) => addFieldIndexTx(tx, list, id, fieldId, files, this.#gate.now()))
   }
 
   /**
@@ -382,40 +277,31 @@ export class Catalog {
    * partition and channel and must write new files.
    */
   async compact(request: CompactRequest): Promise<SegmentInfo> {
-    const signal = this.#enter(request, 'request')
-    const collection = validateName(request.collection, 'collection', 'collection')
-    expectArray(request.sources, 'sources')
-    if (request.sources.length === 0) throw invalid('`sources` must list at least one segment')
-    if (request.sources.length > MAX_COMPACT_SOURCES) {
-      throw invalid(`\`sources\` lists ${request.sources.length} segments; one compaction takes at most ${MAX_COMPACT_SOURCES} (compact more in several calls)`)
-    }
-    const sources = request.sources.map((s, i) => validateId(s, `sources[${i}]`))
-    if (new Set(sources).size !== sources.length) throw invalid('`sources` lists a segment twice')
-    const result = validateSegmentData(request.result, 'result')
-    const level = validateLevel(request.level)
-    return this.#run(signal, (tx) => compactTx(tx, { collection, sources, result, level }, this.#now()))
+    const signal = this.#gate.enter(request, 'request')
+    const o = compaction(request)
+    return this.#gate.run(signal, (tx) => compactTx(tx, o, this.#gate.now()))
   }
 
   /** Marks a segment `dropped` (idempotent); GC collects its files later. `NOT_FOUND` if unknown. */
   async dropSegment(segmentId: number, options: AbortOptions = {}): Promise<void> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(segmentId, 'segmentId')
-    await this.#run(signal, (tx) => dropSegmentTx(tx, id, this.#now()))
+    await this.#gate.run(signal, (tx) => dropSegmentTx(tx, id, this.#gate.now()))
   }
 
   /** One segment, in any state; `NOT_FOUND` ("segment not found") if unknown. */
   async getSegment(segmentId: number, options: AbortOptions = {}): Promise<SegmentInfo> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(segmentId, 'segmentId')
-    return this.#read(signal, (tx) => requireSegment(tx, id))
+    return this.#gate.read(signal, (tx) => requireSegment(tx, id))
   }
 
   /** The collection's segments (optionally only those in `states`), by ID. */
   async listSegments(collection: string, options: ListSegmentsOptions = {}): Promise<SegmentInfo[]> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     validateName(collection, 'collection', 'collection')
     const states = validateStates(options.states)
-    return this.#read(signal, async (tx) => {
+    return this.#gate.read(signal, async (tx) => {
       const c = await requireCollection(tx, collection)
       const droppedPartitions = await readDroppedPartitions(tx, c.id)
       const all = (await readSegments(tx, c.id)).map((s) => segmentAsSeen(s, droppedPartitions.get(s.partitionId)))
@@ -427,8 +313,8 @@ export class Catalog {
 
   /** Every segment record in any state, of any collection (dropped ones included), by ID. @internal */
   async *listAllSegments(options: AbortOptions = {}): AsyncGenerator<SegmentInfo> {
-    const signal = this.#enter(options)
-    yield* iterateAllSegments(this.#transactor.store, { signal })
+    const signal = this.#gate.enter(options)
+    yield* iterateAllSegments(this.#gate.store, { signal })
   }
 
   /**
@@ -436,49 +322,33 @@ export class Catalog {
    * are skipped. `FAILED_PRECONDITION`, removing nothing, if one is not dropped. @internal
    */
   async forgetSegments(ids: readonly number[], options: AbortOptions = {}): Promise<number> {
-    const signal = this.#enter(options)
-    expectArray(ids, 'ids')
-    const valid = [...new Set(ids.map((id, i) => validateId(id, `ids[${i}]`)))]
-    // Check every ID first (one may not be dropped: then nothing is removed), then remove in bounded batches.
-    for (let i = 0; i < valid.length; i += FORGET_CHUNK) {
-      const chunk = valid.slice(i, i + FORGET_CHUNK)
-      await this.#read(signal, async (tx) => {
-        for (const id of chunk) {
-          const s = await requireSegment(tx, id).catch(() => undefined)
-          if (s !== undefined && s.state !== 'dropped') throw new SnapshotError('FAILED_PRECONDITION', `cannot forget segment ${id}: it is ${s.state}, not dropped`)
-        }
-      })
-    }
-    let removed = 0
-    for (let i = 0; i < valid.length; i += FORGET_CHUNK) {
-      const chunk = valid.slice(i, i + FORGET_CHUNK)
-      removed += await this.#run(signal, (tx) => forgetSegmentsTx(tx, chunk))
-    }
-    return removed
+    const signal = this.#gate.enter(options)
+    const valid = [...new Set(idList(ids, 'ids'))]
+    return forgetSegments(this.#gate, valid, signal)
   }
 
   /** Dropped partitions not yet forgotten. @internal */
   async listDroppedPartitions(options: AbortOptions = {}): Promise<DroppedPartitionRecord[]> {
-    return listDroppedPartitions(this.#transactor.store, { signal: this.#enter(options) })
+    return listDroppedPartitions(this.#gate.store, { signal: this.#gate.enter(options) })
   }
 
   /** Dropped collections not yet forgotten, by ID. @internal */
   async listDroppedCollections(options: AbortOptions = {}): Promise<DroppedCollectionRecord[]> {
-    return listDroppedCollections(this.#transactor.store, { signal: this.#enter(options) })
+    return listDroppedCollections(this.#gate.store, { signal: this.#gate.enter(options) })
   }
 
   /** Forgets a dropped collection and its index definitions; false if it was not recorded. @internal */
   async forgetDroppedCollection(collectionId: number, options: AbortOptions = {}): Promise<boolean> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const id = validateId(collectionId, 'collectionId')
-    return this.#run(signal, (tx) => forgetDroppedCollectionTx(tx, id))
+    return this.#gate.run(signal, (tx) => forgetDroppedCollectionTx(tx, id))
   }
 
   /** Dropped index definitions, of every collection or of one. @internal */
   async listDroppedIndexes(options: ListDroppedIndexesOptions = {}): Promise<DroppedIndexRecord[]> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const collectionId = options.collectionId === undefined ? undefined : validateId(options.collectionId, 'collectionId')
-    return listDroppedIndexes(this.#transactor.store, { signal, collectionId })
+    return listDroppedIndexes(this.#gate.store, { signal, collectionId })
   }
 
   /**
@@ -487,26 +357,21 @@ export class Catalog {
    * @internal
    */
   async forgetIndex(collectionId: number, indexId: number, options: AbortOptions = {}): Promise<boolean> {
-    const signal = this.#enter(options)
+    const signal = this.#gate.enter(options)
     const c = validateId(collectionId, 'collectionId')
     const i = validateId(indexId, 'indexId')
-    for (let first = true; ; first = false) {
-      const step = await this.#run(signal, (tx) => forgetIndexStep(tx, c, i))
-      if (step === 'unknown') return !first
-      if (step === 'done') return true
-    }
+    return forgetIndex(this.#gate, c, i, signal)
   }
 
   /** Builds replaced on their segments, not yet forgotten, by build ID. @internal */
   async listDroppedBuilds(options: AbortOptions = {}): Promise<DroppedBuildRecord[]> {
-    return listDroppedBuilds(this.#transactor.store, { signal: this.#enter(options) })
+    return listDroppedBuilds(this.#gate.store, { signal: this.#gate.enter(options) })
   }
 
   /** Forgets replaced builds (after GC deleted their files). @internal */
   async forgetDroppedBuilds(buildIds: readonly number[], options: AbortOptions = {}): Promise<void> {
-    const signal = this.#enter(options)
-    expectArray(buildIds, 'buildIds')
-    const valid = buildIds.map((id, i) => validateId(id, `buildIds[${i}]`))
-    await this.#run(signal, async (tx) => forgetDroppedBuildsTx(tx, valid))
+    const signal = this.#gate.enter(options)
+    const valid = idList(buildIds, 'buildIds')
+    await this.#gate.run(signal, async (tx) => forgetDroppedBuildsTx(tx, valid))
   }
 }

@@ -242,6 +242,13 @@ async function snapshotFiles(loaded: LoadedSnapshot, signal: AbortSignal | undef
   return [...files.values()]
 }
 
+/** What an entry names besides the files: the metadata JSON, the manifest pack and each manifest's place in it. */
+interface SmallObjects {
+  metadata: EntryObject
+  manifestPack: EntryObject
+  manifests: EntryManifest[]
+}
+
 /** Exports the committed snapshot `name` into the repository at `options.to` / `options.prefix`. */
 export async function exportSnapshot(deps: RepositoryDeps, name: string, options: ExportSnapshotOptions): Promise<ExportReport> {
   validateSnapshotName(name, 'snapshotName')
@@ -283,30 +290,31 @@ export async function exportSnapshot(deps: RepositoryDeps, name: string, options
     await run.present.prepare(files.length + 2, wanted, signal)
     run.counts.totalFiles = files.length
     run.counts.totalBytes = files.reduce((n, f) => n + f.size, 0)
-    let metadata: EntryObject | undefined
-    let manifestPack: EntryObject | undefined
-    const manifests: EntryManifest[] = new Array(list.count)
     /** The metadata JSON and the manifests, back to back in list order as one object: one upload, not one per segment. */
-    const smallObjects = async (): Promise<void> => {
-      metadata = await run.small(await run.read(layout.snapshotMetadata(info.collectionId, info.id)))
+    const smallObjects = async (): Promise<SmallObjects> => {
+      const metadata = await run.small(await run.read(layout.snapshotMetadata(info.collectionId, info.id)))
       const manifestBytes: Uint8Array[] = new Array(list.count)
       await forEachLimit(Array.from({ length: list.count }, (_, i) => i), READ_CONCURRENCY, async (i) => {
         manifestBytes[i] = await run.read(list.manifestKey(i))
       }, signal)
+      const manifests: EntryManifest[] = new Array(list.count)
       let offset = 0
       manifestBytes.forEach((bytes, i) => {
         manifests[i] = { segmentId: list.segmentIds[i], offset, size: bytes.byteLength, sha256: sha256Hex(bytes) }
         offset += bytes.byteLength
       })
-      manifestPack = await run.small(Buffer.concat(manifestBytes))
+      return { metadata, manifestPack: await run.small(Buffer.concat(manifestBytes)), manifests }
     }
+    // The small objects take one transfer slot while the first files copy. Their job resolves
+    // `small`, and forEachLimit resolves only after every job succeeded: awaited then, it is settled.
+    let smallDone!: (small: SmallObjects) => void
+    const small = new Promise<SmallObjects>((resolve) => (smallDone = resolve))
     const entryFiles: EntryFile[] = new Array(files.length)
-    // The small objects take one transfer slot while the first files copy.
-    const jobs = [smallObjects, ...files.map((f, i) => async () => {
+    const jobs = [async () => smallDone(await smallObjects()), ...files.map((f, i) => async () => {
       entryFiles[i] = await run.file(f)
     })]
     await forEachLimit(jobs, TRANSFER_CONCURRENCY, (job) => job(), signal)
-    if (metadata === undefined || manifestPack === undefined) throw new Error('unreachable: the small objects ran')
+    const { metadata, manifestPack, manifests } = await small
     throwIfAborted(signal)
     const entry: RepositoryEntry = {
       vecsnapEntry: ENTRY_FORMAT_VERSION,

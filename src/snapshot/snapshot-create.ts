@@ -1,19 +1,18 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ManagerContext } from '../context.js'
 import { SnapshotError, throwIfAborted } from '../errors.js'
-import { encodeManifest, manifestFileSize } from '../format/manifest-codec.js'
-import { captureSegment, capturedBytes, readCapture } from '../format/segment-capture.js'
-import type { CollectionInfo, SegmentInfo } from '../catalog-types.js'
+import type { CollectionInfo } from '../catalog-types.js'
 import { expectString } from '../meta/catalog-validate.js'
-import { idFromKey, keys } from '../meta/keys.js'
-import { prefixRange } from '../meta/meta-store.js'
+import { keys } from '../meta/keys.js'
 import { dropsBetween, readCollectionByName, readDropEpoch, readIndexRecords, toIndexInfo, type IndexRecord } from '../meta/records.js'
 import { MetaTxn } from '../meta/transaction.js'
 import { layout } from '../storage/layout.js'
 import type { ListReader } from './list-reader.js'
-import { ManifestWrites, type ManifestSource } from './manifest-writes.js'
+import { ownerOf, readPrior, type Prior } from './manifest-reuse.js'
+import { ManifestWrites } from './manifest-writes.js'
 import { encodeMetadata, METADATA_FORMAT_VERSION, type SnapshotMetadata } from './metadata-json.js'
-import { encodeList, listKey, type ListEntry, type ListRef, type SnapshotList, type SnapshotListHeader } from './snapshot-list.js'
+import { scanSegments, type Captured } from './segment-scan.js'
+import { encodeList, listKey, type ListEntry, type ListRef, type SnapshotListHeader } from './snapshot-list.js'
 import { MAX_DESCRIPTION_LENGTH, toSnapshotInfo, validateSnapshotName, type SnapshotRecord } from './snapshot-record.js'
 import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
 
@@ -55,14 +54,8 @@ import type { CreateSnapshotRequest, SnapshotInfo } from './snapshot-types.js'
 /** Manifest writes in flight during create. */
 export const MANIFEST_WRITE_CONCURRENCY = 16
 
-/** Segment records read concurrently when a capture cannot be used (files of a dropped index). */
-const READ_CONCURRENCY = 64
-
 /** Segments phase 1 plans between turns of the event loop while manifests are being written. */
 const YIELD_EVERY = 32
-
-/** Committed snapshots looked at (newest ID first) for manifests to reuse. */
-const REUSE_CANDIDATES = 4
 
 /** Removes a half-made snapshot that is still `pending` and still this manager's; see `purgeSnapshot`. */
 export type Purge = (snapshotId: number) => Promise<void>
@@ -125,18 +118,6 @@ async function reserve(tx: MetaTxn, request: CreateSnapshotRequest, now: number,
   return { id, collectionId: collection.id }
 }
 
-/** A captured segment, before the manifest to list for it is decided. */
-interface Captured {
-  segmentId: number
-  hash: string
-  manifestSize: number
-  rows: number
-  bytes: number
-  builds: number[]
-  /** How to write the manifest, when this snapshot writes it. */
-  source: ManifestSource
-}
-
 /** What phase 1 keeps between runs of its transaction (a run after a conflict reuses a scan that is still valid). */
 interface ScanState {
   epoch: number
@@ -145,66 +126,6 @@ interface ScanState {
   indexes: IndexRecord[]
   segments: Captured[]
   captured: Set<number>
-}
-
-/**
- * Reads the collection's segment index in one range read and captures its flushed
- * segments of live partitions: from the stored capture when every index it includes is
- * live, else (files of a dropped index) from the segment record, encoded without them.
- */
-async function scan(tx: MetaTxn, collection: CollectionInfo, liveIndexIds: ReadonlySet<number>, onCapture: (c: Captured) => Promise<void>): Promise<Captured[]> {
-  const livePartitions = new Set(collection.partitions.map((p) => p.id))
-  const out: (Captured | undefined)[] = []
-  /** Segments whose record must be read: position in `out`, ID. */
-  const fromRecord: [number, number][] = []
-  for await (const [key, value] of tx.iterate(prefixRange(keys.collectionSegmentPrefix(collection.id)))) {
-    const segmentId = idFromKey(key)
-    const capture = readCapture(value)
-    if (capture === undefined) throw new SnapshotError('CORRUPT', `the catalog entry of segment ${segmentId} (${key}) is unreadable`, { details: { key } })
-    if (capture.flushed === undefined || !livePartitions.has(capture.partitionId)) continue
-    const f = capture.flushed
-    if (f.indexIds.every((ix) => liveIndexIds.has(ix))) {
-      const c: Captured = { segmentId, hash: f.manifest.hash, manifestSize: manifestFileSize(f.manifest), rows: f.rows, bytes: f.bytes, builds: f.builds, source: { body: f.manifest } }
-      out.push(c)
-      await onCapture(c)
-    } else {
-      fromRecord.push([out.length, segmentId])
-      out.push(undefined)
-    }
-  }
-  if (fromRecord.length > 0) {
-    const values = await tx.getMany(fromRecord.map(([, id]) => keys.segment(id)), { concurrency: READ_CONCURRENCY })
-    fromRecord.forEach(([at, segmentId], i) => {
-      const value = values[i]
-      if (value === undefined) throw new SnapshotError('CORRUPT', `segment ${segmentId} is in the collection's index but has no record`)
-      const m = captureSegment(JSON.parse(value) as SegmentInfo, liveIndexIds)
-      const builds: number[] = []
-      const bytes = capturedBytes(m, builds)
-      const encoded = encodeManifest(m)
-      out[at] = { segmentId, hash: encoded.hash, manifestSize: encoded.bytes.byteLength, rows: m.numRows, bytes, builds, source: { encoded } }
-    })
-    for (const [at] of fromRecord) await onCapture(out[at] as Captured)
-  }
-  return out as Captured[]
-}
-
-/** The newest committed snapshot of the collection (among the last few by ID) and its list, for reuse. */
-async function priorList(tx: MetaTxn, lists: ListReader, collectionId: number): Promise<SnapshotList | undefined> {
-  const range = { ...prefixRange(keys.collectionSnapshotPrefix(collectionId)), reverse: true, limit: REUSE_CANDIDATES }
-  const ids: number[] = []
-  for await (const [key] of tx.iterate(range)) ids.push(idFromKey(key))
-  let newest: SnapshotRecord | undefined
-  for (const id of ids) {
-    const r = await tx.getJson<SnapshotRecord>(keys.snapshot(id))
-    if (r?.state === 'committed' && r.list !== undefined && (newest === undefined || r.createdAt > newest.createdAt)) newest = r
-  }
-  if (newest?.list === undefined) return undefined
-  // A list that cannot be read (that snapshot dropped since its record was read, or damaged)
-  // only means no reuse: this create writes every manifest itself.
-  return lists.read(newest.list, { signal: tx.signal }).catch((err: unknown) => {
-    if (SnapshotError.is(err, 'CORRUPT')) return undefined
-    throw err
-  })
 }
 
 /** What phase 1 decided. */
@@ -229,28 +150,6 @@ interface PlanRun {
 
 /** Attempts of phase 1 before a create on a collection that never stops changing gives up. */
 const PIN_ATTEMPTS = 16
-
-/** The newest committed snapshot's list, for reuse, and the snapshot-set version it was read at. */
-interface Prior {
-  setVersion: number
-  list: SnapshotList | undefined
-  /** Position in `list` of each of its segments. */
-  at: Map<number, number>
-}
-
-async function readPrior(reads: MetaTxn, lists: ListReader, collectionId: number): Promise<Prior> {
-  const setVersion = Number((await reads.get(keys.snapshotSetVersion(collectionId))) ?? '0')
-  const list = await priorList(reads, lists, collectionId)
-  const at = new Map<number, number>()
-  if (list !== undefined) for (let i = 0; i < list.count; i++) at.set(list.segmentIds[i], i)
-  return { setVersion, list, at }
-}
-
-/** The owner of the manifest to list for `c`: the prior snapshot's when it holds the same manifest, else `self`. */
-function ownerOf(prior: Prior, c: Captured, self: number): number {
-  const i = prior.at.get(c.segmentId)
-  return prior.list !== undefined && i !== undefined && prior.list.hashes[i] === c.hash ? prior.list.owners[i] : self
-}
 
 /**
  * Scans the collection (outside the transaction lock: a long scan never holds up the
@@ -277,7 +176,7 @@ async function scanPhase(run: PlanRun, prior: Prior, signal: AbortSignal | undef
       await yieldToEventLoop()
     }
   }
-  const segments = await scan(reads, collection, liveIndexIds, onCapture)
+  const segments = await scanSegments(reads, collection, liveIndexIds, onCapture)
   return { epoch, collection, indexes, segments, captured: new Set(segments.map((s) => s.segmentId)) }
 }
 
