@@ -3,13 +3,12 @@ import type { AbortOptions } from '../types.js'
 import type { SegmentInfo } from '../catalog-types.js'
 import type { CatalogGate } from './catalog-gate.js'
 import { requireSegment } from './catalog-segments.js'
-import { keys } from './keys.js'
+import { idFromKey, keys } from './keys.js'
 import { prefixRange, type MetaStore } from './meta-store.js'
 import {
   deleteSegmentRecord,
   readIndexRecords,
   readSegmentAsSeen,
-  readSegments,
   segmentAsSeen,
   writeSegment,
   type DroppedBuildRecord,
@@ -165,29 +164,48 @@ export async function listDroppedIndexes(meta: MetaStore, options: ListDroppedIn
   return out
 }
 
-/** Segments whose builds one step of {@link forgetIndexStep} strips (two writes each). */
+/**
+ * Segment records one step of {@link forgetIndexStep} reads (one checked read each) and
+ * strips when they hold a build of the index (two writes each): with the definition's own
+ * read and delete, within 64 operations and expectations.
+ */
 export const FORGET_INDEX_CHUNK = 25
 
+/** Where {@link forgetIndexStep} got to: more segments after `after` to look at, done, or no such definition. */
+export type ForgetIndexProgress = { state: 'more'; after: number } | { state: 'done' } | { state: 'unknown' }
+
 /**
- * One bounded step of forgetting a dropped index definition, in `tx`: strips its builds
- * from up to {@link FORGET_INDEX_CHUNK} segment records of the collection, and once none
- * holds a build of it, removes the definition. Call it until it resolves `'done'` (or
- * `'unknown'`), once GC deleted the files of every build of the index (none pinned).
- * `FAILED_PRECONDITION` if the index is live.
+ * One bounded step of forgetting a dropped index definition, in `tx`: reads the next
+ * {@link FORGET_INDEX_CHUNK} segment records of the collection after segment `after` (by
+ * ID; from the first without it), strips the index's builds from those that hold one and,
+ * once it has looked at the last segment, removes the definition. Call it with the `after`
+ * it returns until it resolves `'done'` (or `'unknown'`), once GC deleted the files of every
+ * build of the index (none pinned). `FAILED_PRECONDITION` if the index is live.
+ *
+ * Invariant: a segment an earlier step looked at does not gain a build of the index later:
+ * `addSegmentIndexTx` adds builds of live index definitions only, new segments (compaction
+ * targets included) start with none, a restore writes builds of its target collection's
+ * own definitions, and a dropped definition is never live again. So the definition can go once every segment
+ * was looked at once, and the whole forget reads each record once, in steps that stay
+ * within the batch limits whatever the collection's size.
  */
-export async function forgetIndexStep(tx: MetaTxn, collectionId: number, indexId: number): Promise<'more' | 'done' | 'unknown'> {
+export async function forgetIndexStep(tx: MetaTxn, collectionId: number, indexId: number, after?: number): Promise<ForgetIndexProgress> {
   const r = await tx.getJson<IndexRecord>(keys.index(collectionId, indexId))
-  if (r === undefined) return 'unknown'
+  if (r === undefined) return { state: 'unknown' }
   if (r.droppedAt === undefined) throw new SnapshotError('FAILED_PRECONDITION', `cannot forget index ${indexId} of collection ${collectionId}: it is not dropped`)
-  let stripped = 0
-  for (const s of await readSegments(tx, collectionId)) {
-    if (!s.indexes.some((ix) => ix.indexId === indexId)) continue
-    if (stripped === FORGET_INDEX_CHUNK) return 'more'
-    writeSegment(tx, { ...s, indexes: s.indexes.filter((ix) => ix.indexId !== indexId) })
-    stripped++
+  const { lt } = prefixRange(keys.collectionSegmentPrefix(collectionId))
+  const from = after === undefined ? { gte: keys.collectionSegmentPrefix(collectionId) } : { gt: keys.collectionSegment(collectionId, after) }
+  const ids: number[] = []
+  for await (const [key] of tx.iterate({ ...from, lt, limit: FORGET_INDEX_CHUNK + 1 })) ids.push(idFromKey(key))
+  const chunk = ids.slice(0, FORGET_INDEX_CHUNK)
+  for (const value of await tx.getMany(chunk.map((id) => keys.segment(id)))) {
+    if (value === undefined) continue
+    const s = JSON.parse(value) as SegmentInfo
+    if (s.indexes.some((ix) => ix.indexId === indexId)) writeSegment(tx, { ...s, indexes: s.indexes.filter((ix) => ix.indexId !== indexId) })
   }
+  if (ids.length > FORGET_INDEX_CHUNK) return { state: 'more', after: chunk[chunk.length - 1] }
   tx.del(keys.index(collectionId, indexId))
-  return 'done'
+  return { state: 'done' }
 }
 
 /**
@@ -195,10 +213,12 @@ export async function forgetIndexStep(tx: MetaTxn, collectionId: number, indexId
  * per transaction until it is done; false if the definition was not recorded.
  */
 export async function forgetIndex(gate: CatalogGate, collectionId: number, indexId: number, signal: AbortSignal | undefined): Promise<boolean> {
+  let after: number | undefined
   for (let first = true; ; first = false) {
-    const step = await gate.run(signal, (tx) => forgetIndexStep(tx, collectionId, indexId))
-    if (step === 'unknown') return !first
-    if (step === 'done') return true
+    const step = await gate.run(signal, (tx) => forgetIndexStep(tx, collectionId, indexId, after))
+    if (step.state === 'unknown') return !first
+    if (step.state === 'done') return true
+    after = step.after
   }
 }
 

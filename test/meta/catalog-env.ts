@@ -8,6 +8,7 @@ import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import type { MetaBatchOptions, MetaOperation, MetaStore } from '../../src/meta/meta-store.js'
 import { DelegatingMetaStore } from '../helpers/delegating-meta-store.js'
+import { MapMetaStore } from '../helpers/map-meta-store.js'
 
 /** A MetaStore under test, with a way to reopen it (a new instance over the same data). */
 export interface TestStore {
@@ -57,6 +58,24 @@ export const backends: { name: string; make(): Promise<TestStore> }[] = [
         },
       }
       return store
+    },
+  },
+  {
+    // Checks every read a transaction recorded in its batch, as etcd does: a transaction
+    // that reads too much breaks the expectation limit here (LevelDB and memory send none).
+    name: 'MapMetaStore (shared conditional)',
+    async make() {
+      const meta = new MapMetaStore({ sharedConditionalBatch: true })
+      await meta.open()
+      return {
+        meta,
+        async reopen() {
+          await meta.close()
+          await meta.open()
+          return meta
+        },
+        dispose: () => meta.close(),
+      }
     },
   },
 ]

@@ -74,6 +74,19 @@ describe.each(backends)('Catalog GC support on $name', (backend) => {
     expect(await env.catalog.forgetIndex(coll.id, build.indexId)).toBe(false)
   })
 
+  it('forgetIndex works through a collection of any size in bounded steps', async () => {
+    const coll = await seedDocs(env.catalog)
+    const segs: SegmentInfo[] = []
+    for (let i = 0; i < 90; i++) segs.push(await flushed(env.catalog, 'docs', `s${i}`))
+    // Every third segment holds a build of the index; the others hold none.
+    let indexId = 0
+    for (const s of segs.filter((_, i) => i % 3 === 0)) indexId = (await env.catalog.addSegmentIndex(s.id, { indexName: 'vec_idx', files: [file(`ix/${s.id}`)] })).indexId
+    await env.catalog.dropIndex('docs', 'vec_idx')
+    expect(await env.catalog.forgetIndex(coll.id, indexId)).toBe(true)
+    for (const s of await env.catalog.listSegments('docs')) expect(s.indexes).toEqual([])
+    expect(await env.catalog.listDroppedIndexes()).toEqual([])
+  })
+
   it('lists and forgets replaced builds', async () => {
     await seedDocs(env.catalog)
     const seg = await flushed(env.catalog, 'docs', 's')
