@@ -8,6 +8,7 @@ import type { SnapshotManagerOptions } from '../../src/options.js'
 import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../../src/catalog-types.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
+import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { prefixRange, type MetaStore } from '../../src/meta/meta-store.js'
 import { segmentFiles } from '../../src/meta/segment-files.js'
 import { FsObjectStore } from '../../src/storage/fs-object-store.js'
@@ -33,7 +34,7 @@ export interface Backend {
   make(): Promise<Stores>
 }
 
-/** Memory and LevelDB metadata, both over a filesystem object store; without syncs (restore tests run ~1.8× faster; durability has its own tests). */
+/** Memory, LevelDB and shared-conditional (expectations checked, as on etcd) metadata, each over a filesystem object store; without syncs (restore tests run ~1.8× faster; durability has its own tests). */
 export const fsBackends: Backend[] = [
   {
     name: 'memory + fs',
@@ -52,6 +53,14 @@ export const fsBackends: Backend[] = [
         objects: new FsObjectStore({ root: join(dir, 'objects'), fsync: false }),
         dispose: () => rm(dir, { recursive: true, force: true }),
       }
+    },
+  },
+  {
+    // Checks every read a transaction recorded in its batch, as etcd does.
+    name: 'shared map + fs',
+    async make() {
+      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-restore-'))
+      return { dir, meta: new MapMetaStore({ sharedConditionalBatch: true }), objects: new FsObjectStore({ root: join(dir, 'objects'), fsync: false }), dispose: () => rm(dir, { recursive: true, force: true }) }
     },
   },
 ]

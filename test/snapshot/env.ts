@@ -7,6 +7,7 @@ import { SnapshotManager } from '../../src/snapshot-manager.js'
 import type { SnapshotManagerOptions } from '../../src/options.js'
 import type { CollectionInfo, FieldBinlog, SegmentFile, SegmentInfo } from '../../src/catalog-types.js'
 import { keys } from '../../src/meta/keys.js'
+import { MapMetaStore } from '../helpers/map-meta-store.js'
 import { LevelMetaStore } from '../../src/meta/level-meta-store.js'
 import { MemoryMetaStore } from '../../src/meta/memory-meta-store.js'
 import { prefixRange, type MetaStore } from '../../src/meta/meta-store.js'
@@ -51,6 +52,18 @@ export const backends: { name: string; make(): Promise<Stores> }[] = [
       return {
         name: 'level + fs',
         meta: new LevelMetaStore({ location: join(dir, 'meta') }),
+        objects: new FsObjectStore({ root: join(dir, 'objects') }),
+        dispose: () => rm(dir, { recursive: true, force: true }),
+      }
+    },
+  },
+  {
+    name: 'shared map + fs',
+    async make() {
+      const dir = await mkdtemp(join(tmpdir(), 'vecsnap-snap-'))
+      return {
+        name: 'shared map + fs',
+        meta: new MapMetaStore({ sharedConditionalBatch: true }),
         objects: new FsObjectStore({ root: join(dir, 'objects') }),
         dispose: () => rm(dir, { recursive: true, force: true }),
       }
