@@ -89,54 +89,82 @@ interface PhasePeak {
   peakHeapTotal: number
 }
 
-async function restore(): Promise<void> {
-  if (manager === undefined) throw new Error('no manager')
-  await manager.open()
-  globalThis.gc?.()
-  const baseRss = process.memoryUsage.rss()
-  const baseHeapUsed = process.memoryUsage().heapUsed
-  const baseAnon = rssAnon()
-  let peakRss = baseRss
-  let peakAnon = baseAnon
-  let peakHeap = process.memoryUsage().heapTotal
-  const phases: Record<string, PhasePeak> = {}
-  let phase = 'accept'
-  let phaseStarted = performance.now()
-  const sample = (): void => {
+/**
+ * Measures a run: the base after a full GC, then the peaks sampled every 20 ms, overall and
+ * per phase (`enter` starts the next one); `finish` stops sampling and prints the figures,
+ * with the live heap after another full GC, as one JSON line.
+ */
+class Sampler {
+  readonly baseRss: number
+  readonly baseHeapUsed: number
+  readonly baseAnon: number | undefined
+  peakRss: number
+  peakAnon: number | undefined
+  peakHeap: number
+  readonly phases: Record<string, PhasePeak> = {}
+  phase: string
+  readonly #started = performance.now()
+  #phaseStarted = performance.now()
+  readonly #timer: NodeJS.Timeout
+
+  constructor(phase: string) {
+    globalThis.gc?.()
+    this.baseRss = process.memoryUsage.rss()
+    this.baseHeapUsed = process.memoryUsage().heapUsed
+    this.baseAnon = rssAnon()
+    this.peakRss = this.baseRss
+    this.peakAnon = this.baseAnon
+    this.peakHeap = process.memoryUsage().heapTotal
+    this.phase = phase
+    this.#timer = setInterval(() => this.sample(), 20)
+  }
+
+  sample(): void {
     const m = process.memoryUsage()
-    peakRss = Math.max(peakRss, m.rss)
+    this.peakRss = Math.max(this.peakRss, m.rss)
     const anon = rssAnon()
-    if (anon !== undefined && peakAnon !== undefined) peakAnon = Math.max(peakAnon, anon)
-    peakHeap = Math.max(peakHeap, m.heapTotal)
-    const p = (phases[phase] ??= { ms: 0, peakRss: 0, peakHeapUsed: 0, peakHeapTotal: 0 })
-    p.ms = performance.now() - phaseStarted
+    if (anon !== undefined && this.peakAnon !== undefined) this.peakAnon = Math.max(this.peakAnon, anon)
+    this.peakHeap = Math.max(this.peakHeap, m.heapTotal)
+    const p = (this.phases[this.phase] ??= { ms: 0, peakRss: 0, peakHeapUsed: 0, peakHeapTotal: 0 })
+    p.ms = performance.now() - this.#phaseStarted
     p.peakRss = Math.max(p.peakRss, m.rss)
     p.peakHeapUsed = Math.max(p.peakHeapUsed, m.heapUsed)
     p.peakHeapTotal = Math.max(p.peakHeapTotal, m.heapTotal)
   }
-  const enter = (next: string): void => {
-    if (next === phase) return
-    sample()
-    phase = next
-    phaseStarted = performance.now()
-    sample()
+
+  enter(next: string): void {
+    if (next === this.phase) return
+    this.sample()
+    this.phase = next
+    this.#phaseStarted = performance.now()
+    this.sample()
   }
+
+  /** Stops sampling; `close` runs after the live-heap measure (it may free what the run kept). */
+  async finish(outcome: { segments: number; state: string }, close?: () => Promise<void>): Promise<void> {
+    const ms = performance.now() - this.#started
+    clearInterval(this.#timer)
+    this.sample()
+    globalThis.gc?.()
+    const liveHeapAfter = process.memoryUsage().heapUsed
+    await close?.()
+    const { baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, phases } = this
+    process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, ...outcome, phases })}\n`)
+  }
+}
+
+async function restore(): Promise<void> {
+  if (manager === undefined) throw new Error('no manager')
+  await manager.open()
+  const sampler = new Sampler('accept')
   // The job reports `in_progress` once its tasks are written (throttled events; the first comes at once).
   manager.on('restoreProgress', (info) => {
-    if (info.state === 'in_progress' && phase === 'tasks') enter('copying')
+    if (info.state === 'in_progress' && sampler.phase === 'tasks') sampler.enter('copying')
   })
-  const timer = setInterval(sample, 20)
-  const started = performance.now()
   const jobId = await manager.restoreSnapshot({ snapshotName: 'snap', targetCollectionName: arg ?? 'restored' })
-  enter('tasks')
+  sampler.enter('tasks')
   const job = await manager.waitForRestore(jobId)
-  const ms = performance.now() - started
-  clearInterval(timer)
-  sample()
-  globalThis.gc?.()
-  const liveHeapAfter = process.memoryUsage().heapUsed
-  await manager.close()
-  process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: job.totalSegments, state: job.state, phases })}\n`)
+  await sampler.finish({ segments: job.totalSegments, state: job.state }, () => manager.close())
 }
 
 /** The bare file-system loop (see the header); prints the same figures as `restore`. */
@@ -146,22 +174,7 @@ async function floor(width: number): Promise<void> {
     layout.insertLog({ collectionId, partitionId: s.partitionId, segmentId, fieldId: s.fieldId, logId: 1 })
   // A collection ID no restore uses, so the floor's links never meet a restore's.
   const target = s.collectionId + 1_000_000
-  globalThis.gc?.()
-  const baseRss = process.memoryUsage.rss()
-  const baseHeapUsed = process.memoryUsage().heapUsed
-  const baseAnon = rssAnon()
-  let peakRss = baseRss
-  let peakAnon = baseAnon
-  let peakHeap = process.memoryUsage().heapTotal
-  const sample = (): void => {
-    const m = process.memoryUsage()
-    peakRss = Math.max(peakRss, m.rss)
-    const anon = rssAnon()
-    if (anon !== undefined && peakAnon !== undefined) peakAnon = Math.max(peakAnon, anon)
-    peakHeap = Math.max(peakHeap, m.heapTotal)
-  }
-  const timer = setInterval(sample, 20)
-  const started = performance.now()
+  const sampler = new Sampler('copying')
   let next = 0
   await Promise.all(
     Array.from({ length: width }, async () => {
@@ -175,12 +188,7 @@ async function floor(width: number): Promise<void> {
       }
     }),
   )
-  const ms = performance.now() - started
-  clearInterval(timer)
-  sample()
-  globalThis.gc?.()
-  const liveHeapAfter = process.memoryUsage().heapUsed
-  process.stdout.write(`${JSON.stringify({ baseRss, peakRss, baseAnon, peakAnon, peakHeap, baseHeapUsed, liveHeapAfter, ms, segments: s.count, state: 'completed' })}\n`)
+  await sampler.finish({ segments: s.count, state: 'completed' })
 }
 
 if (mode === 'seed') await seed(Number(arg))

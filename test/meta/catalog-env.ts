@@ -18,23 +18,25 @@ export interface TestStore {
   dispose(): Promise<void>
 }
 
+/** A store that keeps its data in memory across a close and an open. */
+async function inProcess(meta: MetaStore): Promise<TestStore> {
+  await meta.open()
+  return {
+    meta,
+    async reopen() {
+      await meta.close()
+      await meta.open()
+      return meta
+    },
+    dispose: () => meta.close(),
+  }
+}
+
 /** The MetaStores every catalog test runs on. */
 export const backends: { name: string; make(): Promise<TestStore> }[] = [
   {
     name: 'MemoryMetaStore',
-    async make() {
-      const meta = new MemoryMetaStore()
-      await meta.open()
-      return {
-        meta,
-        async reopen() {
-          await meta.close()
-          await meta.open()
-          return meta
-        },
-        dispose: () => meta.close(),
-      }
-    },
+    make: () => inProcess(new MemoryMetaStore()),
   },
   {
     name: 'LevelMetaStore',
@@ -64,19 +66,7 @@ export const backends: { name: string; make(): Promise<TestStore> }[] = [
     // Checks every read a transaction recorded in its batch, as etcd does: a transaction
     // that reads too much breaks the expectation limit here (LevelDB and memory send none).
     name: 'MapMetaStore (shared conditional)',
-    async make() {
-      const meta = new MapMetaStore({ sharedConditionalBatch: true })
-      await meta.open()
-      return {
-        meta,
-        async reopen() {
-          await meta.close()
-          await meta.open()
-          return meta
-        },
-        dispose: () => meta.close(),
-      }
-    },
+    make: () => inProcess(new MapMetaStore({ sharedConditionalBatch: true })),
   },
 ]
 
