@@ -5,7 +5,8 @@
  * writes them to `bench/results.json` (an array of `{ name, value, unit, baseline, ratio,
  * target, pass, machine, date }`) and, from that file, the table in `docs/benchmarks.md`
  * (everything below its `<!-- results -->` marker), so results can be compared run to run. `--filter` takes a substring
- * of a bench name (repeat it or separate names by commas); `--quick` runs a small size;
+ * of a bench name (repeat it or separate names by commas); `--quick` runs a small size
+ * (written to a file in the temporary directory unless `--out` names one);
  * `--merge` keeps entries of benches that did not run; `--strict` exits non-zero when a
  * target is missed; `--docs-only` only regenerates the docs table from the results file.
  */
@@ -77,6 +78,8 @@ function parseArgs(argv: string[]): Args {
       process.exit(0)
     } else throw new TypeError(`Unknown argument \`${a}\``)
   }
+  // Small-size figures must not replace the recorded ones: unless told where, they go to a temporary file.
+  if (args.quick && args.out === defaultOut && !argv.some((a) => a === '--out' || a.startsWith('--out='))) args.out = join(tmpdir(), 'vecsnap-bench-quick.json')
   return args
 }
 
