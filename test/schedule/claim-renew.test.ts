@@ -56,6 +56,12 @@ describe('schedule claim renewal', () => {
       return { name: request.snapshotName } as SnapshotInfo
     })
     await a.schedules.put({ name: 'hourly', collectionName: 'docs', everyMs: HOUR }, async () => true)
+    let renewals = 0
+    const renew = a.schedules.renew.bind(a.schedules)
+    a.schedules.renew = (...args) => {
+      renewals++
+      return renew(...args)
+    }
 
     clock.t = T0 + HOUR
     const running = a.loop.runDue()
@@ -73,9 +79,12 @@ describe('schedule claim renewal', () => {
     release()
     expect(await running).toEqual([{ schedule: 'hourly', snapshotName: 'hourly-20261204-010000', created: true, pruned: [] }])
     expect(await record(a.meta, 'hourly')).not.toHaveProperty('runningSince')
-    // No renewal after the run: the finished claim stays finished.
+    // No renewal after the run (its timer stopped), and the finished claim stays finished.
+    expect(renewals).toBeGreaterThan(0)
+    const renewedDuringRun = renewals
     clock.t += 1
     await sleep(30)
+    expect(renewals).toBe(renewedDuringRun)
     expect(await record(a.meta, 'hourly')).toMatchObject({ lastSnapshot: 'hourly-20261204-010000', lastSlot: T0 + HOUR })
     expect(await record(a.meta, 'hourly')).not.toHaveProperty('runningSince')
     expect(a.errors).toEqual([])
