@@ -58,6 +58,7 @@ async function writeDocsTable(results: readonly BenchResult[]): Promise<void> {
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { filters: [], quick: false, out: defaultOut, merge: false, list: false, strict: false, docsOnly: false, dir: tmpdir() }
+  let outGiven = false
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = (): string => {
@@ -71,7 +72,10 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--strict') args.strict = true
     else if (a === '--docs-only') args.docsOnly = true
     else if (a === '--filter' || a.startsWith('--filter=')) args.filters.push(...value().split(',').filter(Boolean))
-    else if (a === '--out' || a.startsWith('--out=')) args.out = resolve(value())
+    else if (a === '--out' || a.startsWith('--out=')) {
+      args.out = resolve(value())
+      outGiven = true
+    }
     else if (a === '--dir' || a.startsWith('--dir=')) args.dir = resolve(value())
     else if (a === '--help' || a === '-h') {
       console.log('usage: npm run bench -- [--filter <name>] [--quick] [--dir <data dir>] [--out <file>] [--merge] [--strict] [--list] [--docs-only]')
@@ -79,7 +83,7 @@ function parseArgs(argv: string[]): Args {
     } else throw new TypeError(`Unknown argument \`${a}\``)
   }
   // Small-size figures must not replace the recorded ones: unless told where, they go to a temporary file.
-  if (args.quick && args.out === defaultOut && !argv.some((a) => a === '--out' || a.startsWith('--out='))) args.out = join(tmpdir(), 'vecsnap-bench-quick.json')
+  if (args.quick && !outGiven) args.out = join(tmpdir(), 'vecsnap-bench-quick.json')
   return args
 }
 

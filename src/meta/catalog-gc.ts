@@ -185,18 +185,18 @@ export type ForgetIndexProgress = { state: 'more'; after: number } | { state: 'd
  * Invariant: a segment an earlier step looked at does not gain a build of the index later:
  * `addSegmentIndexTx` adds builds of live index definitions only, new segments (compaction
  * targets included) start with none, a restore writes builds of its target collection's
- * own definitions, and a dropped definition is never live again. So the definition can go once every segment
- * was looked at once, and the whole forget reads each record once, in steps that stay
- * within the batch limits whatever the collection's size.
+ * own definitions, and a dropped definition is never live again. So the definition can go
+ * once every segment was looked at once, and the whole forget reads each record once, in
+ * steps that stay within the batch limits whatever the collection's size.
  */
 export async function forgetIndexStep(tx: MetaTxn, collectionId: number, indexId: number, after?: number): Promise<ForgetIndexProgress> {
   const r = await tx.getJson<IndexRecord>(keys.index(collectionId, indexId))
   if (r === undefined) return { state: 'unknown' }
   if (r.droppedAt === undefined) throw new SnapshotError('FAILED_PRECONDITION', `cannot forget index ${indexId} of collection ${collectionId}: it is not dropped`)
-  const { lt } = prefixRange(keys.collectionSegmentPrefix(collectionId))
-  const from = after === undefined ? { gte: keys.collectionSegmentPrefix(collectionId) } : { gt: keys.collectionSegment(collectionId, after) }
+  const all = prefixRange(keys.collectionSegmentPrefix(collectionId))
+  const range = after === undefined ? all : { gt: keys.collectionSegment(collectionId, after), lt: all.lt }
   const ids: number[] = []
-  for await (const [key] of tx.iterate({ ...from, lt, limit: FORGET_INDEX_CHUNK + 1 })) ids.push(idFromKey(key))
+  for await (const [key] of tx.iterate({ ...range, limit: FORGET_INDEX_CHUNK + 1 })) ids.push(idFromKey(key))
   const chunk = ids.slice(0, FORGET_INDEX_CHUNK)
   for (const value of await tx.getMany(chunk.map((id) => keys.segment(id)))) {
     if (value === undefined) continue
